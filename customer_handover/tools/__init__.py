@@ -1,0 +1,1 @@
+"""Helpers that need no Odoo: used by the models and testable anywhere."""
