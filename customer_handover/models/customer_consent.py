@@ -1,0 +1,154 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+# PIPL Art. 13 lists the grounds on which personal information may be processed.
+LAWFUL_BASES = [
+    ("consent", "Consent of the individual (Art. 13(1))"),
+    ("contract", "Necessary for a contract or HR management (Art. 13(2))"),
+    ("legal_duty", "Necessary for a statutory duty or obligation (Art. 13(3))"),
+    ("emergency", "Public health emergency or protection of life and property (Art. 13(4))"),
+    ("public_interest", "News reporting or public-opinion supervision (Art. 13(5))"),
+    ("disclosed", "Information already lawfully disclosed (Art. 13(6))"),
+    ("other_law", "Other circumstances provided by laws (Art. 13(7))"),
+]
+CHANNELS = [
+    ("in_person", "In person"),
+    ("paper", "Paper form"),
+    ("website", "Website"),
+    ("email", "Email"),
+    ("phone", "Phone"),
+    ("app", "App or mini-program"),
+    ("other", "Other"),
+]
+
+
+class CustomerConsent(models.Model):
+    _name = "customer.consent"
+    _description = "Customer Consent"
+    _inherit = ["mail.thread"]
+    _order = "date_given desc, id desc"
+    _check_company_auto = True
+
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Customer",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        tracking=True,
+        check_company=True,
+    )
+    purpose_id = fields.Many2one(
+        "customer.consent.purpose",
+        required=True,
+        ondelete="restrict",
+        index=True,
+        tracking=True,
+        check_company=True,
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        string="Given To",
+        required=True,
+        index=True,
+        default=lambda self: self.env.company,
+        help="The company that handles the personal information under this consent.",
+    )
+    state = fields.Selection(
+        [("granted", "Granted"), ("refused", "Refused"), ("withdrawn", "Withdrawn")],
+        string="Status",
+        required=True,
+        default="granted",
+        tracking=True,
+    )
+    date_given = fields.Date(tracking=True)
+    date_withdrawn = fields.Date(tracking=True)
+    channel = fields.Selection(CHANNELS, required=True, default="in_person", tracking=True)
+    lawful_basis = fields.Selection(
+        LAWFUL_BASES,
+        required=True,
+        default="consent",
+        tracking=True,
+        help="The ground of PIPL Art. 13 on which this processing rests.",
+    )
+    evidence = fields.Binary(
+        attachment=True,
+        groups="customer_handover.group_data_protection_officer",
+        help="The signed form, recording or screenshot that proves the customer's choice.",
+    )
+    evidence_filename = fields.Char(groups="customer_handover.group_data_protection_officer")
+    note = fields.Text()
+
+    @api.constrains("state", "date_given", "date_withdrawn")
+    def _check_dates(self):
+        for consent in self:
+            if consent.state in ("granted", "withdrawn") and not consent.date_given:
+                raise ValidationError(
+                    self.env._("Enter the date %(customer)s gave consent for “%(purpose)s”.", **consent._labels())
+                )
+            if consent.state == "withdrawn" and not consent.date_withdrawn:
+                raise ValidationError(
+                    self.env._(
+                        "Enter the date %(customer)s withdrew consent for “%(purpose)s”.",
+                        **consent._labels(),
+                    )
+                )
+            if consent.date_withdrawn and consent.date_given and consent.date_withdrawn < consent.date_given:
+                raise ValidationError(
+                    self.env._(
+                        "Consent of %(customer)s for “%(purpose)s” cannot be withdrawn on %(withdrawn)s, "
+                        "before it was given on %(given)s; correct one of the two dates.",
+                        withdrawn=consent.date_withdrawn,
+                        given=consent.date_given,
+                        **consent._labels(),
+                    )
+                )
+
+    @api.constrains("partner_id", "purpose_id", "company_id", "state")
+    def _check_single_granted(self):
+        granted = self.filtered(lambda consent: consent.state == "granted")
+        if not granted:
+            return
+        duplicates = self._read_group(
+            [
+                ("state", "=", "granted"),
+                ("partner_id", "in", granted.partner_id.ids),
+                ("purpose_id", "in", granted.purpose_id.ids),
+                ("company_id", "in", granted.company_id.ids),
+            ],
+            ["partner_id", "purpose_id", "company_id"],
+            having=[("__count", ">", 1)],
+        )
+        if duplicates:
+            partner, purpose, _company = duplicates[0]
+            raise ValidationError(
+                self.env._(
+                    "%(customer)s already has a granted consent for “%(purpose)s”; "
+                    "update or withdraw that consent instead of recording a second one.",
+                    customer=partner.display_name,
+                    purpose=purpose.display_name,
+                )
+            )
+
+    @api.depends("partner_id", "purpose_id")
+    def _compute_display_name(self):
+        for consent in self:
+            consent.display_name = f"{consent.partner_id.display_name or ''} – {consent.purpose_id.display_name or ''}"
+
+    @api.onchange("state")
+    def _onchange_state(self):
+        today = fields.Date.context_today(self)
+        if self.state in ("granted", "withdrawn") and not self.date_given:
+            self.date_given = today
+        if self.state == "withdrawn" and not self.date_withdrawn:
+            self.date_withdrawn = today
+        if self.state == "granted":
+            self.date_withdrawn = False
+
+    def action_withdraw(self):
+        today = fields.Date.context_today(self)
+        for consent in self.filtered(lambda consent: consent.state == "granted"):
+            consent.write({"state": "withdrawn", "date_withdrawn": max(today, consent.date_given or today)})
+
+    def _labels(self):
+        return {"customer": self.partner_id.display_name, "purpose": self.purpose_id.display_name}

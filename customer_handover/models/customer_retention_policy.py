@@ -1,0 +1,68 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class CustomerRetentionPolicy(models.Model):
+    _name = "customer.retention.policy"
+    _description = "Retention Policy"
+    _order = "sequence, name, id"
+
+    name = fields.Char(required=True, translate=True)
+    sequence = fields.Integer(default=10)
+    period = fields.Integer(required=True, default=3)
+    period_unit = fields.Selection(
+        [("day", "Days"), ("month", "Months"), ("year", "Years")],
+        required=True,
+        default="year",
+    )
+    period_start = fields.Selection(
+        [
+            ("relationship_end", "End of the business relationship"),
+            ("creation", "Creation of the record"),
+            ("last_review", "Last accuracy review"),
+            ("consent_withdrawal", "Last consent withdrawal"),
+        ],
+        string="Counted From",
+        required=True,
+        default="relationship_end",
+        help="The event from which the retention period counts. While it has not happened, "
+        "the record has no retention end date.",
+    )
+    description = fields.Text(translate=True, help="The legal or business ground for this period.")
+    company_id = fields.Many2one(
+        "res.company",
+        help="Leave empty to use this policy in every company.",
+    )
+    active = fields.Boolean(default=True)
+    partner_count = fields.Integer(compute="_compute_partner_count")
+
+    @api.constrains("period")
+    def _check_period(self):
+        for policy in self:
+            if policy.period <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "The retention period of policy “%(policy)s” must be a positive number "
+                        "of days, months or years; enter a period greater than zero.",
+                        policy=policy.name,
+                    )
+                )
+
+    def _compute_partner_count(self):
+        counts = dict(
+            self.env["res.partner"]._read_group(
+                [("retention_policy_id", "in", self.ids)], ["retention_policy_id"], ["__count"]
+            )
+        )
+        for policy in self:
+            policy.partner_count = counts.get(policy, 0)
+
+    def action_view_partners(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Customers under %(policy)s", policy=self.name),
+            "res_model": "res.partner",
+            "view_mode": "list,form",
+            "domain": [("retention_policy_id", "=", self.id)],
+        }

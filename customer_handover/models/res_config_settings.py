@@ -1,0 +1,24 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    handover_default_relationship_stage = fields.Selection(
+        related="company_id.handover_default_relationship_stage", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_default_sensitivity = fields.Selection(
+        related="company_id.handover_default_sensitivity", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_default_retention_policy_id = fields.Many2one(
+        related="company_id.handover_default_retention_policy_id", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_retention_due_soon_days = fields.Integer(
+        string="Retention Due-Soon Window (days)",
+        config_parameter="customer_handover.retention_due_soon_days",
+        default=30,
+        groups="customer_handover.group_data_protection_officer",
+    )

@@ -1,0 +1,229 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import split_every
+
+from ..tools.retention import retention_end_date, retention_status
+from .res_company import RELATIONSHIP_STAGES, SENSITIVITY_LEVELS
+
+DUE_SOON_PARAM = "customer_handover.retention_due_soon_days"
+DEFAULT_DUE_SOON_DAYS = 30
+RETENTION_STATUSES = [
+    ("active", "Active"),
+    ("due_soon", "Due soon"),
+    ("expired", "Expired"),
+    ("on_hold", "On legal hold"),
+]
+NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    customer_type = fields.Selection(
+        [("individual", "Individual"), ("organisation", "Organisation")],
+        compute="_compute_customer_type",
+        store=True,
+        readonly=False,
+        groups="customer_handover.group_handover_user",
+    )
+    relationship_stage = fields.Selection(
+        RELATIONSHIP_STAGES,
+        default=lambda self: self._company_default("handover_default_relationship_stage"),
+        groups="customer_handover.group_handover_user",
+        tracking=True,
+    )
+    relationship_end_date = fields.Date(
+        compute="_compute_relationship_end_date",
+        store=True,
+        readonly=False,
+        groups="customer_handover.group_handover_user",
+        help="When the customer became a former customer; retention policies may count from it.",
+    )
+    business_domain_ids = fields.Many2many(
+        "customer.business.domain",
+        groups="customer_handover.group_handover_user",
+    )
+    data_sensitivity = fields.Selection(
+        SENSITIVITY_LEVELS,
+        default=lambda self: self._company_default("handover_default_sensitivity"),
+        groups="customer_handover.group_data_protection_officer",
+        tracking=True,
+        help="Sensitive personal information in the sense of PIPL Art. 28 (biometrics, religion, "
+        "health, finances, whereabouts, minors under 14) needs separate consent.",
+    )
+    consent_ids = fields.One2many(
+        "customer.consent",
+        "partner_id",
+        string="Consents",
+        groups="customer_handover.group_handover_user",
+    )
+    valid_consent_purpose_ids = fields.Many2many(
+        "customer.consent.purpose",
+        string="Valid Consent For",
+        compute="_compute_consent_summary",
+        search="_search_valid_consent_purpose_ids",
+        groups="customer_handover.group_handover_user",
+    )
+    consent_summary = fields.Char(
+        compute="_compute_consent_summary",
+        groups="customer_handover.group_handover_user",
+    )
+    retention_policy_id = fields.Many2one(
+        "customer.retention.policy",
+        default=lambda self: self._company_default("handover_default_retention_policy_id"),
+        check_company=True,
+        groups="customer_handover.group_handover_user",
+        tracking=True,
+    )
+    retention_end_date = fields.Date(
+        compute="_compute_retention_end_date",
+        store=True,
+        groups="customer_handover.group_handover_user",
+    )
+    legal_hold = fields.Boolean(
+        groups="customer_handover.group_data_protection_officer",
+        tracking=True,
+        help="Keeps the record beyond its retention end date, for litigation or an authority's request.",
+    )
+    legal_hold_reason = fields.Text(groups="customer_handover.group_data_protection_officer")
+    retention_status = fields.Selection(
+        RETENTION_STATUSES,
+        compute="_compute_retention_status",
+        store=True,
+        groups="customer_handover.group_handover_user",
+    )
+    last_review_date = fields.Date(
+        string="Last Reviewed On",
+        groups="customer_handover.group_handover_user",
+        help="When the record was last checked for accuracy.",
+    )
+    last_reviewed_by_id = fields.Many2one(
+        "res.users",
+        groups="customer_handover.group_handover_user",
+    )
+
+    @api.constrains("legal_hold", "legal_hold_reason")
+    def _check_legal_hold_reason(self):
+        for partner in self:
+            if partner.legal_hold and not (partner.legal_hold_reason or "").strip():
+                raise ValidationError(
+                    self.env._(
+                        "The legal hold on %(customer)s needs a reason: enter the case, authority "
+                        "or request that requires the record to be kept.",
+                        customer=partner.display_name,
+                    )
+                )
+
+    @api.depends("is_company")
+    def _compute_customer_type(self):
+        for partner in self:
+            partner.customer_type = "organisation" if partner.is_company else "individual"
+
+    @api.depends("relationship_stage")
+    def _compute_relationship_end_date(self):
+        today = fields.Date.today()
+        for partner in self:
+            if partner.relationship_stage != "former":
+                partner.relationship_end_date = False
+            elif not partner.relationship_end_date:
+                partner.relationship_end_date = today
+
+    @api.depends("consent_ids.state", "consent_ids.purpose_id")
+    def _compute_consent_summary(self):
+        for partner in self:
+            purposes = partner.consent_ids.filtered(lambda consent: consent.state == "granted").purpose_id
+            partner.valid_consent_purpose_ids = purposes
+            partner.consent_summary = ", ".join(purposes.sorted().mapped("display_name"))
+
+    def _search_valid_consent_purpose_ids(self, operator, value):
+        granted = [("state", "=", "granted")]
+        if value is False and operator in ("=", "!="):
+            return [("consent_ids", "any" if operator == "!=" else "not any", granted)]
+        if operator in NEGATIVE_OPERATORS:
+            return [("consent_ids", "not any", [*granted, ("purpose_id", NEGATIVE_OPERATORS[operator], value)])]
+        return [("consent_ids", "any", [*granted, ("purpose_id", operator, value)])]
+
+    @api.depends(
+        "retention_policy_id.period",
+        "retention_policy_id.period_unit",
+        "retention_policy_id.period_start",
+        "relationship_end_date",
+        "last_review_date",
+        "consent_ids.date_withdrawn",
+    )
+    def _compute_retention_end_date(self):
+        for partner in self:
+            policy = partner.retention_policy_id
+            if not policy or policy.period <= 0:
+                partner.retention_end_date = False
+                continue
+            partner.retention_end_date = retention_end_date(
+                partner._retention_start_date(policy.period_start), policy.period, policy.period_unit
+            )
+
+    @api.depends("retention_end_date", "legal_hold")
+    def _compute_retention_status(self):
+        today = fields.Date.today()
+        due_soon_days = self._retention_due_soon_days()
+        for partner in self:
+            partner.retention_status = retention_status(
+                partner.retention_end_date, today, due_soon_days, partner.legal_hold
+            )
+
+    def action_mark_reviewed(self):
+        self.write({"last_review_date": fields.Date.context_today(self), "last_reviewed_by_id": self.env.uid})
+
+    @api.model
+    def _cron_update_retention_status(self, batch_size=1000):
+        """Move the stored retention status on as days pass, in batches.
+
+        Only records whose stored status differs from today's are touched, so a
+        daily run costs little once the statuses are current.
+        """
+        stale = self.sudo().with_context(active_test=False)  # sudo: a system job over every company's records
+        today = fields.Date.today()
+        due_soon_limit = fields.Date.add(today, days=self._retention_due_soon_days())
+        domain = [
+            ("legal_hold", "=", False),
+            "|", "|",
+            "&", ("retention_end_date", "<=", today), ("retention_status", "!=", "expired"),
+            "&", "&", ("retention_end_date", ">", today), ("retention_end_date", "<=", due_soon_limit),
+            ("retention_status", "!=", "due_soon"),
+            "&", "|", ("retention_end_date", "=", False), ("retention_end_date", ">", due_soon_limit),
+            ("retention_status", "!=", "active"),
+        ]
+        ids = stale.search(domain, order="id").ids
+        done = 0
+        for batch_ids in split_every(batch_size, ids):
+            partners = stale.browse(batch_ids)
+            partners._compute_retention_status()
+            partners.flush_recordset(["retention_status"])
+            partners.invalidate_recordset()
+            done += len(batch_ids)
+            self.env["ir.cron"]._notify_progress(done=done, remaining=len(ids) - done)
+        return done
+
+    def _retention_start_date(self, period_start):
+        self.ensure_one()
+        if period_start == "relationship_end":
+            return self.relationship_end_date
+        if period_start == "creation":
+            return self.create_date and self.create_date.date()
+        if period_start == "last_review":
+            return self.last_review_date
+        withdrawals = self.consent_ids.filtered("date_withdrawn").mapped("date_withdrawn")
+        return max(withdrawals) if withdrawals else None
+
+    @api.model
+    def _company_default(self, field_name):
+        # sudo: the company's defaults are officer-only to edit, but every contact created applies them
+        return self.env.company.sudo()[field_name]
+
+    @api.model
+    def _retention_due_soon_days(self):
+        # sudo: a non-secret setting that every user's retention status depends on
+        value = self.env["ir.config_parameter"].sudo().get_param(DUE_SOON_PARAM, DEFAULT_DUE_SOON_DAYS)
+        try:
+            return max(int(value), 0)
+        except ValueError:
+            return DEFAULT_DUE_SOON_DAYS

@@ -1,0 +1,65 @@
+"""Packages the addon into the ``odoo.addons`` namespace, as OCA packages do."""
+
+import ast
+from pathlib import Path
+
+from setuptools import setup
+
+ADDON = "customer_handover"
+ROOT = Path(__file__).resolve().parent
+MANIFEST = ast.literal_eval((ROOT / ADDON / "__manifest__.py").read_text(encoding="utf-8"))
+
+
+def addon_packages():
+    """Every Python package of the addon, named inside odoo.addons."""
+    return sorted(
+        "odoo.addons." + ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / ADDON).rglob("__init__.py")
+    )
+
+
+def addon_data_files():
+    """Every non-Python file of the addon (views, data, translations, icons), relative to it."""
+    return sorted(
+        str(path.relative_to(ROOT / ADDON))
+        for path in (ROOT / ADDON).rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    )
+
+
+setup(
+    name=f"odoo-addon-{ADDON.replace('_', '-')}",
+    version=MANIFEST["version"],
+    description=MANIFEST["summary"],
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    author=MANIFEST["author"],
+    url=MANIFEST["website"],
+    license="LGPL-3",
+    python_requires=">=3.10",
+    package_dir={f"odoo.addons.{ADDON}": ADDON},
+    packages=addon_packages(),
+    package_data={f"odoo.addons.{ADDON}": addon_data_files()},
+    include_package_data=False,
+    zip_safe=False,
+    install_requires=[
+        "cryptography>=3.4.8",
+        "openpyxl>=3.0.9",
+        "python-dateutil>=2.8.1",
+    ],
+    extras_require={
+        "test": [
+            "freezegun",
+            "pylint-odoo",
+            "pytest",
+            "pytest-odoo",
+            "ruff",
+        ],
+    },
+    classifiers=[
+        "Framework :: Odoo",
+        "Framework :: Odoo :: 18.0",
+        "License :: OSI Approved :: GNU Lesser General Public License v3 (LGPLv3)",
+        "Programming Language :: Python :: 3",
+    ],
+)
