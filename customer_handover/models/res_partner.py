@@ -41,6 +41,7 @@ class ResPartner(models.Model):
     )
     business_domain_ids = fields.Many2many(
         "customer.business.domain",
+        string="Business Domains",
         groups="customer_handover.group_handover_user",
     )
     data_sensitivity = fields.Selection(
