@@ -13,6 +13,7 @@ RETENTION_STATUSES = [
     ("expired", "Expired"),
     ("on_hold", "On legal hold"),
 ]
+CUSTOMER_TYPES = [("individual", "Individual"), ("organisation", "Organisation")]
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
 
 
@@ -20,7 +21,7 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     customer_type = fields.Selection(
-        [("individual", "Individual"), ("organisation", "Organisation")],
+        CUSTOMER_TYPES,
         compute="_compute_customer_type",
         store=True,
         readonly=False,
@@ -101,6 +102,23 @@ class ResPartner(models.Model):
     last_reviewed_by_id = fields.Many2one(
         "res.users",
         groups="customer_handover.group_handover_user",
+    )
+
+    handover_line_ids = fields.One2many(
+        "customer.handover.line", "partner_id", groups="customer_handover.group_handover_user"
+    )
+    handover_id = fields.Many2one(
+        "customer.handover",
+        string="Handed Over In",
+        readonly=True,
+        copy=False,
+        groups="customer_handover.group_handover_user",
+    )
+    handover_date = fields.Date(
+        string="Handed Over On", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+    handover_receiver_id = fields.Many2one(
+        related="handover_id.receiver_id", string="Handed Over To", groups="customer_handover.group_handover_user"
     )
 
     @api.constrains("legal_hold", "legal_hold_reason")

@@ -1,0 +1,316 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+MANAGER = "customer_handover.group_handover_manager"
+OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
+FROZEN_STATES = ("signed", "done")
+# PIPL Art. 38 lists the ways personal information may lawfully leave mainland China.
+ABROAD_BASES = [
+    ("security_assessment", "CAC security assessment (Art. 38(1))"),
+    ("certification", "Personal information protection certification (Art. 38(2))"),
+    ("standard_contract", "Standard contract filed with the CAC (Art. 38(3))"),
+    ("other", "Other condition set by laws or the CAC (Art. 38(4))"),
+]
+
+
+class CustomerHandover(models.Model):
+    _name = "customer.handover"
+    _description = "Customer Handover"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "date_planned desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(string="Reference", required=True, readonly=True, copy=False, default="/")
+    company_id = fields.Many2one(
+        "res.company",
+        string="Transferring Company",
+        required=True,
+        default=lambda self: self.env.company,
+        tracking=True,
+    )
+    state = fields.Selection(
+        [
+            ("draft", "Draft"),
+            ("confirmed", "Confirmed"),
+            ("in_progress", "In progress"),
+            ("verified", "Verified"),
+            ("signed", "Signed"),
+            ("done", "Done"),
+            ("cancel", "Cancelled"),
+        ],
+        required=True,
+        default="draft",
+        copy=False,
+        tracking=True,
+    )
+    reason = fields.Selection(
+        [
+            ("company_sale", "Sale of the company"),
+            ("shareholders", "Change of shareholders"),
+            ("shop_transfer", "Transfer of a shop"),
+            ("team_handover", "Internal team handover"),
+            ("other", "Other"),
+        ],
+        required=True,
+        default="company_sale",
+        tracking=True,
+    )
+    reason_note = fields.Text(string="Reason Details")
+    receiver_id = fields.Many2one(
+        "res.partner",
+        string="Receiving Party",
+        required=True,
+        tracking=True,
+        help="The new handler of the customers' personal information: customers are told its name and contact.",
+    )
+    receiver_contact = fields.Char(
+        compute="_compute_receiver_contact",
+        help="Name and contact details of the receiving party, as PIPL Art. 22 requires customers be told.",
+    )
+    date_planned = fields.Date(string="Planned Date", required=True, default=fields.Date.context_today, tracking=True)
+    date_done = fields.Date(string="Completed On", readonly=True, copy=False, tracking=True)
+    user_id = fields.Many2one(
+        "res.users",
+        string="Responsible (transferring)",
+        required=True,
+        default=lambda self: self.env.user,
+        tracking=True,
+        domain="[('share', '=', False)]",
+    )
+    receiver_responsible_id = fields.Many2one(
+        "res.partner", string="Responsible (receiving)", tracking=True
+    )
+    nda_reference = fields.Char(string="Agreement Reference", tracking=True)
+    nda_date = fields.Date(string="Agreement Signed On", tracking=True)
+    nda_term_months = fields.Integer(string="Agreement Term (months)")
+    nda_document = fields.Binary(string="Signed Agreement", attachment=True, copy=False)
+    nda_filename = fields.Char(copy=False)
+    purpose_ids = fields.Many2many(
+        "customer.consent.purpose",
+        string="Receiver's Purposes",
+        check_company=True,
+        help="What the receiving party will use the customers' information for; "
+        "each customer needs valid consent for every one of them.",
+    )
+    receiver_abroad = fields.Boolean(string="Receiver Outside Mainland China", tracking=True)
+    receiver_country_id = fields.Many2one("res.country", string="Receiver's Country")
+    abroad_legal_basis = fields.Selection(ABROAD_BASES, string="Legal Basis for Export", tracking=True)
+    archive_customers = fields.Boolean(
+        string="Archive Customers on Completion",
+        help="Archive the handed-over customers in the transferring company once the handover is done.",
+    )
+    line_ids = fields.One2many("customer.handover.line", "handover_id", string="Checklist")
+    line_count = fields.Integer(compute="_compute_line_stats")
+    pending_count = fields.Integer(compute="_compute_line_stats")
+    verified_count = fields.Integer(compute="_compute_line_stats")
+    excluded_count = fields.Integer(compute="_compute_line_stats")
+    transfer_signer = fields.Char(string="Transferring Representative", copy=False, tracking=True)
+    transfer_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
+    transfer_signed_on = fields.Datetime(copy=False, readonly=True)
+    receiver_signer = fields.Char(string="Receiving Representative", copy=False, tracking=True)
+    receiver_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
+    receiver_signed_on = fields.Datetime(copy=False, readonly=True)
+
+    _sql_constraints = [
+        ("nda_term_positive", "CHECK (nda_term_months IS NULL OR nda_term_months >= 0)",
+         "The confidentiality agreement's term cannot be negative."),
+    ]
+
+    @api.constrains("receiver_id")
+    def _check_receiver_contact(self):
+        for handover in self:
+            receiver = handover.receiver_id
+            if not (receiver.name or "").strip() or not (receiver.email or receiver.phone or receiver.mobile):
+                raise ValidationError(
+                    self.env._(
+                        "Customers must be told who now holds their data: give the receiving party “%(receiver)s” "
+                        "a name and an email or phone number.",
+                        receiver=receiver.display_name or "",
+                    )
+                )
+
+    @api.constrains("receiver_abroad", "receiver_country_id")
+    def _check_receiver_country(self):
+        for handover in self:
+            if handover.receiver_abroad and not handover.receiver_country_id:
+                raise ValidationError(self.env._("Say in which country the receiving party is."))
+
+    @api.depends("receiver_id.name", "receiver_id.email", "receiver_id.phone", "receiver_id.contact_address")
+    def _compute_receiver_contact(self):
+        for handover in self:
+            receiver = handover.receiver_id
+            parts = [receiver.name, receiver.email, receiver.phone or receiver.mobile]
+            handover.receiver_contact = " · ".join(part for part in parts if part)
+
+    @api.depends("line_ids.state", "line_ids.excluded")
+    def _compute_line_stats(self):
+        stats = {
+            (handover, state, excluded): count
+            for handover, state, excluded, count in self.env["customer.handover.line"]._read_group(
+                [("handover_id", "in", self.ids)], ["handover_id", "state", "excluded"], ["__count"]
+            )
+        }
+        for handover in self:
+            counts = {key[1:]: value for key, value in stats.items() if key[0] == handover}
+            handover.line_count = sum(counts.values())
+            handover.excluded_count = sum(value for (_state, excluded), value in counts.items() if excluded)
+            handover.verified_count = counts.get(("verified", False), 0)
+            handover.pending_count = counts.get(("pending", False), 0)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("name", "/") == "/":
+                company = self.env["res.company"].browse(vals.get("company_id")) or self.env.company
+                vals["name"] = self.env["ir.sequence"].with_company(company).next_by_code("customer.handover") or "/"
+        return super().create(vals_list)
+
+    def write(self, vals):
+        signing = self.env.context.get("handover_signing")
+        if not signing and ("transfer_signature" in vals or "receiver_signature" in vals):
+            raise UserError(self.env._("Sign with the Sign button, which records who signed and when."))
+        if set(vals) - {"state", "date_done"} and any(handover.state in FROZEN_STATES for handover in self):
+            raise UserError(self.env._("A signed handover is frozen: it can no longer be changed."))
+        return super().write(vals)
+
+    def action_confirm(self):
+        self._check_manager()
+        self._check_state("draft")
+        self.write({"state": "confirmed"})
+
+    def action_start(self):
+        self._check_manager()
+        self._check_state("confirmed")
+        for handover in self:
+            if not (handover.nda_reference and handover.nda_date and handover.nda_document):
+                raise UserError(
+                    self.env._(
+                        "%(handover)s cannot start before the confidentiality agreement is recorded: enter its "
+                        "reference, the date it was signed and attach the signed document.",
+                        handover=handover.name,
+                    )
+                )
+            if not handover.line_ids:
+                raise UserError(
+                    self.env._("%(handover)s has an empty checklist: add customers with Select Customers first.",
+                               handover=handover.name)
+                )
+        self.write({"state": "in_progress"})
+
+    def action_cancel(self):
+        self._check_manager()
+        if self.filtered(lambda handover: handover.state == "done"):
+            raise UserError(self.env._("A completed handover cannot be cancelled."))
+        self.write({"state": "cancel"})
+
+    def action_draft(self):
+        self._check_manager()
+        self._check_state("cancel")
+        self.write({"state": "draft"})
+
+    def action_mark_verified(self):
+        self._check_state("in_progress")
+        for handover in self:
+            open_lines = handover.line_ids.filtered(lambda line: line.state != "verified" and not line.excluded)
+            if open_lines:
+                raise UserError(
+                    self.env._(
+                        "%(count)s checklist lines of %(handover)s are neither verified nor excluded with a reason; "
+                        "verify them or exclude them first.",
+                        count=len(open_lines),
+                        handover=handover.name,
+                    )
+                )
+        self.write({"state": "verified"})
+
+    def action_open_sign(self):
+        self.ensure_one()
+        self._check_state("verified")
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Sign the handover"),
+            "res_model": "customer.handover.sign",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_handover_id": self.id},
+        }
+
+    def action_done(self):
+        self._check_manager()
+        self._check_state("signed")
+        for handover in self:
+            customers = handover.line_ids.filtered(
+                lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
+            ).partner_id
+            # sudo: a manager completing the handover records it on customers whose officer-only fields stay unread
+            customers.sudo().write(
+                {
+                    "handover_id": handover.id,
+                    "handover_date": fields.Date.context_today(self),
+                }
+            )
+            if handover.archive_customers:
+                customers.sudo().action_archive()
+            handover.message_post(
+                body=self.env._("%(count)s customers handed over to %(receiver)s.",
+                                count=len(customers), receiver=handover.receiver_id.display_name)
+            )
+        self.write({"state": "done", "date_done": fields.Date.context_today(self)})
+
+    def action_select_customers(self):
+        self.ensure_one()
+        if self.state not in ("draft", "confirmed"):
+            raise UserError(self.env._("Customers can only be added to a handover that has not started."))
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Select customers"),
+            "res_model": "customer.handover.scope",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_handover_id": self.id},
+        }
+
+    def _check_checklist_open(self):
+        frozen = self.filtered(lambda handover: handover.state in FROZEN_STATES)
+        if frozen:
+            raise UserError(
+                self.env._("The checklist of %(handover)s is signed and frozen: it can no longer be changed.",
+                           handover=frozen[0].name)
+            )
+
+    def _sign(self, side, signer, signature):
+        """Record one party's signature; both parties signed moves the handover to signed."""
+        self.ensure_one()
+        self._check_state("verified")
+        signer = (signer or "").strip()
+        if not signer or not signature:
+            raise UserError(self.env._("Enter the representative's name and draw the signature."))
+        other = self.receiver_signer if side == "transfer" else self.transfer_signer
+        if other and other.strip().casefold() == signer.casefold():
+            raise UserError(
+                self.env._("%(signer)s already signed for the other party: each side signs with its own "
+                           "representative.", signer=signer)
+            )
+        if self[f"{side}_signed_on"]:
+            raise UserError(self.env._("This side has already signed."))
+        values = {f"{side}_signer": signer, f"{side}_signature": signature, f"{side}_signed_on": fields.Datetime.now()}
+        if self.transfer_signed_on or self.receiver_signed_on:
+            values["state"] = "signed"
+        return self.with_context(handover_signing=True).write(values)
+
+    def _check_manager(self):
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(self.env._("Only handover managers can confirm, start, cancel or complete a handover."))
+
+    def _check_state(self, *states):
+        wrong = self.filtered(lambda handover: handover.state not in states)
+        if wrong:
+            labels = dict(self._fields["state"]._description_selection(self.env))
+            raise UserError(
+                self.env._(
+                    "%(handover)s is %(state)s; this step needs it to be %(expected)s.",
+                    handover=wrong[0].name,
+                    state=labels[wrong[0].state],
+                    expected=self.env._(" or ").join(labels[state] for state in states),
+                )
+            )

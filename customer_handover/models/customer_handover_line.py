@@ -1,0 +1,136 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools.translate import LazyTranslate
+
+_lt = LazyTranslate(__name__)
+
+OFFICER = "customer_handover.group_data_protection_officer"
+INELIGIBILITY_REASONS = [
+    ("no_consent", _lt("No valid consent for the receiver's purposes")),
+    ("expired", _lt("Retention expired: to be destroyed, not handed over")),
+    ("legal_hold", _lt("Under legal hold")),
+    ("sensitive", _lt("Sensitive data without separate consent for this transfer")),
+    ("abroad", _lt("Receiver abroad without a recorded legal basis")),
+    ("other_handover", _lt("Already in another open handover")),
+]
+
+
+class CustomerHandoverLine(models.Model):
+    _name = "customer.handover.line"
+    _description = "Customer Handover Checklist Line"
+    _order = "handover_id, sequence, id"
+    _check_company_auto = True
+
+    handover_id = fields.Many2one("customer.handover", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="handover_id.company_id", store=True, index=True)
+    sequence = fields.Integer(default=10)
+    line_type = fields.Selection(
+        [("customer", "Customer"), ("item", "Other item")], required=True, default="item", readonly=True
+    )
+    partner_id = fields.Many2one("res.partner", string="Customer", index="btree_not_null", readonly=True)
+    name = fields.Char(string="Item", required=True)
+    # What the parties agreed on at selection time: later edits to the customer do not change it.
+    snapshot_ref = fields.Char(string="Reference", readonly=True)
+    snapshot_contact = fields.Char(string="Contact Data", readonly=True)
+    snapshot_classification = fields.Char(string="Classification", readonly=True)
+    snapshot_consent = fields.Char(string="Consent", readonly=True)
+    snapshot_retention = fields.Char(string="Retention", readonly=True)
+    eligibility = fields.Selection(
+        [("eligible", "Eligible"), ("ineligible", "Ineligible"), ("admitted", "Admitted by exception")],
+        required=True,
+        default="eligible",
+        readonly=True,
+    )
+    ineligibility_reasons = fields.Char(readonly=True)
+    admission_justification = fields.Text(readonly=True)
+    admitted_by_id = fields.Many2one("res.users", readonly=True)
+    state = fields.Selection(
+        [("pending", "Pending"), ("verified", "Verified"), ("missing", "Missing"), ("rejected", "Rejected")],
+        string="Verification",
+        required=True,
+        default="pending",
+        readonly=True,
+    )
+    verified_by_id = fields.Many2one("res.users", readonly=True)
+    verified_on = fields.Datetime(readonly=True)
+    excluded = fields.Boolean(readonly=True)
+    exclusion_reason = fields.Text()
+    remarks = fields.Text()
+
+    @api.constrains("excluded", "exclusion_reason")
+    def _check_exclusion_reason(self):
+        for line in self:
+            if line.excluded and not (line.exclusion_reason or "").strip():
+                raise ValidationError(
+                    self.env._("Say why “%(line)s” is excluded from the handover.", line=line.name)
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        handover_ids = {vals.get("handover_id") for vals in vals_list}
+        self.env["customer.handover"].browse(handover_ids)._check_checklist_open()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self.handover_id._check_checklist_open()
+        return super().write(vals)
+
+    def unlink(self):
+        self.handover_id._check_checklist_open()
+        return super().unlink()
+
+    def action_verify(self):
+        self._set_verification("verified")
+
+    def action_mark_missing(self):
+        self._set_verification("missing")
+
+    def action_reject(self):
+        self._set_verification("rejected")
+
+    def action_reset(self):
+        self._set_verification("pending")
+
+    def _set_verification(self, state):
+        handovers = self.handover_id
+        if handovers.filtered(lambda handover: handover.state != "in_progress"):
+            raise UserError(self.env._("Checklist lines are verified while the handover is in progress."))
+        if self.filtered(lambda line: line.eligibility == "ineligible"):
+            raise UserError(
+                self.env._("Ineligible customers are not handed over unless a data-protection officer admits them.")
+            )
+        values = {"state": state, "verified_by_id": self.env.uid, "verified_on": fields.Datetime.now()}
+        if state == "pending":
+            values.update(verified_by_id=False, verified_on=False)
+        self.write(values)
+
+    def action_exclude(self):
+        if self.filtered(lambda line: not (line.exclusion_reason or "").strip()):
+            raise UserError(self.env._("Write in the line why it is excluded, then exclude it."))
+        self.write({"excluded": True})
+
+    def action_include(self):
+        if self.filtered(lambda line: line.eligibility == "ineligible"):
+            raise UserError(
+                self.env._("Ineligible customers are not handed over unless a data-protection officer admits them.")
+            )
+        self.write({"excluded": False})
+
+    def _admit(self, justification):
+        if not self.env.user.has_group(OFFICER):
+            raise AccessError(self.env._("Only a data-protection officer can admit an ineligible customer."))
+        if not (justification or "").strip():
+            raise UserError(self.env._("Write the justification for admitting these customers."))
+        if self.filtered(lambda line: "other_handover" in (line.ineligibility_reasons or "")):
+            raise UserError(
+                self.env._("A customer in another open handover cannot be admitted: finish or cancel that one first.")
+            )
+        self.write(
+            {
+                "eligibility": "admitted",
+                "admission_justification": justification.strip(),
+                "admitted_by_id": self.env.uid,
+                "excluded": False,
+                "exclusion_reason": False,
+            }
+        )

@@ -1,0 +1,3 @@
+from . import customer_handover_scope
+from . import customer_handover_sign
+from . import customer_handover_admit

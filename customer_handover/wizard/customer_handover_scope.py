@@ -1,0 +1,207 @@
+import ast
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.osv import expression
+from odoo.tools import split_every
+
+from ..models.customer_handover import OPEN_STATES
+from ..models.customer_handover_line import INELIGIBILITY_REASONS
+from ..models.res_company import RELATIONSHIP_STAGES
+from ..models.res_partner import CUSTOMER_TYPES
+
+BATCH_SIZE = 1000
+SNAPSHOT_FIELDS = [
+    "display_name", "ref", "email", "phone", "mobile", "contact_address", "customer_type", "relationship_stage",
+    "business_domain_ids", "consent_summary", "retention_status", "retention_end_date",
+]
+
+
+class CustomerHandoverScope(models.TransientModel):
+    _name = "customer.handover.scope"
+    _description = "Select the customers of a handover"
+
+    handover_id = fields.Many2one(
+        "customer.handover",
+        required=True,
+        domain="[('state', 'in', ('draft', 'confirmed'))]",
+        ondelete="cascade",
+    )
+    partner_ids = fields.Many2many("res.partner", string="Selected Customers")
+    customer_type = fields.Selection(CUSTOMER_TYPES)
+    relationship_stage = fields.Selection(RELATIONSHIP_STAGES)
+    business_domain_ids = fields.Many2many("customer.business.domain")
+    salesperson_id = fields.Many2one("res.users")
+    partner_company_id = fields.Many2one("res.company", string="Customers of Company")
+    domain = fields.Char(string="Other Conditions", default="[]")
+    total_count = fields.Integer(compute="_compute_preview")
+    eligible_count = fields.Integer(compute="_compute_preview")
+    ineligible_count = fields.Integer(compute="_compute_preview")
+    preview = fields.Html(compute="_compute_preview", sanitize=False)
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        if self.env.context.get("active_model") == "res.partner" and self.env.context.get("active_ids"):
+            values["partner_ids"] = [(6, 0, self.env.context["active_ids"])]
+        return values
+
+    @api.depends(
+        "handover_id", "partner_ids", "customer_type", "relationship_stage", "business_domain_ids",
+        "salesperson_id", "partner_company_id", "domain",
+    )
+    def _compute_preview(self):
+        labels = {reason: self.env._(label) for reason, label in INELIGIBILITY_REASONS}
+        for wizard in self:
+            if not wizard.handover_id:
+                wizard.update({"total_count": 0, "eligible_count": 0, "ineligible_count": 0, "preview": False})
+                continue
+            reasons = wizard._ineligible_ids()
+            ineligible = set().union(*reasons.values())
+            total = self.env["res.partner"].search_count(wizard._scope_domain())
+            wizard.total_count = total
+            wizard.ineligible_count = len(ineligible)
+            wizard.eligible_count = total - len(ineligible)
+            rows = "".join(
+                f"<tr><td>{labels[reason]}</td><td class='text-end'>{len(ids)}</td></tr>"
+                for reason, ids in reasons.items()
+                if ids
+            )
+            wizard.preview = rows and f"<table class='table table-sm'><tbody>{rows}</tbody></table>"
+
+    def action_confirm(self):
+        self.ensure_one()
+        handover = self.handover_id
+        if handover.state not in ("draft", "confirmed"):
+            raise UserError(self.env._("Customers can only be added to a handover that has not started."))
+        if not handover.purpose_ids:
+            raise UserError(
+                self.env._("Say on the handover what the receiving party will use the data for before selecting "
+                           "customers: eligibility depends on consent for those purposes.")
+            )
+        reasons = self._ineligible_ids()
+        ids = self.env["res.partner"].search(self._scope_domain(), order="id").ids
+        if not ids:
+            raise UserError(self.env._("No customer matches this selection: widen the conditions."))
+        reasons_by_partner = {}
+        for reason, partner_ids in reasons.items():
+            for partner_id in partner_ids:
+                reasons_by_partner.setdefault(partner_id, []).append(reason)
+        labels = self._labels()
+        Line = self.env["customer.handover.line"]
+        for batch in split_every(BATCH_SIZE, ids):
+            snapshots = self.env["res.partner"].browse(batch).read(SNAPSHOT_FIELDS)
+            domain_ids = {domain_id for snapshot in snapshots for domain_id in snapshot["business_domain_ids"]}
+            labels["business_domain"] = {
+                domain["id"]: domain["name"]
+                for domain in self.env["customer.business.domain"].browse(domain_ids).read(["name"])
+            }
+            Line.create([self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels)
+                         for snapshot in snapshots])
+            self.env.invalidate_all()
+        handover.message_post(
+            body=self.env._("%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
+                            count=len(ids), ineligible=len(reasons_by_partner))
+        )
+        return {"type": "ir.actions.act_window_close"}
+
+    def _labels(self):
+        """Display labels of the selections a snapshot shows, read once per selection."""
+        fields_ = self.env["res.partner"]._fields
+        labels = {name: dict(fields_[name]._description_selection(self.env))
+                  for name in ("customer_type", "relationship_stage", "retention_status")}
+        labels["reason"] = {reason: self.env._(label) for reason, label in INELIGIBILITY_REASONS}
+        return labels
+
+    def _line_values(self, snapshot, reasons, labels):
+        domain_names = [labels["business_domain"].get(domain_id, "") for domain_id in snapshot["business_domain_ids"]]
+        values = {
+            "handover_id": self.handover_id.id,
+            "line_type": "customer",
+            "partner_id": snapshot["id"],
+            "name": snapshot["display_name"],
+            "snapshot_ref": snapshot["ref"] or False,
+            "snapshot_contact": " · ".join(
+                part for part in (snapshot["email"], snapshot["phone"] or snapshot["mobile"],
+                                  (snapshot["contact_address"] or "").replace("\n", ", ").strip(", ")) if part
+            ),
+            "snapshot_classification": " · ".join(
+                part for part in (labels["customer_type"].get(snapshot["customer_type"]),
+                                  labels["relationship_stage"].get(snapshot["relationship_stage"]),
+                                  ", ".join(domain_names)) if part
+            ),
+            "snapshot_consent": snapshot["consent_summary"] or False,
+            "snapshot_retention": " · ".join(
+                str(part) for part in (labels["retention_status"].get(snapshot["retention_status"]),
+                                       snapshot["retention_end_date"]) if part
+            ),
+        }
+        if reasons:
+            text = "; ".join(labels["reason"][reason] for reason in reasons)
+            values.update(eligibility="ineligible", ineligibility_reasons=",".join(reasons),
+                          excluded=True, exclusion_reason=text)
+        return values
+
+    def _scope_domain(self):
+        """The customers chosen, less those already on this handover's checklist."""
+        domains = [
+            [("handover_line_ids", "not any", [("handover_id", "=", self.handover_id.id)])],
+            expression.normalize_domain(self._user_domain()),
+        ]
+        if self.partner_ids:
+            domains.append([("id", "in", self.partner_ids.ids)])
+        for field, value in (
+            ("customer_type", self.customer_type),
+            ("relationship_stage", self.relationship_stage),
+            ("user_id", self.salesperson_id.id),
+            ("company_id", self.partner_company_id.id),
+        ):
+            if value:
+                domains.append([(field, "=", value)])
+        if self.business_domain_ids:
+            domains.append([("business_domain_ids", "in", self.business_domain_ids.ids)])
+        return expression.AND(domains)
+
+    def _user_domain(self):
+        try:
+            domain = ast.literal_eval(self.domain or "[]")
+        except (ValueError, SyntaxError) as error:
+            raise UserError(
+                self.env._("The other conditions are not a valid filter: %(error)s", error=error)
+            ) from error
+        if not isinstance(domain, list):
+            raise UserError(
+                self.env._("The other conditions must be a list of conditions, like [('city', '=', 'Shanghai')].")
+            )
+        return domain
+
+    def _ineligible_ids(self):
+        """Ids of the chosen customers that cannot be handed over, per reason."""
+        handover = self.handover_id
+        scope = self._scope_domain()
+        Partner = self.env["res.partner"]
+        granted = [("state", "=", "granted"), ("company_id", "=", handover.company_id.id)]
+        reason_domains = {
+            "expired": [("retention_status", "=", "expired")],
+            "legal_hold": [("retention_status", "=", "on_hold")],
+            "other_handover": [("handover_line_ids", "any", [("handover_id.state", "in", OPEN_STATES),
+                                                            ("handover_id", "!=", handover.id)])],
+        }
+        if handover.purpose_ids:
+            reason_domains["no_consent"] = expression.OR(
+                [[("consent_ids", "not any", [*granted, ("purpose_id", "=", purpose.id)])]
+                 for purpose in handover.purpose_ids]
+            )
+        reasons = {reason: set(Partner.search(expression.AND([scope, domain])).ids)
+                   for reason, domain in reason_domains.items()}
+        transfer_purpose = self.env.ref("customer_handover.consent_purpose_handover", raise_if_not_found=False)
+        # sudo: sensitivity is officer-only to read, but whether it blocks the transfer is every preparer's
+        # business; the search is confined to the scope the user may see, by the company rule made explicit
+        visible = ["|", ("company_id", "=", False), ("company_id", "in", self.env.companies.ids)]
+        sensitive = [("data_sensitivity", "=", "sensitive")]
+        if transfer_purpose:
+            sensitive.append(("consent_ids", "not any", [*granted, ("purpose_id", "=", transfer_purpose.id)]))
+        reasons["sensitive"] = set(Partner.sudo().search(expression.AND([scope, visible, sensitive])).ids)
+        if handover.receiver_abroad and not handover.abroad_legal_basis:
+            reasons["abroad"] = set(Partner.search(scope).ids)
+        return {reason: reasons[reason] for reason, _label in INELIGIBILITY_REASONS if reason in reasons}
