@@ -143,9 +143,12 @@ class CustomerHandoverScope(models.TransientModel):
         return values
 
     def _scope_domain(self):
-        """The customers chosen, less those already on this handover's checklist."""
+        """The customers chosen, less those already on this handover's checklist and the parties themselves."""
+        handover = self.handover_id
+        parties = handover.receiver_id.commercial_partner_id | handover.company_id.partner_id
         domains = [
-            [("handover_line_ids", "not any", [("handover_id", "=", self.handover_id.id)])],
+            [("handover_line_ids", "not any", [("handover_id", "=", handover.id)])],
+            [("commercial_partner_id", "not in", parties.ids)],
             expression.normalize_domain(self._user_domain()),
         ]
         if self.partner_ids:

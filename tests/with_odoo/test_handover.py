@@ -212,5 +212,10 @@ class TestHandover(HandoverCase):
         self.assertEqual((form.total_count, form.eligible_count), (2, 1))
         form.save().action_confirm()
         self.assertEqual(handover.line_ids.partner_id, self.ok | self.no_consent)
+        everyone = Form(self.env["customer.handover.scope"].with_user(self.handover_user).with_context(
+            default_handover_id=self._handover().id)).save()
+        chosen = self.env["res.partner"].search(everyone._scope_domain())
+        self.assertNotIn(self.receiver, chosen, "the receiving party is not its own customer")
+        self.assertNotIn(self.company_a.partner_id, chosen)
         for view_type in ("form", "list", "search"):
             self.env["customer.handover"].with_user(self.handover_user).get_views([(False, view_type)])
