@@ -251,7 +251,7 @@ class CustomerHandover(models.Model):
             )
             if handover.archive_customers:
                 customers.sudo().action_archive()
-            handover.message_post(
+            handover._message_log(
                 body=self.env._("%(count)s customers handed over to %(receiver)s.",
                                 count=len(customers), receiver=handover.receiver_id.display_name)
             )

@@ -99,7 +99,7 @@ class CustomerHandoverScope(models.TransientModel):
             Line.create([self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels)
                          for snapshot in snapshots])
             self.env.invalidate_all()
-        handover.message_post(
+        handover._message_log(
             body=self.env._("%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
                             count=len(ids), ineligible=len(reasons_by_partner))
         )
