@@ -62,7 +62,8 @@ class ResPartner(models.Model):
     valid_consent_purpose_ids = fields.Many2many(
         "customer.consent.purpose",
         string="Valid Consent For",
-        compute="_compute_consent_summary",
+        compute="_compute_valid_consent_purpose_ids",
+        context={"active_test": False},  # archiving a purpose does not void the consents given for it
         search="_search_valid_consent_purpose_ids",
         groups="customer_handover.group_handover_user",
     )
@@ -148,11 +149,16 @@ class ResPartner(models.Model):
                 partner.relationship_end_date = today
 
     @api.depends("consent_ids.state", "consent_ids.purpose_id")
+    def _compute_valid_consent_purpose_ids(self):
+        for partner in self:
+            partner.valid_consent_purpose_ids = partner._granted_purposes()
+
+    @api.depends("consent_ids.state", "consent_ids.purpose_id.name")
     def _compute_consent_summary(self):
         for partner in self:
-            purposes = partner.consent_ids.filtered(lambda consent: consent.state == "granted").purpose_id
-            partner.valid_consent_purpose_ids = purposes
-            partner.consent_summary = ", ".join(purposes.sorted().mapped("display_name"))
+            # a key sorts in memory; sorted() without one searches the database once per partner
+            purposes = partner._granted_purposes().sorted(lambda purpose: (purpose.sequence, purpose.name, purpose.id))
+            partner.consent_summary = ", ".join(purposes.mapped("display_name"))
 
     def _search_valid_consent_purpose_ids(self, operator, value):
         granted = [("state", "=", "granted")]
@@ -221,6 +227,11 @@ class ResPartner(models.Model):
             done += len(batch_ids)
             self.env["ir.cron"]._notify_progress(done=done, remaining=len(ids) - done)
         return done
+
+    def _granted_purposes(self):
+        """The purposes this partner's granted consents cover, among the consents the user may see."""
+        self.ensure_one()
+        return self.consent_ids.filtered(lambda consent: consent.state == "granted").purpose_id
 
     def _retention_start_date(self, period_start):
         self.ensure_one()

@@ -204,6 +204,7 @@ class TestHandover(HandoverCase):
 
     def test_scope_from_a_selection_in_the_contacts_list(self):
         handover = self._handover()
+        self.handover_user.partner_id.email = False  # logging the selection needs no sender address
         action = self.env.ref("customer_handover.customer_handover_scope_action")
         self.assertEqual(action.binding_model_id.model, "res.partner")
         form = Form(self.env["customer.handover.scope"].with_user(self.handover_user).with_context(
@@ -219,3 +220,23 @@ class TestHandover(HandoverCase):
         self.assertNotIn(self.company_a.partner_id, chosen)
         for view_type in ("form", "list", "search"):
             self.env["customer.handover"].with_user(self.handover_user).get_views([(False, view_type)])
+
+    def test_checklist_creation_queries_do_not_grow(self):
+        counts = []
+        for size in (1, 5, 40):  # the first run warms the caches of access rights and rules
+            customers = self.env["res.partner"].create([{"name": f"Bulk {size}-{i}"} for i in range(size)])
+            self.env["customer.consent"].create(
+                [{"partner_id": customer.id, "purpose_id": self.purpose_service.id, "date_given": "2026-01-01"}
+                 for customer in customers]
+            )
+            scope = Form(self.env["customer.handover.scope"].with_user(self.handover_user).with_context(
+                active_model="res.partner", active_ids=customers.ids, default_handover_id=self._handover().id))
+            wizard = scope.save()
+            self.env.flush_all()
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            wizard.action_confirm()
+            self.env.flush_all()
+            counts.append(self.env.cr.sql_log_count - before)
+            self.assertEqual(len(wizard.handover_id.line_ids), size)
+        self.assertEqual(counts[1], counts[2], f"checklist creation queries grew with the customers: {counts}")
