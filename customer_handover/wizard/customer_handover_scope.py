@@ -11,10 +11,14 @@ from ..models.res_company import RELATIONSHIP_STAGES
 from ..models.res_partner import CUSTOMER_TYPES
 
 BATCH_SIZE = 1000
+# Stored fields where Odoo offers both (complete_name, the address parts): computing display_name
+# and contact_address per customer costs more than the rest of the snapshot together.
 SNAPSHOT_FIELDS = [
-    "display_name", "ref", "email", "phone", "mobile", "contact_address", "customer_type", "relationship_stage",
-    "business_domain_ids", "consent_summary", "retention_status", "retention_end_date",
+    "complete_name", "ref", "email", "phone", "mobile", "street", "street2", "zip", "city", "state_id",
+    "country_id", "customer_type", "relationship_stage", "business_domain_ids", "consent_summary",
+    "retention_status", "retention_end_date",
 ]
+ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
 
 
 class CustomerHandoverScope(models.TransientModel):
@@ -119,11 +123,11 @@ class CustomerHandoverScope(models.TransientModel):
             "handover_id": self.handover_id.id,
             "line_type": "customer",
             "partner_id": snapshot["id"],
-            "name": snapshot["display_name"],
+            "name": snapshot["complete_name"],
             "snapshot_ref": snapshot["ref"] or False,
             "snapshot_contact": " · ".join(
-                part for part in (snapshot["email"], snapshot["phone"] or snapshot["mobile"],
-                                  (snapshot["contact_address"] or "").replace("\n", ", ").strip(", ")) if part
+                part for part in (snapshot["email"], snapshot["phone"] or snapshot["mobile"], _address(snapshot))
+                if part
             ),
             "snapshot_classification": " · ".join(
                 part for part in (labels["customer_type"].get(snapshot["customer_type"]),
@@ -208,3 +212,11 @@ class CustomerHandoverScope(models.TransientModel):
         if handover.receiver_abroad and not handover.abroad_legal_basis:
             reasons["abroad"] = set(Partner.search(scope).ids)
         return {reason: reasons[reason] for reason, _label in INELIGIBILITY_REASONS if reason in reasons}
+
+
+def _address(snapshot):
+    """One line of address from a partner's read() values: many2one values come as (id, name)."""
+    parts = (
+        snapshot[name][1] if isinstance(snapshot[name], tuple | list) else snapshot[name] for name in ADDRESS_FIELDS
+    )
+    return ", ".join(part for part in parts if part)
