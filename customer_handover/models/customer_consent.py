@@ -93,6 +93,14 @@ class CustomerConsent(models.Model):
                         **consent._labels(),
                     )
                 )
+            if consent.state != "withdrawn" and consent.date_withdrawn:
+                raise ValidationError(
+                    self.env._(
+                        "Only a withdrawn consent has a withdrawal date: clear the date %(customer)s withdrew "
+                        "“%(purpose)s”, or record the consent as withdrawn.",
+                        **consent._labels(),
+                    )
+                )
             if consent.date_withdrawn and consent.date_given and consent.date_withdrawn < consent.date_given:
                 raise ValidationError(
                     self.env._(

@@ -175,6 +175,7 @@ class ResPartner(models.Model):
         "relationship_end_date",
         "last_review_date",
         "consent_ids.date_withdrawn",
+        "consent_ids.state",
     )
     def _compute_retention_end_date(self):
         for partner in self:
@@ -241,7 +242,10 @@ class ResPartner(models.Model):
             return self.create_date and self.create_date.date()
         if period_start == "last_review":
             return self.last_review_date
-        withdrawals = self.consent_ids.filtered("date_withdrawn").mapped("date_withdrawn")
+        # the clock runs from the last withdrawal only once no consent is granted any more
+        if any(consent.state == "granted" for consent in self.consent_ids):
+            return None
+        withdrawals = self.consent_ids.filtered(lambda consent: consent.state == "withdrawn").mapped("date_withdrawn")
         return max(withdrawals) if withdrawals else None
 
     @api.model

@@ -77,6 +77,21 @@ class TestDataProtection(HandoverCase):
         partner.retention_policy_id = False
         self.assertFalse(partner.retention_end_date)
 
+    def test_withdrawal_clock_stops_while_a_consent_is_granted(self):
+        partner = self.Partner.create(
+            {"name": "Came back", "retention_policy_id": self._policy(6, "month", "consent_withdrawal").id}
+        )
+        Consent = self.env["customer.consent"].with_user(self.handover_user)
+        Consent.create({"partner_id": partner.id, "purpose_id": self.purpose_marketing.id, "state": "withdrawn",
+                        "date_given": "2025-01-01", "date_withdrawn": "2025-03-01"})
+        self.assertEqual(partner.retention_end_date, date(2025, 9, 1))
+        renewed = Consent.create(
+            {"partner_id": partner.id, "purpose_id": self.purpose_marketing.id, "date_given": "2026-01-10"}
+        )
+        self.assertFalse(partner.retention_end_date, "a customer who consents again is kept")
+        renewed.write({"state": "withdrawn", "date_withdrawn": "2026-02-01"})
+        self.assertEqual(partner.retention_end_date, date(2026, 8, 1))
+
     def test_retention_end_date_follows_policy_changes(self):
         policy = self._policy(1, "year", "last_review")
         partner = self.Partner.create({"name": "Reviewed", "retention_policy_id": policy.id})

@@ -43,6 +43,12 @@ class TestValidation(HandoverCase):
              "date_given": "2026-03-01", "date_withdrawn": "2026-01-01"},
         )
 
+    def test_withdrawal_date_only_on_withdrawn_consents(self):
+        self.assertRefused("Only a withdrawn consent has a withdrawal date", self.consent,
+                           {"date_withdrawn": "2026-04-01"})
+        self.consent.write({"state": "withdrawn", "date_withdrawn": "2026-04-01"})
+        self.assertRefused("or record the consent as withdrawn", self.consent, {"state": "granted"})
+
     def test_dates_that_a_state_needs(self):
         self.assertRefused("Enter the date 张伟 withdrew consent", self.consent, {"state": "withdrawn"})
         self.assertRefused("Enter the date 张伟 gave consent", self.consent, {"date_given": False})
