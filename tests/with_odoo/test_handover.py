@@ -116,6 +116,9 @@ class TestHandover(HandoverCase):
         self.assertEqual(customer.handover_receiver_id, self.receiver)
         self.assertTrue(customer.handover_date)
         self.assertFalse(self.no_consent.handover_id, "excluded customers are not handed over")
+        views = self.env["res.partner"].with_user(self.handover_user).get_views([(False, "form")])
+        arch = views["views"]["form"]["arch"]
+        self.assertIn('name="handover_receiver_id"', arch, "the data-protection tab shows the transfer")
 
     def test_manager_steps_are_refused_to_users(self):
         handover = self._handover()
