@@ -167,6 +167,9 @@ class TestHandover(HandoverCase):
         self._start(handover)
         with self.assertRaisesRegex(UserError, "neither verified nor excluded"):
             handover.with_user(self.handover_user).action_mark_verified()
+        with self.assertRaisesRegex(UserError, "this step needs it to be Verified"):
+            handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE)
+        self.assertFalse(handover.transfer_signed_on, "signing with pending lines changed nothing")
         with self.assertRaisesRegex(UserError, "Sign button"):
             handover.with_user(self.handover_user).write({"transfer_signature": SIGNATURE})
         handover.line_ids.filtered(lambda line: line.eligibility == "eligible").with_user(
