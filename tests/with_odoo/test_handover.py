@@ -108,6 +108,9 @@ class TestHandover(HandoverCase):
             )
         with self.assertRaisesRegex(UserError, "frozen"):
             handover.with_user(self.manager).write({"reason_note": "edited"})
+        message = handover.with_user(self.manager).message_post(body="Minutes", attachments=[("minutes.txt", b"ok")])
+        self.assertEqual(message.attachment_ids.name, "minutes.txt", "the chatter of a signed handover still works")
+        handover.with_user(self.manager).activity_schedule("mail.mail_activity_data_todo", summary="Notify customers")
 
         handover.with_user(self.manager).action_done()
         self.assertEqual(handover.state, "done")
