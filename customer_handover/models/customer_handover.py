@@ -242,15 +242,9 @@ class CustomerHandover(models.Model):
             customers = handover.line_ids.filtered(
                 lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
             ).partner_id
-            # sudo: a manager completing the handover records it on customers whose officer-only fields stay unread
-            customers.sudo().write(
-                {
-                    "handover_id": handover.id,
-                    "handover_date": fields.Date.context_today(self),
-                }
-            )
+            customers.write({"handover_id": handover.id, "handover_date": fields.Date.context_today(self)})
             if handover.archive_customers:
-                customers.sudo().action_archive()
+                customers.action_archive()
             handover._message_log(
                 body=self.env._("%(count)s customers handed over to %(receiver)s.",
                                 count=len(customers), receiver=handover.receiver_id.display_name)

@@ -68,7 +68,7 @@ class TestHandover(HandoverCase):
         self.assertFalse(handover.line_ids, "the preview creates nothing")
 
     def test_whole_flow_through_forms_as_restricted_users(self):
-        handover = self._handover(reason="shop_transfer")
+        handover = self._handover(reason="shop_transfer", archive_customers=True)
         self.assertTrue(handover.name.startswith("HO/"))
         self._scope(handover).save().action_confirm()
         lines = handover.line_ids
@@ -119,6 +119,8 @@ class TestHandover(HandoverCase):
         self.assertEqual(customer.handover_receiver_id, self.receiver)
         self.assertTrue(customer.handover_date)
         self.assertFalse(self.no_consent.handover_id, "excluded customers are not handed over")
+        self.assertFalse(self.ok.active, "handed-over customers are archived when the handover asks it")
+        self.assertTrue(self.no_consent.active)
         views = self.env["res.partner"].with_user(self.handover_user).get_views([(False, "form")])
         arch = views["views"]["form"]["arch"]
         self.assertIn('name="handover_receiver_id"', arch, "the data-protection tab shows the transfer")
