@@ -201,16 +201,16 @@ class CustomerHandoverScope(models.TransientModel):
             )
         reasons = {reason: set(Partner.search(expression.AND([scope, domain])).ids)
                    for reason, domain in reason_domains.items()}
+        visible = set(Partner.search(scope).ids)
         transfer_purpose = self.env.ref("customer_handover.consent_purpose_handover", raise_if_not_found=False)
-        # sudo: sensitivity is officer-only to read, but whether it blocks the transfer is every preparer's
-        # business; the search is confined to the scope the user may see, by the company rule made explicit
-        visible = ["|", ("company_id", "=", False), ("company_id", "in", self.env.companies.ids)]
         sensitive = [("data_sensitivity", "=", "sensitive")]
         if transfer_purpose:
             sensitive.append(("consent_ids", "not any", [*granted, ("purpose_id", "=", transfer_purpose.id)]))
-        reasons["sensitive"] = set(Partner.sudo().search(expression.AND([scope, visible, sensitive])).ids)
+        # sudo: sensitivity is officer-only to read, but whether it blocks the transfer is every preparer's
+        # business; the answer is cut down to the customers the user's own search above returned
+        reasons["sensitive"] = visible & set(Partner.sudo().search(expression.AND([scope, sensitive])).ids)
         if handover.receiver_abroad and not handover.abroad_legal_basis:
-            reasons["abroad"] = set(Partner.search(scope).ids)
+            reasons["abroad"] = visible
         return {reason: reasons[reason] for reason, _label in INELIGIBILITY_REASONS if reason in reasons}
 
 

@@ -251,3 +251,13 @@ class TestHandover(HandoverCase):
             counts.append(self.env.cr.sql_log_count - before)
             self.assertEqual(len(wizard.handover_id.line_ids), size)
         self.assertEqual(counts[1], counts[2], f"checklist creation queries grew with the customers: {counts}")
+
+    def test_preview_counts_only_customers_the_user_may_see(self):
+        self.env["res.partner"].create(
+            {"name": "Company B's sensitive customer", "company_id": self.company_b.id,
+             "business_domain_ids": [(6, 0, self.domain.ids)], "data_sensitivity": "sensitive"}
+        )
+        scope = self._scope(self._handover())
+        self.assertEqual((scope.total_count, scope.ineligible_count), (4, 3), "company B's customer leaked in")
+        wizard = scope.save()
+        self.assertEqual(len(wizard._ineligible_ids()["sensitive"]), 1)
