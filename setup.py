@@ -6,6 +6,8 @@ from pathlib import Path
 from setuptools import setup
 
 ADDON = "customer_handover"
+# The Odoo-free helpers, also installed as a top-level package so the console commands run without Odoo.
+TOOLS = "customer_handover_tools"
 ROOT = Path(__file__).resolve().parent
 MANIFEST = ast.literal_eval((ROOT / ADDON / "__manifest__.py").read_text(encoding="utf-8"))
 
@@ -37,8 +39,8 @@ setup(
     url=MANIFEST["website"],
     license="LGPL-3",
     python_requires=">=3.10",
-    package_dir={f"odoo.addons.{ADDON}": ADDON},
-    packages=addon_packages(),
+    package_dir={f"odoo.addons.{ADDON}": ADDON, TOOLS: f"{ADDON}/tools"},
+    packages=[*addon_packages(), TOOLS],
     package_data={f"odoo.addons.{ADDON}": addon_data_files()},
     include_package_data=False,
     zip_safe=False,
@@ -47,6 +49,13 @@ setup(
         "openpyxl>=3.0.9",
         "python-dateutil>=2.8.1",
     ],
+    entry_points={
+        "console_scripts": [
+            f"customer-handover-verify = {TOOLS}.cli:verify_command",
+            f"customer-handover-countersign = {TOOLS}.cli:countersign_command",
+            f"customer-handover-keygen = {TOOLS}.cli:keygen_command",
+        ],
+    },
     extras_require={
         "test": [
             "freezegun",

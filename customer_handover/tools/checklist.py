@@ -1,0 +1,345 @@
+"""The canonical form of a handover checklist, and signing it.
+
+Canonical form, version 1
+-------------------------
+A checklist workbook has three sheets, in this order: the cover, the checklist and the signatures.
+Every cell is text; an empty cell is the empty string.
+
+* The cover and the checklist are tables: a header row, then data rows. The last column of every row,
+  the header included, holds that row's *digest cell*; the other columns are its *values*.
+* A row's canonical bytes are the UTF-8 JSON array ``[sheet, number, value, ...]`` written with no
+  spaces and no ASCII escaping, where ``sheet`` is ``"cover"`` or ``"checklist"`` and ``number`` the
+  row's 1-based number in its sheet. Before a value is written it is made text: line breaks become
+  ``\\n``, characters XML cannot hold become U+FFFD, and text longer than a cell holds is cut.
+* A row's digest is the SHA-256 of its canonical bytes. Its digest cell holds that digest in
+  unpadded base64url, a dot, and two hex digits per value (the low byte of the value's CRC-32),
+  which only serve to name the cell that changed.
+* A sheet's digest is the SHA-256 of its rows' 32-byte digests, concatenated in order.
+* The signatures sheet is a table of ``[key, label, value]`` rows under a header row. Its first rows
+  are the manifest: format, canonical-form version, handover, export number, company, export time,
+  sheet names, and the row count, column count and digest of the cover and the checklist. Then come
+  the signatures, one block each, ending with the row ``signature.N.value``.
+* Signature N signs the canonical bytes of every row above its ``signature.N.value`` row: the UTF-8
+  JSON array of those ``[key, label, value]`` arrays, written like a row. The first signature thus
+  binds the content, the handover, the export and the company; a countersignature also binds the
+  signatures before it.
+"""
+
+import base64
+import hashlib
+import json
+import re
+import zlib
+from datetime import datetime, timedelta, timezone
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+FORMAT = "customer-handover-checklist"
+DETACHED_FORMAT = "customer-handover-signature"
+CANONICAL_VERSION = 1
+COVER, CHECKLIST = "cover", "checklist"
+MAX_CELL_CHARS = 32767
+# Excel's row limit, less the header row.
+MAX_ROWS = 1048575
+ALGORITHMS = ("RSA-SHA256", "ECDSA-SHA256")
+ROLES = ("transferring", "receiving")
+SIGNATURE_WIDTHS = (24, 30, 90)
+SIGNER_KEYS = ("role", "name", "signed_at", "algorithm", "fingerprint", "certificate")
+MANIFEST_KEYS = (
+    "format",
+    "canonical_version",
+    "handover",
+    "export",
+    "company",
+    "exported_at",
+    "sheets",
+    "cover.rows",
+    "cover.columns",
+    "cover.digest",
+    "checklist.rows",
+    "checklist.columns",
+    "checklist.digest",
+)
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class ChecklistError(Exception):
+    """A checklist or key that cannot be used; the message says why, in English."""
+
+
+def canonical_text(value):
+    """Return ``value`` as the text a checklist cell holds."""
+    if value is None or value is False:
+        return ""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    text = _XML_ILLEGAL.sub("\ufffd", text)
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "…"
+    return text
+
+
+def canonical_bytes(items):
+    """The canonical UTF-8 JSON of a list, as rows and signed payloads are written."""
+    return json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def row_digest(sheet, number, values):
+    """The raw SHA-256 digest of one row."""
+    return hashlib.sha256(canonical_bytes([sheet, number, *values])).digest()
+
+
+def cell_tags(values):
+    """Two hex digits per value: enough to point at the cell that changed, never to trust it."""
+    return "".join(f"{zlib.crc32(value.encode('utf-8')) & 0xFF:02x}" for value in values)
+
+
+def digest_cell(digest, values):
+    return f"{base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}.{cell_tags(values)}"
+
+
+def parse_digest_cell(text):
+    """Split a digest cell into (digest bytes, tags); (None, None) when it is not one."""
+    if not isinstance(text, str) or "." not in text:
+        return None, None
+    encoded, tags = text.split(".", 1)
+    try:
+        digest = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError:
+        return None, None
+    if len(digest) != 32:
+        return None, None
+    return digest, tags
+
+
+class SheetDigest:
+    """Accumulates the rows of one table sheet into its digest."""
+
+    def __init__(self, sheet, columns):
+        self.sheet = sheet
+        self.columns = columns
+        self.rows = 0
+        self._hash = hashlib.sha256()
+
+    def add(self, values):
+        """Canonicalise one row, add it to the sheet and return (values, digest cell)."""
+        values = [canonical_text(value) for value in values]
+        if len(values) != self.columns:
+            raise ChecklistError(f"a {self.sheet} row has {len(values)} values instead of {self.columns}")
+        self.rows += 1
+        digest = row_digest(self.sheet, self.rows, values)
+        self._hash.update(digest)
+        return values, digest_cell(digest, values)
+
+    def hexdigest(self):
+        return self._hash.hexdigest()
+
+
+def manifest_rows(labels, handover, export, company, exported_at, sheet_names, cover, checklist):
+    """The manifest rows of the signatures sheet; ``labels`` maps each key to its label."""
+    values = {
+        "format": FORMAT,
+        "canonical_version": str(CANONICAL_VERSION),
+        "handover": handover,
+        "export": str(export),
+        "company": company,
+        "exported_at": exported_at,
+        "sheets": canonical_bytes(list(sheet_names)).decode("utf-8"),
+    }
+    for name, digest in ((COVER, cover), (CHECKLIST, checklist)):
+        values.update({
+            f"{name}.rows": str(digest.rows),
+            f"{name}.columns": str(digest.columns),
+            f"{name}.digest": digest.hexdigest(),
+        })
+    return [[key, canonical_text(labels.get(key, key)), canonical_text(values[key])] for key in MANIFEST_KEYS]
+
+
+def utc_timestamp(moment=None):
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------------------------------
+# Keys and certificates
+# --------------------------------------------------------------------------------------------------
+
+
+def load_certificate(data):
+    """Load a PEM or DER certificate."""
+    if isinstance(data, str):
+        data = data.encode("ascii", "replace")
+    for loader in (x509.load_pem_x509_certificate, x509.load_der_x509_certificate):
+        try:
+            return loader(data)
+        except ValueError:
+            continue
+    raise ChecklistError("this is not a PEM or DER certificate")
+
+
+def certificate_pem(certificate):
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def fingerprint(certificate):
+    """SHA-256 of the certificate's DER bytes, as ``AB:CD:...`` (the form ``openssl x509 -fingerprint`` prints)."""
+    return ":".join(f"{byte:02X}" for byte in certificate.fingerprint(hashes.SHA256()))
+
+
+def normalise_fingerprint(text):
+    """Accept a fingerprint with or without colons or spaces, in any case."""
+    cleaned = re.sub(r"[\s:]", "", text or "").upper()
+    if not re.fullmatch(r"[0-9A-F]{64}", cleaned):
+        raise ChecklistError("a SHA-256 fingerprint has 64 hexadecimal digits")
+    return ":".join(cleaned[index:index + 2] for index in range(0, 64, 2))
+
+
+def validity(certificate):
+    """The certificate's validity period as two aware UTC datetimes, on any cryptography release."""
+    start = getattr(certificate, "not_valid_before_utc", None)
+    end = getattr(certificate, "not_valid_after_utc", None)
+    if start is None:
+        start = certificate.not_valid_before.replace(tzinfo=timezone.utc)
+        end = certificate.not_valid_after.replace(tzinfo=timezone.utc)
+    return start, end
+
+
+def common_name(certificate):
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return names[0].value if names else certificate.subject.rfc4514_string()
+
+
+def load_private_key(data, password=None):
+    if isinstance(password, str):
+        password = password.encode("utf-8")
+    for loader in (serialization.load_pem_private_key, serialization.load_der_private_key):
+        try:
+            key = loader(data, password)
+        except TypeError as error:
+            raise ChecklistError("the private key is protected by a password: give it") from error
+        except ValueError:
+            continue
+        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise ChecklistError("only RSA and elliptic-curve keys can sign a checklist")
+        return key
+    raise ChecklistError("this is not a PEM or DER private key, or its password is wrong")
+
+
+def _algorithm(key):
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return "RSA-SHA256"
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return "ECDSA-SHA256"
+    raise ChecklistError("only RSA and elliptic-curve keys can sign a checklist")
+
+
+def _public_bytes(key):
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def make_self_signed(private_key, name, days=3650, now=None):
+    """A self-signed certificate for ``private_key``, naming its holder ``name``."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=True, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
+        ), critical=True)
+    )
+    return builder.sign(private_key, hashes.SHA256())
+
+
+def generate_key(kind="ec"):
+    """A new private key: ``ec`` (P-256) or ``rsa`` (3072 bits)."""
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    if kind == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ChecklistError(f"unknown key type {kind!r}: use ec or rsa")
+
+
+def private_key_pem(private_key):
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Signing
+# --------------------------------------------------------------------------------------------------
+
+
+def signature_rows(labels, number, role, name, signed_at, certificate, private_key, rows_above):
+    """The rows of signature ``number``: who signed, with which certificate, and the signature of ``rows_above``.
+
+    ``rows_above`` are the signatures sheet's rows above the new block, header included.
+    """
+    if role not in ROLES:
+        raise ChecklistError(f"unknown signing role {role!r}")
+    if _public_bytes(certificate.public_key()) != _public_bytes(private_key.public_key()):
+        raise ChecklistError("the private key does not belong to the certificate")
+    start, end = validity(certificate)
+    moment = datetime.strptime(signed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    if not start <= moment <= end:
+        raise ChecklistError(
+            f"the certificate is valid from {utc_timestamp(start)} to {utc_timestamp(end)}, not at {signed_at}"
+        )
+    algorithm = _algorithm(private_key)
+    values = {
+        "role": role,
+        "name": name,
+        "signed_at": signed_at,
+        "algorithm": algorithm,
+        "fingerprint": fingerprint(certificate),
+        "certificate": certificate_pem(certificate),
+    }
+    block = [
+        [f"signature.{number}.{key}", canonical_text(labels.get(key, key)), canonical_text(values[key])]
+        for key in SIGNER_KEYS
+    ]
+    payload = canonical_bytes([*rows_above, *block])
+    if algorithm == "RSA-SHA256":
+        signature = private_key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        signature = private_key.sign(payload, ec.ECDSA(hashes.SHA256()))
+    value_row = [
+        f"signature.{number}.value",
+        canonical_text(labels.get("value", "value")),
+        base64.b64encode(signature).decode("ascii"),
+    ]
+    return [*block, value_row]
+
+
+def check_signature(payload, signature_b64, certificate, algorithm):
+    """True when ``signature_b64`` is ``certificate``'s signature of ``payload`` with ``algorithm``."""
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+    except ValueError:
+        return False
+    public_key = certificate.public_key()
+    try:
+        if algorithm == "RSA-SHA256" and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
+        elif algorithm == "ECDSA-SHA256" and isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def detached_signature(signature_sheet_rows):
+    """The detached signature file: the signed rows of the signatures sheet, as JSON."""
+    document = {"format": DETACHED_FORMAT, "canonical_version": CANONICAL_VERSION, "rows": signature_sheet_rows}
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")

@@ -1,0 +1,87 @@
+"""Writing a checklist workbook with xlsxwriter, row by row in constant memory; no Odoo import."""
+
+import xlsxwriter
+
+from .checklist import CHECKLIST, COVER, MAX_ROWS, SIGNATURE_WIDTHS, ChecklistError, SheetDigest, manifest_rows
+
+DIGEST_WIDTH = 18
+
+
+class ChecklistWriter:
+    """Writes the cover, then the checklist row by row, then the signatures, into ``output``.
+
+    ``sheet_names``: the three sheet names; ``labels``: the signatures sheet's labels by key, with
+    ``header`` giving its three column titles and ``digest`` the digest column's title.
+    """
+
+    def __init__(self, output, sheet_names, labels):
+        if len(set(sheet_names)) != 3:
+            raise ChecklistError("a checklist needs three distinct sheet names")
+        self.sheet_names = list(sheet_names)
+        self.labels = labels
+        self.workbook = xlsxwriter.Workbook(output, {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        })
+        self.workbook.set_properties({"title": labels.get("title", ""), "comments": labels.get("format", "")})
+        self.sheets = [self.workbook.add_worksheet(name) for name in self.sheet_names]
+        self.header_format = self.workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
+        self.text_format = self.workbook.add_format({"valign": "top"})
+        self.wrap_format = self.workbook.add_format({"valign": "top", "text_wrap": True})
+        self.digest_format = self.workbook.add_format({"valign": "top", "font_color": "#808080", "font_size": 8})
+        self.cover = self.checklist = None
+
+    def write_cover(self, header, rows):
+        """Write the cover table: a header and (label, value) rows."""
+        sheet = self.sheets[0]
+        self.cover = SheetDigest(COVER, len(header))
+        sheet.set_column(0, 0, 34)
+        sheet.set_column(1, 1, 60, self.wrap_format)
+        sheet.set_column(2, 2, DIGEST_WIDTH, self.digest_format)
+        for index, values in enumerate([header, *rows]):
+            self._write(sheet, self.cover, index, values, self.header_format if index == 0 else None)
+        sheet.freeze_panes(1, 0)
+
+    def start_checklist(self, header, widths):
+        sheet = self.sheets[1]
+        self.checklist = SheetDigest(CHECKLIST, len(header))
+        for column, width in enumerate(widths):
+            sheet.set_column(column, column, width, self.text_format)
+        sheet.set_column(len(header), len(header), DIGEST_WIDTH, self.digest_format)
+        sheet.freeze_panes(1, 1)
+        self._write(sheet, self.checklist, 0, header, self.header_format)
+
+    def write_row(self, values):
+        if self.checklist.rows > MAX_ROWS:
+            raise ChecklistError(f"a checklist sheet holds at most {MAX_ROWS} rows")
+        self._write(self.sheets[1], self.checklist, self.checklist.rows, values, None)
+
+    def manifest(self, handover, export, company, exported_at):
+        """The signatures sheet's rows up to the first signature: its header and the manifest."""
+        last_column = self.checklist.columns
+        self.sheets[1].autofilter(0, 0, self.checklist.rows - 1, last_column)
+        header = [self.labels["header"]]
+        return header + manifest_rows(
+            self.labels, handover, export, company, exported_at, self.sheet_names, self.cover, self.checklist
+        )
+
+    def close(self, signature_sheet_rows):
+        sheet = self.sheets[2]
+        for column, width in enumerate(SIGNATURE_WIDTHS):
+            sheet.set_column(column, column, width, self.wrap_format)
+        sheet.freeze_panes(1, 0)
+        for index, row in enumerate(signature_sheet_rows):
+            for column, value in enumerate(row):
+                if value:
+                    sheet.write_string(index, column, value, self.header_format if index == 0 else None)
+        self.workbook.close()
+
+    @staticmethod
+    def _write(sheet, digest, index, values, cell_format):
+        values, digest_text = digest.add(values)
+        for column, value in enumerate(values):
+            if value:
+                sheet.write_string(index, column, value, cell_format)
+        sheet.write_string(index, len(values), digest_text, cell_format)

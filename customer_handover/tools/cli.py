@@ -1,0 +1,207 @@
+"""Console commands for the receiving party: verify, countersign, and create a key. They need no Odoo.
+
+Exit codes: 0 success (the checklist is valid); 1 the checklist is not valid (tampered, not signed,
+signed by another key); 2 a file cannot be read, is not a checklist, or an option is wrong.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from .checklist import (
+    ChecklistError,
+    certificate_pem,
+    fingerprint,
+    generate_key,
+    load_certificate,
+    load_private_key,
+    make_self_signed,
+    normalise_fingerprint,
+    private_key_pem,
+)
+from .checklist_countersign import countersign
+from .checklist_verify import Limits, read_source, verify
+
+STATUS_TEXT = {
+    "valid": "VALID: the checklist is exactly what was signed.",
+    "invalid": "INVALID: the checklist is not what was signed.",
+    "not_signed": "NOT SIGNED: the checklist carries no signature.",
+    "unknown_key": "NOT VALID: the checklist is intact but was signed with another key than the expected one.",
+    "unreadable": "UNREADABLE: the file cannot be read as a checklist.",
+    "not_checklist": "NOT A CHECKLIST: the file is not a customer handover checklist.",
+}
+ROLE_TEXT = {"transferring": "transferring party", "receiving": "receiving party (countersignature)"}
+
+
+class UsageError(Exception):
+    """A wrong option or an unreadable key or certificate file: exit 2."""
+
+
+def verify_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="customer-handover-verify",
+        description="Check that a customer handover checklist (.xlsx) is exactly what its signers signed.",
+    )
+    parser.add_argument("file", help="the signed checklist workbook")
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument("--cert", metavar="CERT.pem", help="the transferring company's certificate")
+    trust.add_argument("--fingerprint", metavar="SHA256", help="the SHA-256 fingerprint it gave you")
+    parser.add_argument("--signature", metavar="FILE.sig.json", help="the detached signature file sent with it")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--max-size", type=int, default=Limits.max_bytes, help="largest file accepted, in bytes")
+    args = parser.parse_args(argv)
+    try:
+        trusted = _trusted(args)
+        detached = _read(args.signature, "detached signature") if args.signature else None
+    except UsageError as error:
+        return _fail(error, args.json)
+    result = verify(args.file, trusted=trusted, detached=detached, limits=Limits(max_bytes=args.max_size))
+    if args.json:
+        _say(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _say(_describe(result, trusted is not None))
+    return result.exit_code
+
+
+def countersign_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="customer-handover-countersign",
+        description="Add the receiving party's countersignature to a signed customer handover checklist.",
+    )
+    parser.add_argument("file", help="the checklist the transferring company signed")
+    parser.add_argument("--key", required=True, metavar="KEY.pem", help="the receiving party's private key")
+    parser.add_argument("--cert", required=True, metavar="CERT.pem", help="the receiving party's certificate")
+    parser.add_argument("--name", required=True, help="who countersigns: the receiving party and its representative")
+    parser.add_argument("--password-env", metavar="VARIABLE", help="environment variable holding the key's password")
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument("--sender-cert", metavar="CERT.pem", help="the transferring company's certificate")
+    trust.add_argument("--sender-fingerprint", metavar="SHA256", help="the transferring company's fingerprint")
+    parser.add_argument("-o", "--output", help="where to write the countersigned checklist")
+    args = parser.parse_args(argv)
+    output = args.output or _suffixed(args.file, "-countersigned")
+    try:
+        if os.path.exists(output):
+            raise UsageError(f"{output} exists already: choose another --output")
+        password = os.environ.get(args.password_env) if args.password_env else None
+        key = load_private_key(_read(args.key, "private key"), password)
+        certificate = load_certificate(_read(args.cert, "certificate"))
+        trusted = _trusted(argparse.Namespace(cert=args.sender_cert, fingerprint=args.sender_fingerprint))
+        data = read_source(args.file)
+        signed, result = countersign(data, key, certificate, args.name.strip() or "-", trusted=trusted)
+    except (UsageError, ChecklistError, OSError) as error:
+        return _fail(error, False)
+    with open(output, "xb") as handle:
+        handle.write(signed)
+    manifest = result.manifest
+    _say(f"Countersigned handover {manifest.get('handover')}, export {manifest.get('export')}: {output}")
+    _say(f"Your fingerprint: {fingerprint(certificate)}")
+    if trusted is None:
+        _say(f"The sender's key was not checked; its fingerprint is {result.signers[0].fingerprint}.")
+    return 0
+
+
+def keygen_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="customer-handover-keygen",
+        description="Create a private key and a self-signed certificate for countersigning checklists.",
+    )
+    parser.add_argument("--name", required=True, help="the holder named in the certificate")
+    parser.add_argument("--key-out", required=True, metavar="KEY.pem")
+    parser.add_argument("--cert-out", required=True, metavar="CERT.pem")
+    parser.add_argument("--type", choices=("ec", "rsa"), default="ec")
+    parser.add_argument("--days", type=int, default=1095, help="how long the certificate is valid")
+    args = parser.parse_args(argv)
+    try:
+        if args.days <= 0:
+            raise UsageError("--days must be positive")
+        for path in (args.key_out, args.cert_out):
+            if os.path.exists(path):
+                raise UsageError(f"{path} exists already: it is not overwritten")
+        key = generate_key(args.type)
+        certificate = make_self_signed(key, args.name, days=args.days)
+        descriptor = os.open(args.key_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(private_key_pem(key))
+        with open(args.cert_out, "x", encoding="ascii") as handle:
+            handle.write(certificate_pem(certificate))
+    except (UsageError, ChecklistError, OSError) as error:
+        return _fail(error, False)
+    _say(f"Key: {args.key_out} (keep it private)\nCertificate: {args.cert_out}")
+    _say(f"Fingerprint: {fingerprint(certificate)}")
+    return 0
+
+
+def _trusted(args):
+    if args.cert:
+        try:
+            return {fingerprint(load_certificate(_read(args.cert, "certificate")))}
+        except ChecklistError as error:
+            raise UsageError(f"{args.cert}: {error}") from error
+    if args.fingerprint:
+        try:
+            return {normalise_fingerprint(args.fingerprint)}
+        except ChecklistError as error:
+            raise UsageError(f"--fingerprint: {error}") from error
+    return None
+
+
+def _read(path, what):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(1024 * 1024)
+    except OSError as error:
+        raise UsageError(f"cannot read the {what} {path}: {error.strerror}") from error
+
+
+def _suffixed(path, suffix):
+    stem, extension = os.path.splitext(path)
+    return f"{stem}{suffix}{extension or '.xlsx'}"
+
+
+def _fail(error, as_json):
+    if as_json:
+        _say(json.dumps({"status": "error", "valid": False, "message": str(error)}, ensure_ascii=False))
+    _say(f"error: {error}", sys.stderr)
+    return 2
+
+
+def _describe(result, checked_signer):
+    lines = [STATUS_TEXT[result.status]]
+    manifest = result.manifest
+    if manifest:
+        lines.append(
+            f"Handover {manifest.get('handover', '?')}, export {manifest.get('export', '?')}, "
+            f"company {manifest.get('company', '?')}, exported {manifest.get('exported_at', '?')}."
+        )
+    for signer in result.signers:
+        state = "signature valid" if signer.valid else "SIGNATURE BROKEN"
+        lines.append(
+            f"Signature {signer.number}, {ROLE_TEXT.get(signer.role, signer.role)}: {signer.name} "
+            f"({signer.subject}), signed {signer.signed_at}, {signer.algorithm}, {state}."
+        )
+        lines.append(f"  fingerprint {signer.fingerprint}")
+    if result.signers and not checked_signer:
+        lines.append(
+            "The signer is NOT verified: compare the fingerprint of signature 1 with the one the transferring "
+            "company gave you, or pass --cert or --fingerprint."
+        )
+    lines.extend(f"- {finding.message}" for finding in result.findings)
+    return "\n".join(lines)
+
+
+def _say(text, stream=None):
+    """Write one line for the person at the console (a command's output is not a log)."""
+    (stream or sys.stdout).write(f"{text}\n")
+
+
+def _entry(main):
+    def run():
+        sys.exit(main())
+
+    return run
+
+
+verify_command = _entry(verify_main)
+countersign_command = _entry(countersign_main)
+keygen_command = _entry(keygen_main)

@@ -1,0 +1,117 @@
+"""The receiving party's console commands, run as a user runs them, without Odoo."""
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from customer_handover_tools import checklist as ck
+from customer_handover_tools.cli import countersign_main, keygen_main, verify_main
+
+from .test_checklist import build, edited
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("signed")
+    key = ck.generate_key("ec")
+    certificate = ck.make_self_signed(key, "Company A")
+    (folder / "company.pem").write_text(ck.certificate_pem(certificate))
+    (folder / "checklist.xlsx").write_bytes(build((key, certificate)))
+    return folder, ck.fingerprint(certificate)
+
+
+def test_verify_exits_0_and_says_the_signer_is_not_verified_without_a_key(signed, capsys):
+    folder, fingerprint = signed
+    assert verify_main([str(folder / "checklist.xlsx")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("VALID") and "The signer is NOT verified" in out and fingerprint in out
+
+
+def test_verify_with_the_right_cert_or_fingerprint_exits_0(signed, capsys):
+    folder, fingerprint = signed
+    assert verify_main([str(folder / "checklist.xlsx"), "--cert", str(folder / "company.pem")]) == 0
+    assert verify_main([str(folder / "checklist.xlsx"), "--fingerprint", fingerprint.replace(":", "").lower()]) == 0
+    assert "NOT verified" not in capsys.readouterr().out
+
+
+def test_verify_with_a_wrong_cert_exits_1(signed, tmp_path, capsys):
+    folder, _fingerprint = signed
+    other = ck.make_self_signed(ck.generate_key("ec"), "Somebody else")
+    (tmp_path / "other.pem").write_text(ck.certificate_pem(other))
+    assert verify_main([str(folder / "checklist.xlsx"), "--cert", str(tmp_path / "other.pem"), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "unknown_key" and not result["valid"]
+    assert result["findings"][0]["code"] == "untrusted"
+
+
+def test_unreadable_inputs_exit_2_with_a_message(signed, tmp_path, capsys):
+    folder, _fingerprint = signed
+    (tmp_path / "notes.txt").write_text("not a certificate")
+    assert verify_main([str(folder / "checklist.xlsx"), "--cert", str(tmp_path / "notes.txt")]) == 2
+    assert "not a PEM or DER certificate" in capsys.readouterr().err
+    assert verify_main([str(folder / "checklist.xlsx"), "--cert", str(tmp_path / "missing.pem")]) == 2
+    assert verify_main([str(folder / "checklist.xlsx"), "--fingerprint", "12:34"]) == 2
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04broken")
+    assert verify_main([str(tmp_path / "broken.xlsx"), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["status"] == "unreadable"
+
+
+def test_tampered_file_exits_1_and_prints_what_changed(signed, tmp_path, capsys):
+    folder, _fingerprint = signed
+    change = lambda wb: wb["Checklist"].__setitem__("B3", "Han Meimei")  # noqa: E731
+    tampered = edited((folder / "checklist.xlsx").read_bytes(), change)
+    (tmp_path / "tampered.xlsx").write_bytes(tampered)
+    assert verify_main([str(tmp_path / "tampered.xlsx")]) == 1
+    assert "Checklist, row 3, cell B3: the value changed." in capsys.readouterr().out
+
+
+def test_keygen_then_countersign_then_verify(signed, tmp_path, capsys):
+    folder, fingerprint = signed
+    key, cert = tmp_path / "receiver.key", tmp_path / "receiver.pem"
+    assert keygen_main(["--name", "Receiver B", "--key-out", str(key), "--cert-out", str(cert)]) == 0
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert keygen_main(["--name", "Receiver B", "--key-out", str(key), "--cert-out", str(cert)]) == 2
+    output = tmp_path / "countersigned.xlsx"
+    arguments = [str(folder / "checklist.xlsx"), "--key", str(key), "--cert", str(cert), "--name", "Receiver B"]
+    assert countersign_main([*arguments, "--sender-fingerprint", fingerprint, "-o", str(output)]) == 0
+    assert countersign_main([*arguments, "-o", str(output)]) == 2, "an existing output is never overwritten"
+    capsys.readouterr()
+    assert verify_main([str(output), "--fingerprint", fingerprint, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [signer["role"] for signer in result["signers"]] == ["transferring", "receiving"]
+
+
+def test_countersign_refuses_a_wrong_sender(signed, tmp_path, capsys):
+    folder, _fingerprint = signed
+    key = ck.generate_key("ec")
+    (tmp_path / "r.key").write_bytes(ck.private_key_pem(key))
+    (tmp_path / "r.pem").write_text(ck.certificate_pem(ck.make_self_signed(key, "Receiver B")))
+    arguments = [str(folder / "checklist.xlsx"), "--key", str(tmp_path / "r.key"), "--cert", str(tmp_path / "r.pem")]
+    assert countersign_main([*arguments, "--name", "B", "--sender-fingerprint", "AB" * 32]) == 2
+    assert "only a checklist that verifies" in capsys.readouterr().err
+    assert not (folder / "checklist-countersigned.xlsx").exists()
+
+
+def test_the_commands_install_and_run_in_a_fresh_virtualenv_without_odoo(signed, tmp_path):
+    """pip install of the package gives working commands where Odoo is not installed."""
+    folder, fingerprint = signed
+    environment = tmp_path / "venv"
+    venv.create(environment, with_pip=True)
+    python = environment / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, str(ROOT)], check=True, env={**os.environ, "PIP_CONSTRAINT": ""})
+    probe = subprocess.run([str(python), "-c", "import odoo.release"], capture_output=True, check=False)
+    assert probe.returncode != 0, "the fresh virtualenv must not see an Odoo"
+    command = environment / "bin" / "customer-handover-verify"
+    run = subprocess.run([str(command), str(folder / "checklist.xlsx"), "--fingerprint", fingerprint],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("VALID")
+    broken = subprocess.run([str(command), sys.executable], capture_output=True, text=True, check=False)
+    assert broken.returncode == 2
