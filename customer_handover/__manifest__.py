@@ -6,7 +6,8 @@
     "website": "https://github.com/customer-handover/customer_handover",
     "author": "Customer Handover contributors",
     "license": "LGPL-3",
-    "depends": ["contacts", "mail"],
+    "depends": ["certificate", "contacts", "mail"],
+    "external_dependencies": {"python": ["cryptography", "openpyxl", "xlsxwriter"]},
     "data": [
         "security/customer_handover_security.xml",
         "security/ir.model.access.csv",
@@ -18,6 +19,8 @@
         "views/customer_consent_purpose_views.xml",
         "views/customer_retention_policy_views.xml",
         "views/customer_consent_views.xml",
+        "wizard/customer_handover_verify_views.xml",
+        "views/customer_handover_export_views.xml",
         "views/customer_handover_views.xml",
         "wizard/customer_handover_scope_views.xml",
         "wizard/customer_handover_sign_views.xml",

@@ -1,5 +1,9 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import format_date, split_every
+
+from .customer_handover_export import BATCH, LINE_COLUMNS
+from .customer_handover_line import INELIGIBILITY_REASONS
 
 MANAGER = "customer_handover.group_handover_manager"
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
@@ -100,6 +104,8 @@ class CustomerHandover(models.Model):
         help="Archive the handed-over customers in the transferring company once the handover is done.",
     )
     line_ids = fields.One2many("customer.handover.line", "handover_id", string="Checklist")
+    export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
+    export_count = fields.Integer(compute="_compute_export_count")
     line_count = fields.Integer(compute="_compute_line_stats")
     pending_count = fields.Integer(compute="_compute_line_stats")
     verified_count = fields.Integer(compute="_compute_line_stats")
@@ -156,6 +162,14 @@ class CustomerHandover(models.Model):
             handover.excluded_count = sum(value for (_state, excluded), value in counts.items() if excluded)
             handover.verified_count = counts.get(("verified", False), 0)
             handover.pending_count = counts.get(("pending", False), 0)
+
+    @api.depends("export_ids")
+    def _compute_export_count(self):
+        counts = dict(self.env["customer.handover.export"]._read_group(
+            [("handover_id", "in", self.ids)], ["handover_id"], ["__count"]
+        ))
+        for handover in self:
+            handover.export_count = counts.get(handover, 0)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -264,6 +278,22 @@ class CustomerHandover(models.Model):
             "context": {"default_handover_id": self.id},
         }
 
+    def action_export_checklist(self):
+        """Export the checklist as a signed workbook and download it."""
+        self.ensure_one()
+        return self.env["customer.handover.export"]._create_for(self).action_download()
+
+    def action_open_exports(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Signed exports"),
+            "res_model": "customer.handover.export",
+            "view_mode": "list,form",
+            "domain": [("handover_id", "=", self.id)],
+            "context": {"default_handover_id": self.id},
+        }
+
     def _check_checklist_open(self):
         frozen = self.filtered(lambda handover: handover.state in FROZEN_STATES)
         if frozen:
@@ -308,3 +338,109 @@ class CustomerHandover(models.Model):
                     expected=self.env._(" or ").join(labels[state] for state in states),
                 )
             )
+
+    def _checklist_labels(self):
+        """The workbook's texts in the user's language: sheet names, column titles and the signatures' labels."""
+        return {
+            "sheet_names": [self.env._("Cover"), self.env._("Checklist"), self.env._("Signatures")],
+            "title": self.env._("Customer handover checklist"),
+            "cover_header": [self.env._("Item"), self.env._("Value")],
+            "header": [self.env._("Key"), self.env._("Item"), self.env._("Value")],
+            "number": self.env._("No."),
+            "format": self.env._("Format"),
+            "canonical_version": self.env._("Canonical form version"),
+            "handover": self.env._("Handover"),
+            "export": self.env._("Export number"),
+            "company": self.env._("Transferring company"),
+            "exported_at": self.env._("Exported at (UTC)"),
+            "sheets": self.env._("Sheets"),
+            "cover.rows": self.env._("Cover rows"),
+            "cover.columns": self.env._("Cover columns"),
+            "cover.digest": self.env._("Cover digest (SHA-256)"),
+            "checklist.rows": self.env._("Checklist rows"),
+            "checklist.columns": self.env._("Checklist columns"),
+            "checklist.digest": self.env._("Checklist digest (SHA-256)"),
+            "role": self.env._("Signing party"),
+            "name": self.env._("Signed by"),
+            "signed_at": self.env._("Signed at (UTC)"),
+            "algorithm": self.env._("Algorithm"),
+            "fingerprint": self.env._("Certificate fingerprint (SHA-256)"),
+            "certificate": self.env._("Certificate"),
+            "value": self.env._("Signature"),
+        }
+
+    def _checklist_cover(self, number, line_count, now):
+        """The cover sheet's (item, value) rows."""
+        self.ensure_one()
+        selection = _selection_labels(self, "reason", "state", "abroad_legal_basis")
+        abroad = self.env._("No")
+        if self.receiver_abroad:
+            basis = selection["abroad_legal_basis"].get(self.abroad_legal_basis)
+            abroad = " · ".join(filter(None, [self.env._("Yes"), self.receiver_country_id.name, basis]))
+        signed = [
+            (self.env._("Transferring representative"), self.transfer_signer, self.transfer_signed_on),
+            (self.env._("Receiving representative"), self.receiver_signer, self.receiver_signed_on),
+        ]
+        return [
+            [self.env._("Handover"), self.name],
+            [self.env._("Export number"), str(number)],
+            [self.env._("Transferring company"), " · ".join(filter(None, [self.company_id.name, self.company_id.vat]))],
+            [self.env._("Receiving party"), self.receiver_contact],
+            [self.env._("Responsible (transferring)"), self.user_id.name],
+            [self.env._("Responsible (receiving)"), self.receiver_responsible_id.name],
+            [self.env._("Reason"), " · ".join(filter(None, [selection["reason"].get(self.reason), self.reason_note]))],
+            [self.env._("Status"), selection["state"].get(self.state)],
+            [self.env._("Planned date"), format_date(self.env, self.date_planned)],
+            [self.env._("Completed on"), format_date(self.env, self.date_done)],
+            [self.env._("Receiver outside mainland China"), abroad],
+            [self.env._("Confidentiality agreement"), self.nda_reference],
+            [self.env._("Agreement signed on"), format_date(self.env, self.nda_date)],
+            [self.env._("Agreement term (months)"), str(self.nda_term_months or "")],
+            [self.env._("Receiver's purposes"), ", ".join(self.purpose_ids.mapped("name"))],
+            [self.env._("Checklist lines"), str(line_count)],
+            [self.env._("Verified"), str(self.verified_count)],
+            [self.env._("Pending"), str(self.pending_count)],
+            [self.env._("Excluded"), str(self.excluded_count)],
+            *([label, f"{signer} · {self._local_time(moment)}" if signer else ""] for label, signer, moment in signed),
+            [self.env._("Exported on"), self._local_time(now)],
+            [self.env._("Exported by"), self.env.user.name],
+        ]
+
+    def _checklist_rows(self):
+        """Yield the checklist sheet's rows, reading the lines in batches so memory stays flat."""
+        self.ensure_one()
+        lines = self.env["customer.handover.line"]
+        labels = _selection_labels(lines, "line_type", "eligibility", "state")
+        reasons = {code: str(label) for code, label in INELIGIBILITY_REASONS}
+        yes = self.env._("Yes")
+        names = [name for name, _width in LINE_COLUMNS]
+        ids = lines.search([("handover_id", "=", self.id)], order="sequence, id").ids
+        number = 0
+        for batch_ids in split_every(BATCH, ids):
+            batch = lines.browse(batch_ids)
+            batch.fetch(names)
+            users = {user.id: user.name for user in batch.verified_by_id}
+            for line in batch:
+                number += 1
+                values = dict.fromkeys(names, "")
+                values.update({name: line[name] or "" for name in names if name not in labels})
+                values.update({name: labels[name].get(line[name], "") for name in labels})
+                values["ineligibility_reasons"] = ", ".join(
+                    reasons.get(code, code) for code in (line.ineligibility_reasons or "").split(",") if code
+                )
+                values["verified_by_id"] = users.get(line.verified_by_id.id, "")
+                values["verified_on"] = self._local_time(line.verified_on)
+                values["excluded"] = yes if line.excluded else ""
+                yield [str(number), *(values[name] for name in names)]
+            batch.invalidate_recordset()
+
+    def _local_time(self, moment):
+        """A UTC datetime as the user's local time, with its offset: a signed document states its time zone."""
+        if not moment:
+            return ""
+        return fields.Datetime.context_timestamp(self, moment).strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _selection_labels(records, *names):
+    """Each selection field's labels by value, in the user's language."""
+    return {name: dict(records._fields[name]._description_selection(records.env)) for name in names}

@@ -1,4 +1,11 @@
-from odoo import fields, models
+import base64
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..tools import checklist as ck
+
+OFFICER = "customer_handover.group_data_protection_officer"
 
 RELATIONSHIP_STAGES = [
     ("prospect", "Prospect"),
@@ -35,3 +42,55 @@ class ResCompany(models.Model):
         check_company=True,
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_certificate_id = fields.Many2one(
+        "certificate.certificate",
+        string="Checklist Signing Certificate",
+        domain="[('company_id', '=', id)]",
+        groups="customer_handover.group_data_protection_officer",
+        help="Signs the checklists this company exports: its key must stay private to the company.",
+    )
+    handover_certificate_fingerprint = fields.Char(
+        string="Signing Key Fingerprint (SHA-256)",
+        compute="_compute_handover_certificate_info",
+        groups="customer_handover.group_data_protection_officer",
+        help="Give it to receiving parties so that they can check who signed a checklist.",
+    )
+    handover_certificate_expiry = fields.Datetime(
+        string="Signing Certificate Expires",
+        compute="_compute_handover_certificate_info",
+        groups="customer_handover.group_data_protection_officer",
+    )
+
+    @api.depends("handover_certificate_id")
+    def _compute_handover_certificate_info(self):
+        for company in self:
+            # sudo: certificates are administrator records; these fields are readable by officers only (groups=).
+            certificate = company.sudo().handover_certificate_id
+            company.handover_certificate_fingerprint = (
+                certificate.pem_certificate
+                and ck.fingerprint(ck.load_certificate(base64.b64decode(certificate.pem_certificate)))
+            )
+            company.handover_certificate_expiry = certificate.date_end
+
+    def action_handover_create_signing_key(self):
+        """Create an elliptic-curve key and a self-signed certificate that sign this company's checklists."""
+        self.ensure_one()
+        if not self.env.user.has_group(OFFICER) or self not in self.env.user.company_ids:
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can create its signing key.",
+                                         company=self.name))
+        # sudo: certificate storage is for administrators; the user is an officer of this company (checked above).
+        company = self.sudo()
+        if company.handover_certificate_id.is_valid:
+            raise UserError(
+                self.env._("%(company)s already has a valid signing key; it is not replaced.", company=self.name)
+            )
+        key = self.env["certificate.key"].sudo()._generate_ec_private_key(company, name=f"{self.name} checklist key")
+        private_key = ck.load_private_key(base64.b64decode(key.with_context(bin_size=False).pem_key))
+        certificate_pem = ck.certificate_pem(ck.make_self_signed(private_key, self.name, days=3 * 365))
+        company.handover_certificate_id = self.env["certificate.certificate"].sudo().create({
+            "name": self.env._("%(company)s checklist signing", company=self.name),
+            "content": base64.b64encode(certificate_pem.encode("ascii")),
+            "private_key_id": key.id,
+            "company_id": self.id,
+        })
+        return True

@@ -16,9 +16,25 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.handover_default_retention_policy_id", readonly=False,
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_certificate_id = fields.Many2one(
+        related="company_id.handover_certificate_id", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_certificate_fingerprint = fields.Char(
+        related="company_id.handover_certificate_fingerprint",
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_certificate_expiry = fields.Datetime(
+        related="company_id.handover_certificate_expiry",
+        groups="customer_handover.group_data_protection_officer",
+    )
     handover_retention_due_soon_days = fields.Integer(
         string="Retention Due-Soon Window (days)",
         config_parameter="customer_handover.retention_due_soon_days",
         default=30,
         groups="customer_handover.group_data_protection_officer",
     )
+
+    def action_handover_create_signing_key(self):
+        self.ensure_one()
+        return self.company_id.action_handover_create_signing_key()

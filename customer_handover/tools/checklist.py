@@ -63,6 +63,29 @@ MANIFEST_KEYS = (
     "checklist.columns",
     "checklist.digest",
 )
+# English labels of the signatures sheet, used where the caller gives none (the offline commands).
+LABELS = {
+    "format": "Format",
+    "canonical_version": "Canonical form version",
+    "handover": "Handover",
+    "export": "Export number",
+    "company": "Transferring company",
+    "exported_at": "Exported at (UTC)",
+    "sheets": "Sheets",
+    "cover.rows": "Cover rows",
+    "cover.columns": "Cover columns",
+    "cover.digest": "Cover digest (SHA-256)",
+    "checklist.rows": "Checklist rows",
+    "checklist.columns": "Checklist columns",
+    "checklist.digest": "Checklist digest (SHA-256)",
+    "role": "Signing party",
+    "name": "Signed by",
+    "signed_at": "Signed at (UTC)",
+    "algorithm": "Algorithm",
+    "fingerprint": "Certificate fingerprint (SHA-256)",
+    "certificate": "Certificate",
+    "value": "Signature",
+}
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -154,7 +177,11 @@ def manifest_rows(labels, handover, export, company, exported_at, sheet_names, c
             f"{name}.columns": str(digest.columns),
             f"{name}.digest": digest.hexdigest(),
         })
-    return [[key, canonical_text(labels.get(key, key)), canonical_text(values[key])] for key in MANIFEST_KEYS]
+    return [[key, _label(labels, key), canonical_text(values[key])] for key in MANIFEST_KEYS]
+
+
+def _label(labels, key):
+    return canonical_text(labels.get(key) or LABELS.get(key, key))
 
 
 def utc_timestamp(moment=None):
@@ -304,7 +331,7 @@ def signature_rows(labels, number, role, name, signed_at, certificate, private_k
         "certificate": certificate_pem(certificate),
     }
     block = [
-        [f"signature.{number}.{key}", canonical_text(labels.get(key, key)), canonical_text(values[key])]
+        [f"signature.{number}.{key}", _label(labels, key), canonical_text(values[key])]
         for key in SIGNER_KEYS
     ]
     payload = canonical_bytes([*rows_above, *block])
@@ -314,7 +341,7 @@ def signature_rows(labels, number, role, name, signed_at, certificate, private_k
         signature = private_key.sign(payload, ec.ECDSA(hashes.SHA256()))
     value_row = [
         f"signature.{number}.value",
-        canonical_text(labels.get("value", "value")),
+        _label(labels, "value"),
         base64.b64encode(signature).decode("ascii"),
     ]
     return [*block, value_row]

@@ -101,6 +101,7 @@ class Signer:
     fingerprint: str
     subject: str = ""
     certificate: str = ""
+    signature: str = ""
     valid: bool = False
     trusted: bool | None = None
 
@@ -309,6 +310,7 @@ class _Verifier:
                 number=int(number) if number.isdigit() else 0,
                 **{name: block.get(name, "") for name in SIGNER_KEYS if name != "certificate"},
                 certificate=block.get("certificate", ""),
+                signature=row[2],
             )
             try:
                 certificate = load_certificate(signer.certificate)

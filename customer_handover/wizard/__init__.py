@@ -1,3 +1,4 @@
 from . import customer_handover_scope
 from . import customer_handover_sign
 from . import customer_handover_admit
+from . import customer_handover_verify

@@ -22,7 +22,8 @@ def _declared_models():
 
 def test_manifest_declares_odoo_18_and_its_dependencies():
     assert MANIFEST["version"].startswith("18.0.")
-    assert set(MANIFEST["depends"]) == {"contacts", "mail"}
+    assert set(MANIFEST["depends"]) == {"certificate", "contacts", "mail"}
+    assert set(MANIFEST["external_dependencies"]["python"]) == {"cryptography", "openpyxl", "xlsxwriter"}
     assert MANIFEST["license"] == "LGPL-3"
 
 

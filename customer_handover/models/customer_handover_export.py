@@ -1,0 +1,232 @@
+import base64
+import tempfile
+from datetime import timezone
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+
+from ..tools import checklist as ck
+from ..tools.checklist_countersign import countersign
+from ..tools.checklist_xlsx import ChecklistWriter
+
+MANAGER = "customer_handover.group_handover_manager"
+BATCH = 2000
+# (field, width) of the checklist sheet's columns, after the row number.
+LINE_COLUMNS = [
+    ("name", 30),
+    ("line_type", 12),
+    ("snapshot_ref", 14),
+    ("snapshot_contact", 40),
+    ("snapshot_classification", 30),
+    ("snapshot_consent", 30),
+    ("snapshot_retention", 24),
+    ("eligibility", 14),
+    ("ineligibility_reasons", 30),
+    ("admission_justification", 30),
+    ("state", 12),
+    ("verified_by_id", 18),
+    ("verified_on", 20),
+    ("excluded", 10),
+    ("exclusion_reason", 30),
+    ("remarks", 30),
+]
+
+
+class CustomerHandoverExport(models.Model):
+    _name = "customer.handover.export"
+    _description = "Signed Checklist Export"
+    _order = "handover_id, number desc"
+    _rec_name = "number"
+    _check_company_auto = True
+
+    handover_id = fields.Many2one("customer.handover", required=True, ondelete="cascade", index=True, readonly=True)
+    company_id = fields.Many2one(related="handover_id.company_id", store=True, index=True)
+    number = fields.Integer(string="Export No.", required=True, readonly=True)
+    state = fields.Selection(
+        [("current", "Current"), ("superseded", "Superseded")], required=True, default="current", readonly=True
+    )
+    exported_on = fields.Datetime(required=True, readonly=True)
+    user_id = fields.Many2one("res.users", string="Exported By", required=True, readonly=True)
+    signer = fields.Char(string="Signed For", readonly=True)
+    algorithm = fields.Char(readonly=True)
+    fingerprint = fields.Char(string="Fingerprint (SHA-256)", readonly=True)
+    certificate_pem = fields.Text(string="Signing Certificate", readonly=True)
+    signature = fields.Char(readonly=True)
+    line_count = fields.Integer(string="Lines", readonly=True)
+    attachment_id = fields.Many2one("ir.attachment", string="Signed Workbook", readonly=True)
+    signature_attachment_id = fields.Many2one("ir.attachment", string="Detached Signature", readonly=True)
+    countersigner = fields.Char(string="Countersigned By", readonly=True)
+    countersign_fingerprint = fields.Char(string="Countersigner's Fingerprint", readonly=True)
+    countersigned_on = fields.Datetime(readonly=True)
+    countersigned_attachment_id = fields.Many2one("ir.attachment", string="Countersigned Workbook", readonly=True)
+
+    _sql_constraints = [
+        ("number_unique", "UNIQUE (handover_id, number)", "Each export of a handover has its own number."),
+    ]
+
+    @api.depends("handover_id.name", "number")
+    def _compute_display_name(self):
+        for export in self:
+            export.display_name = self.env._(
+                "%(handover)s, export %(number)s", handover=export.handover_id.name, number=export.number
+            )
+
+    def action_download(self):
+        self.ensure_one()
+        attachment = self.countersigned_attachment_id or self.attachment_id
+        return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "self"}
+
+    def action_countersign(self):
+        """Countersign inside Odoo with the receiving company's key, when the receiver is a company here."""
+        self.ensure_one()
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(self.env._("Only handover managers can countersign a checklist."))
+        receiver = self.handover_id.receiver_id.commercial_partner_id
+        company = self.env.user.company_ids.filtered(lambda company: company.partner_id == receiver)
+        if not company:
+            raise UserError(
+                self.env._(
+                    "%(receiver)s is not one of your companies in this database: it countersigns with its own key "
+                    "and the customer-handover-countersign command, then you upload the countersigned workbook "
+                    "with Verify a Checklist.",
+                    receiver=receiver.display_name,
+                )
+            )
+        self._check_countersignable()
+        # sudo: the receiving company's key is readable by administrators only; the user manages that company.
+        certificate = company.sudo().handover_certificate_id
+        key, cert = certificate._handover_signing_material()
+        data = base64.b64decode(self.attachment_id.sudo().datas)
+        try:
+            signed, _result = countersign(
+                data, key, cert, company.name, labels=self.handover_id._checklist_labels(),
+                trusted={self.fingerprint},
+            )
+        except ck.ChecklistError as error:
+            raise UserError(self.env._("The checklist cannot be countersigned: %(reason)s", reason=error)) from error
+        self._record_countersignature(signed, company.name, ck.fingerprint(cert))
+
+    def _check_countersignable(self):
+        if self.state != "current":
+            raise UserError(
+                self.env._("Export %(number)s was superseded by a later export: countersign the latest one.",
+                           number=self.number)
+            )
+        if self.countersigned_on:
+            raise UserError(self.env._("Export %(number)s is already countersigned.", number=self.number))
+
+    def _record_countersignature(self, data, countersigner, countersign_fingerprint):
+        """Keep the countersigned workbook and record the receiving party's confirmation."""
+        handover = self.handover_id
+        attachment = self.env["ir.attachment"].create({
+            "name": self._file_name("countersigned", "xlsx"),
+            "raw": data,
+            "res_model": handover._name,
+            "res_id": handover.id,
+            "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        })
+        self.write({
+            "countersigner": countersigner,
+            "countersign_fingerprint": countersign_fingerprint,
+            "countersigned_on": fields.Datetime.now(),
+            "countersigned_attachment_id": attachment.id,
+        })
+        handover._message_log(
+            body=self.env._(
+                "Export %(number)s countersigned by %(countersigner)s (key fingerprint %(fingerprint)s).",
+                number=self.number, countersigner=countersigner, fingerprint=countersign_fingerprint,
+            ),
+            attachment_ids=attachment.ids,
+        )
+
+    @api.model
+    def _create_for(self, handover):
+        """Export ``handover``'s checklist, sign it with its company's key, keep it and announce it."""
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(self.env._("Only handover managers can export and sign a checklist."))
+        handover.ensure_one()
+        handover.check_access("write")
+        if handover.state == "cancel":
+            raise UserError(self.env._("A cancelled handover cannot be exported."))
+        line_count = self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id)])
+        if not line_count:
+            raise UserError(
+                self.env._("%(handover)s has an empty checklist: there is nothing to export.", handover=handover.name)
+            )
+        # sudo: the signing certificate is an officer's setting; the user was checked as a manager above.
+        certificate = handover.company_id.sudo().handover_certificate_id
+        key, cert = certificate._handover_signing_material()
+        # Serialise exports of one handover so that two never get the same number.
+        self.env.cr.execute(SQL("SELECT id FROM customer_handover WHERE id = %s FOR UPDATE", handover.id))
+        previous = self.search([("handover_id", "=", handover.id)])
+        number = max(previous.mapped("number"), default=0) + 1
+        now = fields.Datetime.now()
+        signed_at = ck.utc_timestamp(now.replace(tzinfo=timezone.utc))
+        labels = handover._checklist_labels()
+        with tempfile.TemporaryFile() as output:
+            writer = ChecklistWriter(output, labels["sheet_names"], labels)
+            writer.write_cover(labels["cover_header"], handover._checklist_cover(number, line_count, now))
+            line_fields = self.env["customer.handover.line"]._fields
+            header = [labels["number"], *(line_fields[name]._description_string(self.env) for name, _w in LINE_COLUMNS)]
+            writer.start_checklist(header, [8, *(width for _name, width in LINE_COLUMNS)])
+            for row in handover._checklist_rows():
+                writer.write_row(row)
+            rows = writer.manifest(handover.name, number, handover.company_id.name, signed_at)
+            try:
+                rows += ck.signature_rows(
+                    labels, 1, "transferring", handover.company_id.name, signed_at, cert, key, rows
+                )
+            except ck.ChecklistError as error:
+                raise UserError(self.env._("The checklist cannot be signed: %(reason)s", reason=error)) from error
+            writer.close(rows)
+            output.seek(0)
+            data = output.read()
+        return self._keep(handover, number, now, line_count, cert, rows, data, previous)
+
+    def _keep(self, handover, number, now, line_count, cert, rows, data, previous):
+        signature_row = rows[-1]
+        block = {row[0].rsplit(".", 1)[1]: row[2] for row in rows if row[0].startswith("signature.1.")}
+        export = self.create({
+            "handover_id": handover.id,
+            "number": number,
+            "exported_on": now,
+            "user_id": self.env.uid,
+            "signer": handover.company_id.name,
+            "algorithm": block["algorithm"],
+            "fingerprint": block["fingerprint"],
+            "certificate_pem": block["certificate"],
+            "signature": signature_row[2],
+            "line_count": line_count,
+        })
+        attachments = self.env["ir.attachment"].create([
+            {
+                "name": export._file_name("signed", "xlsx"),
+                "raw": data,
+                "res_model": handover._name,
+                "res_id": handover.id,
+                "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            },
+            {
+                "name": export._file_name("signature", "json"),
+                "raw": ck.detached_signature(rows),
+                "res_model": handover._name,
+                "res_id": handover.id,
+                "mimetype": "application/json",
+            },
+        ])
+        export.write({"attachment_id": attachments[0].id, "signature_attachment_id": attachments[1].id})
+        previous.filtered(lambda old: old.state == "current").write({"state": "superseded"})
+        handover._message_log(
+            body=self.env._(
+                "Checklist export %(number)s signed for %(company)s with the key of fingerprint %(fingerprint)s; "
+                "it supersedes every earlier export.",
+                number=number, company=handover.company_id.name, fingerprint=export.fingerprint,
+            ),
+            attachment_ids=attachments.ids,
+        )
+        return export
+
+    def _file_name(self, kind, extension):
+        reference = (self.handover_id.name or "handover").replace("/", "-")
+        return f"{reference}-export-{self.number}-{kind}.{extension}"

@@ -1,0 +1,185 @@
+import base64
+import binascii
+
+from odoo import fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools.translate import LazyTranslate
+
+from ..tools.checklist_verify import Limits, verify
+
+_lt = LazyTranslate(__name__)
+
+MANAGER = "customer_handover.group_handover_manager"
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+# What the verifier found, in the user's language; the keys are the verifier's finding codes.
+FINDINGS = {
+    "too_large": _lt("The file is %(size)s bytes; files over %(limit)s bytes are refused."),
+    "not_zip": _lt("The file is not an Excel workbook (.xlsx), or it is truncated."),
+    "too_many_parts": _lt("The workbook has %(count)s parts; more than %(limit)s are refused."),
+    "zip_bomb": _lt("Part %(part)s unpacks to far more than its size; the file is refused as a zip bomb."),
+    "xml_entities": _lt("Part %(part)s declares XML entities or a document type; the file is refused."),
+    "corrupt": _lt("The workbook cannot be read: %(detail)s"),
+    "not_checklist": _lt("This workbook is not a customer handover checklist."),
+    "unsupported_version": _lt(
+        "This checklist uses canonical form version %(version)s; this reader knows version %(known)s."
+    ),
+    "manifest_missing": _lt("The signatures sheet lacks its %(key)s row."),
+    "not_signed": _lt("The checklist is not signed."),
+    "sheet_missing": _lt("Sheet %(sheet)s is missing."),
+    "sheet_extra": _lt("Sheet %(sheet)s was added."),
+    "sheet_hidden": _lt("Sheet %(sheet)s is hidden."),
+    "sheet_renamed": _lt("Sheet %(position)s is named %(sheet)s instead of %(expected)s."),
+    "formula": _lt("%(sheet)s, cell %(cell)s: a formula replaced the value."),
+    "not_text": _lt("%(sheet)s, cell %(cell)s: the value is no longer text."),
+    "unexpected_cell": _lt("%(sheet)s, cell %(cell)s: a value was added outside the checklist."),
+    "cell_changed": _lt("%(sheet)s, row %(row)s, cell %(cell)s: the value changed."),
+    "row_moved": _lt("%(sheet)s, row %(row)s: a row was added, removed or moved here."),
+    "digest_changed": _lt("%(sheet)s, row %(row)s, cell %(cell)s: the row digest changed."),
+    "rows_count": _lt("%(sheet)s: %(signed)s rows were signed, %(found)s are present."),
+    "digests_rewritten": _lt(
+        "%(sheet)s: the content no longer matches its signed digest (the row digests were rewritten)."
+    ),
+    "unsigned_rows": _lt("%(sheet)s, row %(row)s: rows were added after the last signature."),
+    "certificate_mismatch": _lt(
+        "Signature %(number)s: the stated fingerprint is not that of the certificate beside it."
+    ),
+    "signature_invalid": _lt("Signature %(number)s (%(name)s) does not match the signed content."),
+    "detached_mismatch": _lt("The signatures sheet differs from the detached signature file."),
+    "untrusted": _lt("Signature %(number)s was made with the key %(fingerprint)s, not with the expected one."),
+}
+STATUSES = [
+    ("valid", "Valid"),
+    ("invalid", "Invalid: changed after signing"),
+    ("not_signed", "Not signed"),
+    ("unknown_key", "Signed by an unknown key"),
+    ("superseded", "Superseded by a later export"),
+    ("unreadable", "Unreadable"),
+    ("not_checklist", "Not a checklist"),
+]
+
+
+class CustomerHandoverVerify(models.TransientModel):
+    _name = "customer.handover.verify"
+    _description = "Verify a Signed Checklist"
+
+    handover_id = fields.Many2one("customer.handover", readonly=True)
+    file = fields.Binary(string="Checklist Workbook", required=True, attachment=False)
+    filename = fields.Char()
+    status = fields.Selection(STATUSES, readonly=True)
+    summary = fields.Text(readonly=True)
+    export_id = fields.Many2one("customer.handover.export", string="Signed Export", readonly=True)
+    countersigned = fields.Boolean(readonly=True)
+    can_record = fields.Boolean(compute="_compute_can_record")
+
+    def _compute_can_record(self):
+        for wizard in self:
+            wizard.can_record = bool(
+                wizard.status == "valid" and wizard.countersigned and wizard.export_id
+                and not wizard.export_id.countersigned_on
+            )
+
+    def action_verify(self):
+        self.ensure_one()
+        result, export = self._verify()
+        self.write({
+            "status": result["status"],
+            "summary": result["summary"],
+            "export_id": export.id,
+            "countersigned": result["countersigned"],
+        })
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "name": self.env._("Verify a checklist"),
+        }
+
+    def action_record_countersignature(self):
+        """Record the receiving party's confirmation carried by the uploaded workbook on its export."""
+        self.ensure_one()
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(self.env._("Only handover managers can record a countersignature."))
+        result, export = self._verify()
+        if result["status"] != "valid" or not result["countersigned"]:
+            raise UserError(self.env._("Only a valid, countersigned checklist of a current export can be recorded."))
+        export._check_countersignable()
+        receiving = result["signers"][1]
+        export._record_countersignature(self._data(), receiving.name, receiving.fingerprint)
+        return {"type": "ir.actions.act_window_close"}
+
+    def _limit(self):
+        # sudo: the size limit is a technical setting, not a secret; every user who verifies needs it.
+        return int(self.env["ir.config_parameter"].sudo().get_param(
+            "customer_handover.max_checklist_bytes", DEFAULT_MAX_BYTES
+        ))
+
+    def _data(self):
+        limit = self._limit()
+        if not self.file:
+            raise UserError(self.env._("Upload the checklist workbook to verify."))
+        # Base64 holds 3 bytes in 4 characters: refuse an oversized upload before decoding it.
+        if len(self.file) * 3 // 4 > limit + 3:
+            raise UserError(self.env._("The file is larger than %(limit)s bytes and is refused.", limit=limit))
+        try:
+            return base64.b64decode(self.file, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise UserError(self.env._("The uploaded file could not be read.")) from error
+
+    def _verify(self):
+        """Verify the upload and find its export here: (result values, export or an empty recordset)."""
+        result = verify(self._data(), limits=Limits(max_bytes=self._limit()))
+        manifest = result.manifest
+        export = self.env["customer.handover.export"]
+        if result.signers and manifest.get("export", "").isdigit():
+            export = export.search([
+                ("handover_id.name", "=", manifest.get("handover")),
+                ("number", "=", int(manifest["export"])),
+                ("company_id.name", "=", manifest.get("company")),
+            ], limit=1)
+        status = result.status
+        notes = [self._finding(finding.code, finding.params) for finding in result.findings]
+        first = result.signers[0] if result.signers else None
+        if status == "valid" and (not export or first.fingerprint != export.fingerprint
+                                  or first.signature != export.signature):
+            status = "unknown_key"
+            notes.append(self.env._(
+                "No export %(export)s of %(handover)s signed with this key is recorded here.",
+                export=manifest.get("export"), handover=manifest.get("handover"),
+            ))
+        elif status == "valid" and export.state == "superseded":
+            status = "superseded"
+            latest = export.search([("handover_id", "=", export.handover_id.id)], order="number desc", limit=1)
+            notes.append(self.env._("Export %(number)s supersedes it.", number=latest.number))
+        countersigned = len(result.signers) > 1 and all(signer.valid for signer in result.signers)
+        lines = [self._describe(manifest, result.signers), *notes]
+        return {
+            "status": status,
+            "summary": "\n".join(line for line in lines if line),
+            "countersigned": countersigned,
+            "signers": result.signers,
+        }, export
+
+    def _describe(self, manifest, signers):
+        if not manifest:
+            return ""
+        lines = [self.env._(
+            "Handover %(handover)s, export %(export)s, company %(company)s, exported %(moment)s (UTC).",
+            handover=manifest.get("handover"), export=manifest.get("export"), company=manifest.get("company"),
+            moment=manifest.get("exported_at"),
+        )]
+        roles = {"transferring": self.env._("transferring party"), "receiving": self.env._("receiving party")}
+        for signer in signers:
+            lines.append(self.env._(
+                "Signed for the %(role)s by %(name)s on %(moment)s (UTC), key fingerprint %(fingerprint)s.",
+                role=roles.get(signer.role, signer.role), name=signer.name, moment=signer.signed_at,
+                fingerprint=signer.fingerprint,
+            ))
+        return "\n".join(lines)
+
+    def _finding(self, code, params):
+        template = FINDINGS.get(code)
+        if template is None:
+            return code
+        return template._translate(self.env.lang) % params

@@ -1,0 +1,254 @@
+import base64
+import io
+import re
+from datetime import datetime, timedelta, timezone
+
+from openpyxl import load_workbook
+
+from odoo.addons.customer_handover.tools import checklist as ck
+from odoo.addons.customer_handover.tools.checklist_countersign import countersign
+from odoo.addons.customer_handover.tools.checklist_verify import MESSAGES
+from odoo.addons.customer_handover.wizard.customer_handover_verify import FINDINGS
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, tagged
+
+from .common import HandoverCase
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@tagged("post_install", "-at_install")
+class TestChecklistExport(HandoverCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a.partner_id.email = cls.company_a.partner_id.email or "a@example.com"
+        cls.company_b.partner_id.email = "b@example.com"
+        cls.company_a.with_user(cls.officer).action_handover_create_signing_key()
+        cls.handover = cls._signed_handover(cls.env["res.partner"].create(
+            {"name": "杭州新锦贸易有限公司", "is_company": True, "email": "legal@xinjin.example.cn"}
+        ))
+
+    @classmethod
+    def _signed_handover(cls, receiver):
+        handover = cls.env["customer.handover"].create({"receiver_id": receiver.id, "reason": "shop_transfer"})
+        lines = cls.env["customer.handover.line"].create([
+            {"handover_id": handover.id, "name": "王芳 · 客户档案", "line_type": "item",
+             "remarks": '=HYPERLINK("x")'},
+            {"handover_id": handover.id, "name": "Purchase history 2024", "line_type": "item", "remarks": "-12"},
+            {"handover_id": handover.id, "name": "@preferences", "line_type": "item"},
+        ])
+        handover.write({"nda_reference": "NDA-1", "nda_date": "2026-11-01", "nda_document": base64.b64encode(b"%PDF")})
+        handover.with_user(cls.manager).action_confirm()
+        handover.with_user(cls.manager).action_start()
+        lines.with_user(cls.handover_user).action_verify()
+        return handover
+
+    def _export(self, handover=None, user=None):
+        handover = handover or self.handover
+        return self.env["customer.handover.export"].with_user(user or self.manager)._create_for(
+            handover.with_user(user or self.manager)
+        )
+
+    def _bytes(self, attachment):
+        return base64.b64decode(attachment.sudo().datas)
+
+    def _verify(self, data, user=None, handover=None):
+        form = Form(self.env["customer.handover.verify"].with_user(user or self.handover_user).with_context(
+            default_handover_id=(handover or self.handover).id))
+        form.file = base64.b64encode(data)
+        wizard = form.save()
+        wizard.action_verify()
+        return wizard
+
+    # ------------------------------------------------------------------------------------------ signing key
+
+    def test_only_an_officer_creates_the_signing_key_once(self):
+        company = self.env["res.company"].create({"name": "Company C"})
+        with self.assertRaises(AccessError):
+            company.with_user(self.officer).action_handover_create_signing_key()
+        with self.assertRaises(AccessError):
+            self.company_a.with_user(self.manager).action_handover_create_signing_key()
+        with self.assertRaisesRegex(UserError, "already has a valid signing key"):
+            self.company_a.with_user(self.officer).action_handover_create_signing_key()
+        fingerprint = self.company_a.with_user(self.officer).handover_certificate_fingerprint
+        self.assertRegex(fingerprint, r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
+        self.env.invalidate_all()
+        with self.assertRaises(AccessError):
+            self.company_a.with_user(self.manager).read(["handover_certificate_fingerprint"])
+
+    # ------------------------------------------------------------------------------------------ export
+
+    def test_export_is_signed_kept_privately_and_announced(self):
+        export = self._export()
+        self.assertEqual((export.number, export.state, export.line_count), (1, "current", 3))
+        attachment = export.attachment_id.sudo()
+        self.assertEqual((attachment.res_model, attachment.res_id, attachment.public),
+                         ("customer.handover", self.handover.id, False))
+        message = self.handover.message_ids[0]
+        self.assertIn(export.fingerprint, message.body)
+        self.assertEqual(set(message.attachment_ids.ids), {export.attachment_id.id, export.signature_attachment_id.id})
+        workbook = load_workbook(io.BytesIO(self._bytes(export.attachment_id)))
+        self.assertEqual(workbook.sheetnames, ["Cover", "Checklist", "Signatures"])
+        sheet = workbook["Checklist"]
+        self.assertEqual(sheet.max_row, 4)
+        self.assertEqual(sheet.freeze_panes, "B2")
+        self.assertTrue(sheet.auto_filter.ref)
+        rows = {row[1].value: row for row in sheet.iter_rows(min_row=2)}
+        self.assertEqual(rows["王芳 · 客户档案"][16].value, '=HYPERLINK("x")')
+        self.assertEqual(rows["王芳 · 客户档案"][16].data_type, "s", "text that looks like a formula stays text")
+        self.assertEqual(rows["王芳 · 客户档案"][11].value, "Verified")
+        self.assertEqual(rows["Purchase history 2024"][16].value, "-12")
+        cover = {row[0].value: row[1].value for row in workbook["Cover"].iter_rows(min_row=2)}
+        self.assertEqual(cover["Handover"], self.handover.name)
+        self.assertEqual(cover["Receiving party"], "杭州新锦贸易有限公司 · legal@xinjin.example.cn")
+        self.assertEqual(cover["Checklist lines"], "3")
+
+    def test_a_new_export_supersedes_the_earlier_ones(self):
+        first = self._export()
+        second = self._export()
+        self.assertEqual((first.state, second.state, second.number), ("superseded", "current", 2))
+        wizard = self._verify(self._bytes(first.attachment_id))
+        self.assertEqual(wizard.status, "superseded")
+        self.assertIn("Export 2 supersedes it.", wizard.summary)
+        self.assertEqual(self._verify(self._bytes(second.attachment_id)).status, "valid")
+
+    def test_export_is_refused_with_a_reason_and_changes_nothing(self):
+        empty = self.env["customer.handover"].create({"receiver_id": self.handover.receiver_id.id})
+        with self.assertRaisesRegex(UserError, "empty checklist"):
+            self._export(empty)
+        for user in (self.handover_user, self.employee):
+            with self.assertRaises(AccessError):
+                self._export(user=user)
+        with self.assertRaises(AccessError):
+            self._export(user=self.user_b)
+        certificate = self.company_a.sudo().handover_certificate_id
+        certificate.sudo().active = False
+        self.company_a.sudo().handover_certificate_id = False
+        with self.assertRaisesRegex(UserError, "no checklist signing key"):
+            self._export()
+        key = ck.load_private_key(base64.b64decode(certificate.private_key_id.pem_key))
+        old = ck.make_self_signed(key, "Company A", days=10, now=datetime.now(timezone.utc) - timedelta(days=40))
+        expired = self.env["certificate.certificate"].sudo().create({
+            "content": base64.b64encode(ck.certificate_pem(old).encode()),
+            "private_key_id": certificate.private_key_id.id,
+            "company_id": self.company_a.id,
+        })
+        self.company_a.sudo().handover_certificate_id = expired
+        with self.assertRaisesRegex(UserError, "cannot sign now"):
+            self._export()
+        self.assertFalse(self.handover.export_ids)
+        self.assertFalse(self.env["ir.attachment"].sudo().search(
+            [("res_model", "=", "customer.handover"), ("res_id", "=", self.handover.id)]
+        ))
+
+    def test_attachments_follow_the_handover_access(self):
+        export = self._export()
+        attachment = export.attachment_id
+        self.assertTrue(attachment.with_user(self.handover_user).datas)
+        self.env.flush_all()
+        self.env.invalidate_all()
+        for user in (self.employee, self.user_b):
+            with self.assertRaises(AccessError):
+                attachment.with_user(user).datas  # noqa: B018
+            with self.assertRaises(AccessError):
+                export.with_user(user).fingerprint  # noqa: B018
+
+    # ------------------------------------------------------------------------------------------ verification
+
+    def test_verification_in_odoo_names_what_changed(self):
+        data = self._bytes(self._export().attachment_id)
+        valid = self._verify(data)
+        self.assertEqual(valid.status, "valid", valid.summary)
+        self.assertIn(self.handover.name, valid.summary)
+        workbook = load_workbook(io.BytesIO(data))
+        workbook["Checklist"]["C3"] = "Changed"
+        output = io.BytesIO()
+        workbook.save(output)
+        tampered = self._verify(output.getvalue())
+        self.assertEqual(tampered.status, "invalid")
+        self.assertIn("Checklist, row 3, cell C3: the value changed.", tampered.summary)
+
+    def test_verification_of_unsigned_foreign_and_broken_files(self):
+        data = self._bytes(self._export().attachment_id)
+        self.assertEqual(self._verify(data[:2000]).status, "unreadable")
+        self.assertEqual(self._verify(b"plain text").status, "unreadable")
+        # The same content signed with a key this database does not know.
+        stranger = ck.generate_key("ec")
+        certificate = ck.make_self_signed(stranger, "Company A")
+        result = self._reader_rows(data)
+        rows = result.signature_rows[: -7]
+        rows += ck.signature_rows({}, 1, "transferring", "Company A", ck.utc_timestamp(), certificate, stranger, rows)
+        from odoo.addons.customer_handover.tools.checklist_countersign import replace_signature_sheet
+
+        forged = replace_signature_sheet(data, result.signature_sheet, rows)
+        self.assertEqual(self._reader_rows(forged).status, "valid", "the forgery is intact, only its key is unknown")
+        self.assertEqual(self._verify(forged).status, "unknown_key")
+        unsigned = replace_signature_sheet(data, result.signature_sheet, result.signature_rows[: -7])
+        self.assertEqual(self._verify(unsigned).status, "not_signed")
+
+    def test_oversized_uploads_are_refused_before_reading(self):
+        data = self._bytes(self._export().attachment_id)
+        self.env["ir.config_parameter"].sudo().set_param("customer_handover.max_checklist_bytes", "1000")
+        form = Form(self.env["customer.handover.verify"].with_user(self.handover_user))
+        form.file = base64.b64encode(data)
+        wizard = form.save()
+        with self.assertRaisesRegex(UserError, "larger than 1000 bytes"):
+            wizard.action_verify()
+
+    def test_users_outside_the_groups_cannot_verify(self):
+        with self.assertRaises(AccessError):
+            self.env["customer.handover.verify"].with_user(self.employee).create({"file": base64.b64encode(b"x")})
+
+    # ------------------------------------------------------------------------------------------ countersigning
+
+    def test_offline_countersignature_uploaded_back_is_recorded(self):
+        export = self._export()
+        receiver_key = ck.generate_key("rsa")
+        receiver_certificate = ck.make_self_signed(receiver_key, "杭州新锦贸易有限公司")
+        countersigned, _result = countersign(
+            self._bytes(export.attachment_id), receiver_key, receiver_certificate, "杭州新锦 · 李雷",
+            trusted={export.fingerprint},
+        )
+        wizard = self._verify(countersigned)
+        self.assertEqual((wizard.status, wizard.countersigned, wizard.can_record), ("valid", True, True))
+        with self.assertRaises(AccessError):
+            wizard.action_record_countersignature()
+        self._verify(countersigned, user=self.manager).action_record_countersignature()
+        self.assertEqual(export.countersigner, "杭州新锦 · 李雷")
+        self.assertEqual(export.countersign_fingerprint, ck.fingerprint(receiver_certificate))
+        self.assertTrue(export.countersigned_attachment_id)
+        self.assertIn("countersigned", self.handover.message_ids[0].body)
+        with self.assertRaisesRegex(UserError, "already countersigned"):
+            self._verify(countersigned, user=self.manager).action_record_countersignature()
+
+    def test_countersigning_inside_odoo_with_the_receiving_company_key(self):
+        handover = self._signed_handover(self.company_b.partner_id)
+        export = self._export(handover)
+        with self.assertRaisesRegex(UserError, "not one of your companies"):
+            export.with_user(self.manager).action_countersign()
+        manager_ab = self._new_user("ch_manager_ab", "customer_handover.group_handover_manager")
+        manager_ab.company_ids = [(4, self.company_b.id)]
+        with self.assertRaisesRegex(UserError, "no checklist signing key"):
+            export.with_user(manager_ab).action_countersign()
+        officer_b = self._new_user("ch_officer_b", "customer_handover.group_data_protection_officer",
+                                   company=self.company_b)
+        self.company_b.with_user(officer_b).action_handover_create_signing_key()
+        export.with_user(manager_ab).action_countersign()
+        self.assertEqual(export.countersigner, "Company B")
+        wizard = self._verify(self._bytes(export.countersigned_attachment_id), handover=handover)
+        self.assertEqual((wizard.status, wizard.countersigned), ("valid", True))
+        self._export(handover)
+        self.assertEqual(export.state, "superseded")
+
+    # ------------------------------------------------------------------------------------------ translations
+
+    def test_every_finding_has_a_translatable_text_with_the_same_placeholders(self):
+        self.assertEqual(set(FINDINGS), set(MESSAGES))
+        for code, template in FINDINGS.items():
+            self.assertEqual(set(PLACEHOLDER.findall(template._source)), set(re.findall(r"{(\w+)}", MESSAGES[code])))
+
+    def _reader_rows(self, data):
+        from odoo.addons.customer_handover.tools.checklist_verify import verify
+
+        return verify(data)
