@@ -3,14 +3,20 @@
 
 Creates N customers (default 100,000), runs the scope wizard's preview over all of them, creates the
 checklist, then verifies every line in batches; prints seconds, queries and memory for each step and
-checks them against the targets of the handover issue. Needs Odoo 18 importable by this Python and
-PostgreSQL; the scratch database is dropped afterwards unless --keep is given.
+checks them against the targets of the handover issue. Then exports the whole checklist as a signed
+workbook, exports the same rows and columns with Odoo's own Excel export (its /web/export/xlsx route,
+in this process), and verifies the signed file offline; prints both exports and their ratio. Needs
+Odoo 18 importable by this Python and PostgreSQL; the scratch database is dropped afterwards unless
+--keep is given.
 
     python3 scripts/benchmark_handover.py [--customers N] [--db NAME] [--keep]
 """
 
 import argparse
+import base64
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {"preview": 10.0, "checklist": 60.0, "verification": 20.0}
 MEMORY_TARGET_MB = 300
 VERIFY_BATCH = 5000
+PASSWORD = "benchmark-manager"
 
 
 def addons_path():
@@ -120,8 +127,16 @@ def run(args):
             "name": "Benchmark manager",
             "login": "benchmark_manager",
             "email": "manager@example.cn",
-            "groups_id": [(6, 0, [env.ref("customer_handover.group_handover_manager").id])],
+            "password": PASSWORD,
+            "groups_id": [(6, 0, [env.ref("customer_handover.group_handover_manager").id,
+                                  env.ref("base.group_allow_export").id])],
         })
+        officer = env["res.users"].create({
+            "name": "Benchmark officer",
+            "login": "benchmark_officer",
+            "groups_id": [(6, 0, [env.ref("customer_handover.group_data_protection_officer").id])],
+        })
+        env.company.with_user(officer).action_handover_create_signing_key()
         receiver = env["res.partner"].create({"name": "Receiving Co.", "email": "legal@receiver.example.cn"})
         handover = env["customer.handover"].with_user(user).create({
             "receiver_id": receiver.id,
@@ -153,7 +168,8 @@ def run(args):
                 env.invalidate_all()
         verified = Line.search_count([("handover_id", "=", handover.id), ("state", "=", "verified")])
         growth = rss_mb() - baseline
-        cr.rollback()
+        cr.commit()
+        exports = export_figures(env, handover.with_user(manager), manager)
 
     print(f"\n{'step':<14}{'seconds':>10}{'target':>10}{'queries':>10}{'memory +MB':>12}")
     failed = []
@@ -168,10 +184,93 @@ def run(args):
         failed.append("memory")
     if verified != len(line_ids):
         failed.append("verification count")
+    failed += report_exports(exports)
     if not args.keep:
         odoo.sql_db.close_all()
         subprocess.run(["dropdb", "--if-exists", args.db], check=True)
     return 1 if failed else 0
+
+
+def export_figures(env, handover, manager):
+    """Time the signed export, Odoo's own Excel export of the same rows and columns, and offline verification."""
+    from odoo.addons.customer_handover.models.customer_handover_export import LINE_COLUMNS
+    from odoo.addons.customer_handover.tools.checklist_verify import verify
+
+    figures = {"lines": env["customer.handover.line"].search_count([("handover_id", "=", handover.id)])}
+    memory = rss_mb()
+    start = time.perf_counter()
+    queries = env.cr.sql_log_count
+    export = env["customer.handover.export"].with_user(manager)._create_for(handover)
+    env.flush_all()
+    figures["signed_export"] = time.perf_counter() - start
+    figures["signed_export_queries"] = env.cr.sql_log_count - queries
+    figures["signed_export_memory_mb"] = rss_mb() - memory
+    data = base64.b64decode(export.attachment_id.sudo().datas)
+    figures["size_mb"] = len(data) / 2**20
+    env.cr.commit()
+
+    start = time.perf_counter()
+    result = verify(data)
+    figures["offline_verify"] = time.perf_counter() - start
+    figures["verify_status"] = result.status
+
+    field_names = [name for name, _width in LINE_COLUMNS]
+    start = time.perf_counter()
+    odoo_xlsx = odoo_excel_export(env, handover, manager, field_names)
+    figures["odoo_export"] = time.perf_counter() - start
+    figures["odoo_size_mb"] = len(odoo_xlsx) / 2**20
+    return figures
+
+
+def odoo_excel_export(env, handover, manager, field_names):
+    """Odoo's own Excel export, through its /web/export/xlsx route, as the list view's Export button calls it."""
+    from werkzeug.test import Client
+
+    import odoo.http
+
+    client = Client(odoo.http.root)
+    local = {"environ_base": {"REMOTE_ADDR": "127.0.0.1"}}
+    login = client.post("/web/session/authenticate", **local, json={"jsonrpc": "2.0", "params": {
+        "db": env.cr.dbname, "login": manager.login, "password": PASSWORD,
+    }})
+    if "error" in login.json:
+        raise RuntimeError(login.json["error"])
+    page = client.get("/odoo", **local).get_data(as_text=True)
+    token = re.search(r'csrf_token: "([^"]+)"', page).group(1)
+    fields = env["customer.handover.line"]._fields
+    data = {
+        "model": "customer.handover.line",
+        "fields": [{"name": "sequence", "label": "Sequence"}]
+        + [{"name": name, "label": fields[name].string} for name in field_names],
+        "ids": False,
+        "domain": [["handover_id", "=", handover.id]],
+        "import_compat": False,
+        "context": {"lang": "en_US"},
+    }
+    response = client.post("/web/export/xlsx", **local, data={"data": json.dumps(data), "csrf_token": token})
+    if response.status_code != 200 or not response.data.startswith(b"PK"):
+        raise RuntimeError(f"Odoo's export failed: {response.status_code} {response.data[:300]!r}")
+    return response.data
+
+
+def report_exports(figures):
+    ratio = figures["signed_export"] / figures["odoo_export"]
+    verify_ratio = figures["offline_verify"] / figures["signed_export"]
+    print(f"\nexports of the {figures['lines']}-line checklist (same rows and columns)")
+    print(f"  signed export (ours):      {figures['signed_export']:8.2f} s  {figures['size_mb']:6.1f} MB  "
+          f"{figures['signed_export_queries']} queries, memory +{figures['signed_export_memory_mb']:.1f} MB")
+    print(f"  Odoo's own Excel export:   {figures['odoo_export']:8.2f} s  {figures['odoo_size_mb']:6.1f} MB")
+    print(f"  ratio signed / Odoo:       {ratio:8.2f}   (target <= 1.00)")
+    print(f"  offline verification:      {figures['offline_verify']:8.2f} s  ({figures['verify_status']}; "
+          f"{verify_ratio:.2f} of the export, target <= 1.00)")
+    failed = []
+    if ratio > 1:
+        failed.append("signed export slower than Odoo's")
+    if verify_ratio > 1:
+        failed.append("verification slower than export")
+    if figures["verify_status"] != "valid":
+        failed.append("exported checklist does not verify")
+    return failed
 
 
 def main():

@@ -411,7 +411,7 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         lines = self.env["customer.handover.line"]
         labels = _selection_labels(lines, "line_type", "eligibility", "state")
-        reasons = {code: str(label) for code, label in INELIGIBILITY_REASONS}
+        reasons = {code: self.env._(label) for code, label in INELIGIBILITY_REASONS}
         yes = self.env._("Yes")
         names = [name for name, _width in LINE_COLUMNS]
         ids = lines.search([("handover_id", "=", self.id)], order="sequence, id").ids

@@ -182,4 +182,5 @@ class CustomerHandoverVerify(models.TransientModel):
         template = FINDINGS.get(code)
         if template is None:
             return code
-        return template._translate(self.env.lang) % params
+        text = self.env._(template)
+        return text % params
