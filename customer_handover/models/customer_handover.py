@@ -106,6 +106,7 @@ class CustomerHandover(models.Model):
     line_ids = fields.One2many("customer.handover.line", "handover_id", string="Checklist")
     export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
     export_count = fields.Integer(compute="_compute_export_count")
+    signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
     line_count = fields.Integer(compute="_compute_line_stats")
     pending_count = fields.Integer(compute="_compute_line_stats")
     verified_count = fields.Integer(compute="_compute_line_stats")
@@ -170,6 +171,12 @@ class CustomerHandover(models.Model):
         ))
         for handover in self:
             handover.export_count = counts.get(handover, 0)
+
+    @api.depends("company_id")
+    def _compute_signing_key_missing(self):
+        for handover in self:
+            # sudo: only whether the company can sign is read; the key itself is an officer's setting.
+            handover.signing_key_missing = not handover.company_id.sudo().handover_certificate_id.is_valid
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -282,6 +289,10 @@ class CustomerHandover(models.Model):
         """Export the checklist as a signed workbook and download it."""
         self.ensure_one()
         return self.env["customer.handover.export"]._create_for(self).action_download()
+
+    def action_create_signing_key(self):
+        self.ensure_one()
+        return self.company_id.action_handover_create_signing_key()
 
     def action_open_exports(self):
         self.ensure_one()

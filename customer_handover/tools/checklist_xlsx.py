@@ -27,6 +27,12 @@ class ChecklistWriter:
         })
         self.workbook.set_properties({"title": labels.get("title", ""), "comments": labels.get("format", "")})
         self.sheets = [self.workbook.add_worksheet(name) for name in self.sheet_names]
+        for sheet in self.sheets:
+            # Handovers are signed on paper too: print each sheet landscape, one page wide, header repeated.
+            sheet.set_landscape()
+            sheet.set_paper(9)
+            sheet.fit_to_pages(1, 0)
+            sheet.repeat_rows(0)
         self.header_format = self.workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
         self.text_format = self.workbook.add_format({"valign": "top"})
         self.wrap_format = self.workbook.add_format({"valign": "top", "text_wrap": True})
@@ -78,10 +84,9 @@ class ChecklistWriter:
                     sheet.write_string(index, column, value, self.header_format if index == 0 else None)
         self.workbook.close()
 
-    @staticmethod
-    def _write(sheet, digest, index, values, cell_format):
+    def _write(self, sheet, digest, index, values, cell_format):
         values, digest_text = digest.add(values)
         for column, value in enumerate(values):
             if value:
                 sheet.write_string(index, column, value, cell_format)
-        sheet.write_string(index, len(values), digest_text, cell_format)
+        sheet.write_string(index, len(values), digest_text, self.digest_format)

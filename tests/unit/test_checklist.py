@@ -2,6 +2,8 @@
 
 import io
 import json
+import shutil
+import subprocess
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -343,3 +345,24 @@ def test_a_workbook_of_another_product_is_not_a_checklist():
     workbook.save(output)
     result = verify(output.getvalue())
     assert result.status == "not_checklist" and result.exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------- LibreOffice
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_reads_the_signed_checklist_and_its_own_copy_still_verifies(company, receiver, tmp_path):
+    """LibreOffice Calc opens the workbook and keeps every value; the file it saves back still verifies."""
+    countersigned, _checked = countersign(build(company), receiver[0], receiver[1], "Receiver B")
+    source = tmp_path / "checklist.xlsx"
+    source.write_bytes(countersigned)
+    profile = f"-env:UserInstallation=file://{tmp_path}/profile"
+    for target in ("xlsx", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,2"):
+        subprocess.run(["soffice", profile, "--headless", "--convert-to", target, "--outdir", str(tmp_path / "out"),
+                        str(source)], check=True, capture_output=True, timeout=120)
+    resaved = (tmp_path / "out" / "checklist.xlsx").read_bytes()
+    result = verify(resaved)
+    assert result.status == "valid", messages(result)
+    assert len(result.signers) == 2
+    lines = (tmp_path / "out" / "checklist-Checklist.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[1].startswith('1,王芳,138 0000 0001,=SUM(A1:A9),'), lines[1]

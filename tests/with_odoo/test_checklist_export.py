@@ -77,6 +77,18 @@ class TestChecklistExport(HandoverCase):
         with self.assertRaises(AccessError):
             self.company_a.with_user(self.manager).read(["handover_certificate_fingerprint"])
 
+    def test_an_officer_creates_the_key_from_a_handover(self):
+        self.company_a.sudo().handover_certificate_id = False
+        handover = self.handover.with_user(self.officer)
+        self.assertTrue(handover.signing_key_missing)
+        with self.assertRaises(AccessError):
+            self.handover.with_user(self.manager).action_create_signing_key()
+        handover.action_create_signing_key()
+        handover.invalidate_recordset()
+        self.assertFalse(handover.signing_key_missing)
+        self.assertEqual(self._export().fingerprint,
+                         self.company_a.with_user(self.officer).handover_certificate_fingerprint)
+
     # ------------------------------------------------------------------------------------------ export
 
     def test_export_is_signed_kept_privately_and_announced(self):
