@@ -115,3 +115,42 @@ def test_the_commands_install_and_run_in_a_fresh_virtualenv_without_odoo(signed,
     assert run.stdout.startswith("VALID")
     broken = subprocess.run([str(command), sys.executable], capture_output=True, text=True, check=False)
     assert broken.returncode == 2
+
+
+ROUND_TRIP = """
+import io, sys
+from customer_handover_tools import checklist as ck
+from customer_handover_tools.checklist_countersign import countersign
+from customer_handover_tools.checklist_verify import verify
+from customer_handover_tools.checklist_xlsx import ChecklistWriter
+for kind in ("ec", "rsa"):
+    key = ck.generate_key(kind)
+    certificate = ck.make_self_signed(key, "Company A")
+    output = io.BytesIO()
+    writer = ChecklistWriter(output, ["Cover", "Checklist", "Signatures"], {"header": ["Key", "Item", "Value"]})
+    writer.write_cover(["Item", "Value"], [["Handover", "HO/1"]])
+    writer.start_checklist(["No.", "Customer"], [8, 20])
+    writer.write_row(["1", "=王芳"])
+    rows = writer.manifest("HO/1", 1, "Company A", ck.utc_timestamp())
+    rows += ck.signature_rows({}, 1, "transferring", "Company A", ck.utc_timestamp(), certificate, key, rows)
+    writer.close(rows)
+    signed, _ = countersign(output.getvalue(), key, certificate, "B", trusted={ck.fingerprint(certificate)})
+    result = verify(signed, trusted={ck.fingerprint(certificate)})
+    assert result.status == "valid" and len(result.signers) == 2, result
+print("ok")
+"""
+
+
+def test_export_sign_and_verify_with_the_current_library_releases(tmp_path):
+    """The helpers work with today's cryptography, openpyxl and xlsxwriter as well as Odoo 18's pins."""
+    environment = tmp_path / "venv"
+    venv.create(environment, with_pip=True)
+    python = str(environment / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade",
+                    str(ROOT), "xlsxwriter"], check=True, env={**os.environ, "PIP_CONSTRAINT": ""})
+    versions = subprocess.run([python, "-c", "import cryptography, openpyxl, xlsxwriter; "
+                               "print(cryptography.__version__, openpyxl.__version__, xlsxwriter.__version__)"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert int(versions[0].split(".")[0]) > 3, f"expected a current cryptography, got {versions}"
+    run = subprocess.run([python, "-c", ROUND_TRIP], capture_output=True, text=True, check=False)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
