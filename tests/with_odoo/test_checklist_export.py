@@ -1,9 +1,10 @@
 import base64
 import io
 import re
+import zipfile
 from datetime import datetime, timedelta, timezone
 
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 
 from odoo.addons.customer_handover.tools import checklist as ck
 from odoo.addons.customer_handover.tools.checklist_countersign import countersign
@@ -185,6 +186,24 @@ class TestChecklistExport(HandoverCase):
         data = self._bytes(self._export().attachment_id)
         self.assertEqual(self._verify(data[:2000]).status, "unreadable")
         self.assertEqual(self._verify(b"plain text").status, "unreadable")
+        other = Workbook()
+        other.active.append(["Invoice", "Amount"])
+        output = io.BytesIO()
+        other.save(output)
+        foreign = self._verify(output.getvalue())
+        self.assertEqual(foreign.status, "not_checklist")
+        self.assertIn("not a customer handover checklist", foreign.summary)
+        with zipfile.ZipFile(io.BytesIO(data)) as source:
+            parts = {item.filename: source.read(item) for item in source.infolist()}
+        declaration = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+        parts["xl/workbook.xml"] = declaration + parts["xl/workbook.xml"][38:]
+        bomb = io.BytesIO()
+        with zipfile.ZipFile(bomb, "w") as target:
+            for name, content in parts.items():
+                target.writestr(name, content)
+        entities = self._verify(bomb.getvalue())
+        self.assertEqual(entities.status, "unreadable")
+        self.assertIn("declares XML entities", entities.summary)
         # The same content signed with a key this database does not know.
         stranger = ck.generate_key("ec")
         certificate = ck.make_self_signed(stranger, "Company A")
