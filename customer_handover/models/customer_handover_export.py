@@ -97,7 +97,7 @@ class CustomerHandoverExport(models.Model):
         # sudo: the receiving company's key is readable by administrators only; the user manages that company.
         certificate = company.sudo().handover_certificate_id
         key, cert = certificate._handover_signing_material()
-        data = base64.b64decode(self.attachment_id.sudo().datas)
+        data = base64.b64decode(self.attachment_id.datas)
         try:
             signed, _result = countersign(
                 data, key, cert, company.name, labels=self.handover_id._checklist_labels(),
