@@ -152,7 +152,10 @@ class CustomerHandoverVerify(models.TransientModel):
             status = "superseded"
             latest = export.search([("handover_id", "=", export.handover_id.id)], order="number desc", limit=1)
             notes.append(self.env._("Export %(number)s supersedes it.", number=latest.number))
-        countersigned = len(result.signers) > 1 and all(signer.valid for signer in result.signers)
+        countersigned = (
+            [signer.role for signer in result.signers] == ["transferring", "receiving"]
+            and all(signer.valid for signer in result.signers)
+        )
         lines = [self._describe(manifest, result.signers), *notes]
         return {
             "status": status,
