@@ -4,19 +4,17 @@ Only the signatures sheet's part of the zip is rewritten: every other part is co
 """
 
 import io
-import posixpath
+import re
 import zipfile
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from openpyxl.utils import get_column_letter
 
 from .checklist import SIGNATURE_WIDTHS, ChecklistError, signature_rows, utc_timestamp
-from .checklist_verify import verify
+from .checklist_verify import sheet_parts, verify
 
-MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-PACKAGE_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+# Text that reads as an OOXML escape (_xHHHH_) is stored with its underscore escaped, as xlsxwriter does.
+_LITERAL_ESCAPE = re.compile(r"(_x[0-9A-Fa-f]{4}_)")
 
 
 def countersign(data, private_key, certificate, name, labels=None, signed_at=None, trusted=None, limits=None):
@@ -40,13 +38,10 @@ def countersign(data, private_key, certificate, name, labels=None, signed_at=Non
 def signature_sheet_part(data, sheet_name):
     """The zip member holding the sheet called ``sheet_name``."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {rel.get("Id"): rel.get("Target") for rel in rels.iter(f"{PACKAGE_REL_NS}Relationship")}
-    for sheet in workbook.iter(f"{MAIN_NS}sheet"):
-        if sheet.get("name") == sheet_name:
-            target = targets.get(sheet.get(f"{REL_NS}id"), "")
-            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+        parts = sheet_parts(archive)
+    for name, _state, part in parts:
+        if name == sheet_name:
+            return part
     raise ChecklistError(f"the workbook has no sheet {sheet_name!r}")
 
 
@@ -61,12 +56,17 @@ def replace_signature_sheet(data, sheet_name, rows):
     return output.getvalue()
 
 
+def _cell_text(value):
+    """``value`` as the XML text of a cell, a literal "_xHHHH_" kept from reading as an escaped character."""
+    return escape(_LITERAL_ESCAPE.sub(r"_x005F\1", value))
+
+
 def _sheet_xml(rows):
     lines = []
     for number, row in enumerate(rows, start=1):
         cells = "".join(
             f'<c r="{get_column_letter(column)}{number}" t="inlineStr"><is><t xml:space="preserve">'
-            f"{escape(value)}</t></is></c>"
+            f"{_cell_text(value)}</t></is></c>"
             for column, value in enumerate(row, start=1)
             if value
         )

@@ -439,6 +439,8 @@ _CELL, _ROW, _FORMULA, _VALUE, _INLINE, _TEXT, _RUN = (
     f"{MAIN}{tag}" for tag in ("c", "row", "f", "v", "is", "t", "r")
 )
 _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)$")
+# OOXML stores U+HHHH as _xHHHH_ in cell text, and a literal "_xHHHH_" as "_x005F_xHHHH_".
+_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
 def sheet_parts(archive):
@@ -526,6 +528,10 @@ def _cell(element, strings):
 def _string(element):
     """The text of a shared or inline string: its own text or its runs', phonetic hints left out."""
     text = element.findtext(_TEXT)
-    if text is not None:
-        return text
-    return "".join(run.findtext(_TEXT) or "" for run in element.iter(_RUN))
+    if text is None:
+        text = "".join(run.findtext(_TEXT) or "" for run in element.iter(_RUN))
+    return _ESCAPED.sub(_unescaped, text) if "_x" in text else text
+
+
+def _unescaped(match):
+    return chr(int(match.group(1), 16))

@@ -197,6 +197,22 @@ def test_countersigning_refuses_a_tampered_checklist(company, receiver):
         countersign(data, receiver[0], receiver[1], "Receiver B")
 
 
+def test_text_that_reads_as_an_ooxml_escape_is_kept_literally(company, receiver):
+    """A value holding "_x00Af_" (a row digest may, by chance) is stored escaped and read back as it was signed."""
+    rows = [["1", "a_x00Af_b", "_x005F_", "_X0041_ _x41_ _xZZZZ_"]]
+    data = build(company, rows=rows)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert b"a_x005F_x00Af_b" in archive.read("xl/worksheets/sheet2.xml")
+    result = verify(data)
+    assert result.status == "valid", messages(result)
+    countersigned, _checked = countersign(data, receiver[0], receiver[1], "B _x0042_ Co.")
+    with zipfile.ZipFile(io.BytesIO(countersigned)) as archive:
+        assert b"B _x005F_x0042_ Co." in archive.read("xl/worksheets/sheet3.xml")
+    result = verify(countersigned)
+    assert result.status == "valid", messages(result)
+    assert result.signers[1].name == "B _x0042_ Co."
+
+
 def test_a_changed_first_signature_breaks_the_countersignature(company, receiver):
     countersigned, _checked = countersign(build(company), receiver[0], receiver[1], "Receiver B")
     other = build(company)
