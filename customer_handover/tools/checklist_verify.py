@@ -42,6 +42,7 @@ MESSAGES = {
     "too_many_parts": "The workbook has {count} parts; more than {limit} are refused.",
     "zip_bomb": "Part {part} unpacks to far more than its size; the file is refused as a zip bomb.",
     "xml_entities": "Part {part} declares XML entities or a document type; the file is refused.",
+    "xml_encoding": "Part {part} is not UTF-8 XML; the file is refused.",
     "corrupt": "The workbook cannot be read: {detail}",
     "not_checklist": "This workbook is not a customer handover checklist.",
     "unsupported_version": "This checklist uses canonical form version {version}; this reader knows version {known}.",
@@ -67,6 +68,7 @@ MESSAGES = {
 }
 EXIT_CODES = {"valid": 0, "invalid": 1, "not_signed": 1, "unknown_key": 1, "unreadable": 2, "not_checklist": 2}
 MAX_REPORTED = 20
+_XML_ENCODING = re.compile(rb"(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']")
 
 
 @dataclass
@@ -164,17 +166,33 @@ def check_untrusted(data, limits=None):
 
 
 def _scan_part(archive, member):
-    """Stream one part, refusing a DOCTYPE or ENTITY declaration anywhere in it."""
+    """Stream one part, refusing a DOCTYPE or ENTITY declaration anywhere in it.
+
+    The scan reads bytes, so the part must be UTF-8: in UTF-16 or UTF-32, which the XML parser would
+    accept, a declaration has NUL bytes between its letters and would pass unseen.
+    """
     tail = b""
     try:
         with archive.open(member) as stream:
-            while chunk := stream.read(1 << 20):
+            chunk = stream.read(1 << 20)
+            if not _declares_utf8(chunk):
+                raise UnreadableChecklist("xml_encoding", part=member.filename)
+            while chunk:
+                if b"\0" in chunk:
+                    raise UnreadableChecklist("xml_encoding", part=member.filename)
                 window = tail + chunk
                 if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
                     raise UnreadableChecklist("xml_entities", part=member.filename)
                 tail = window[-9:]
+                chunk = stream.read(1 << 20)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
         raise UnreadableChecklist("corrupt", detail=str(error) or type(error).__name__) from error
+
+
+def _declares_utf8(head):
+    """False when the XML declaration at the start of ``head`` names another encoding than UTF-8."""
+    match = _XML_ENCODING.match(head)
+    return match is None or match.group(1).lower() in (b"utf-8", b"utf8")
 
 
 def read_source(source, limits=None):

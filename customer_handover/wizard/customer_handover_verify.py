@@ -18,6 +18,7 @@ FINDINGS = {
     "too_many_parts": _lt("The workbook has %(count)s parts; more than %(limit)s are refused."),
     "zip_bomb": _lt("Part %(part)s unpacks to far more than its size; the file is refused as a zip bomb."),
     "xml_entities": _lt("Part %(part)s declares XML entities or a document type; the file is refused."),
+    "xml_encoding": _lt("Part %(part)s is not UTF-8 XML; the file is refused."),
     "corrupt": _lt("The workbook cannot be read: %(detail)s"),
     "not_checklist": _lt("This workbook is not a customer handover checklist."),
     "unsupported_version": _lt(

@@ -341,6 +341,28 @@ def test_xml_entities_are_refused():
     assert result.status == "unreadable" and result.findings[0].code == "xml_entities"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_xml_entities_in_another_encoding_are_refused_before_parsing(company, encoding):
+    """In UTF-16 or UTF-32 a declaration's bytes are not the ASCII ones: the part is refused for its encoding."""
+    with zipfile.ZipFile(io.BytesIO(build(company))) as source:
+        parts = {item.filename: source.read(item) for item in source.infolist()}
+    workbook = parts["xl/workbook.xml"].decode("utf-8").split("?>", 1)[1]
+    declaration = f'<?xml version="1.0" encoding="{encoding.upper()}"?><!DOCTYPE x [<!ENTITY a "a">]>'
+    parts["xl/workbook.xml"] = (declaration + workbook).encode(encoding)
+    result = verify(_zip(parts))
+    assert result.status == "unreadable" and result.findings[0].code == "xml_encoding"
+    assert "xl/workbook.xml is not UTF-8 XML" in result.findings[0].message
+
+
+def test_a_part_declaring_another_encoding_is_refused(company):
+    with zipfile.ZipFile(io.BytesIO(build(company))) as source:
+        parts = {item.filename: source.read(item) for item in source.infolist()}
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"', 1)
+    assert b"ISO-8859-1" in parts["xl/workbook.xml"]
+    result = verify(_zip(parts))
+    assert result.status == "unreadable" and result.findings[0].code == "xml_encoding"
+
+
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"hello, I am a text file"])
 def test_corrupt_or_truncated_files_are_unreadable(content):
     result = verify(content)

@@ -204,6 +204,15 @@ class TestChecklistExport(HandoverCase):
         entities = self._verify(bomb.getvalue())
         self.assertEqual(entities.status, "unreadable")
         self.assertIn("declares XML entities", entities.summary)
+        parts["xl/workbook.xml"] = parts["xl/workbook.xml"].decode().replace('"1.0"?>', '"1.0" encoding="UTF-16"?>', 1)
+        parts["xl/workbook.xml"] = parts["xl/workbook.xml"].encode("utf-16")
+        wide = io.BytesIO()
+        with zipfile.ZipFile(wide, "w") as target:
+            for name, content in parts.items():
+                target.writestr(name, content)
+        encoded = self._verify(wide.getvalue())
+        self.assertEqual(encoded.status, "unreadable")
+        self.assertIn("xl/workbook.xml is not UTF-8 XML", encoded.summary)
         # The same content signed with a key this database does not know.
         stranger = ck.generate_key("ec")
         certificate = ck.make_self_signed(stranger, "Company A")
