@@ -141,13 +141,18 @@ class UnreadableChecklist(ChecklistError):
         super().__init__(self.finding.message)
 
 
-def check_untrusted(data, limits=None):
-    """Refuse, before parsing, a file too large, a zip bomb or XML with entity declarations."""
+def check_untrusted(stream, limits=None):
+    """Refuse, before parsing, a file too large, a zip bomb or XML with entity declarations.
+
+    ``stream`` is a seekable binary file; the zip it holds is returned, open.
+    """
     limits = limits or Limits()
-    if len(data) > limits.max_bytes:
-        raise UnreadableChecklist("too_large", size=len(data), limit=limits.max_bytes)
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    if size > limits.max_bytes:
+        raise UnreadableChecklist("too_large", size=size, limit=limits.max_bytes)
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(stream)
         members = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as error:
         raise UnreadableChecklist("not_zip") from error
@@ -210,24 +215,35 @@ def read_source(source, limits=None):
 
 
 def verify(source, trusted=None, detached=None, limits=None):
-    """Verify a checklist workbook.
+    """Verify a checklist workbook: ``source`` is its path, its bytes or a binary file.
 
+    A path is read as the zip needs it, never whole, so memory stays flat in the size of the file; a
+    path that cannot be opened raises OSError.
     ``trusted``: fingerprints the first signer must have (None: integrity only, the signer not checked).
     ``detached``: the bytes of a detached signature file, checked against the workbook.
     """
+    limits = limits or Limits()
     try:
-        data = read_source(source, limits)
-        archive = check_untrusted(data, limits)
-        archive.close()
-        return _Verifier(data, trusted, detached).run()
+        with _open(source, limits) as stream:
+            check_untrusted(stream, limits).close()
+            return _Verifier(stream, trusted, detached).run()
     except UnreadableChecklist as error:
         status = "not_checklist" if error.finding.code in ("not_checklist", "unsupported_version") else "unreadable"
         return Result(status, findings=[error.finding])
 
 
+def _open(source, limits):
+    """A seekable binary file over ``source``, to be closed by the caller."""
+    if isinstance(source, (str, os.PathLike)):
+        return open(source, "rb")
+    if isinstance(source, (bytes, bytearray)):
+        return io.BytesIO(source)
+    return io.BytesIO(source.read(limits.max_bytes + 1))
+
+
 class _Verifier:
-    def __init__(self, data, trusted, detached):
-        self.data = data
+    def __init__(self, stream, trusted, detached):
+        self.stream = stream
         self.trusted = trusted
         self.detached = detached
         self.findings = []
@@ -239,7 +255,7 @@ class _Verifier:
 
     def run(self):
         try:
-            with zipfile.ZipFile(io.BytesIO(self.data)) as archive:
+            with zipfile.ZipFile(self.stream) as archive:
                 return self._run(_Workbook(archive))
         except UnreadableChecklist:
             raise
@@ -453,8 +469,8 @@ def _pairs(tags):
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 OFFICE_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_CELL, _ROW, _FORMULA, _VALUE, _INLINE, _TEXT, _RUN = (
-    f"{MAIN}{tag}" for tag in ("c", "row", "f", "v", "is", "t", "r")
+_CELL, _ROW, _SHEET_DATA, _FORMULA, _VALUE, _INLINE, _TEXT, _RUN = (
+    f"{MAIN}{tag}" for tag in ("c", "row", "sheetData", "f", "v", "is", "t", "r")
 )
 _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)$")
 # OOXML stores U+HHHH as _xHHHH_ in cell text, and a literal "_xHHHH_" as "_x005F_xHHHH_".
@@ -504,10 +520,14 @@ class _Sheet:
         number = 0
         cells = []
         column = -1
+        sheet_data = None
         with self.archive.open(self.part) as stream:
-            for _event, element in ElementTree.iterparse(stream):
+            for event, element in ElementTree.iterparse(stream, events=("start", "end")):
                 tag = element.tag
-                if tag == _CELL:
+                if event == "start":
+                    if tag == _SHEET_DATA:
+                        sheet_data = element
+                elif tag == _CELL:
                     reference = element.get("r")
                     if reference:
                         match = _REFERENCE.match(reference)
@@ -524,6 +544,9 @@ class _Sheet:
                     cells = []
                     column = -1
                     element.clear()
+                    # Rows read are dropped from the tree, so memory stays flat in the number of rows.
+                    if sheet_data is not None:
+                        sheet_data.clear()
 
 
 def _cell(element, strings):

@@ -56,7 +56,10 @@ def verify_main(argv=None):
         detached = _read(args.signature, "detached signature") if args.signature else None
     except UsageError as error:
         return _fail(error, args.json)
-    result = verify(args.file, trusted=trusted, detached=detached, limits=Limits(max_bytes=args.max_size))
+    try:
+        result = verify(args.file, trusted=trusted, detached=detached, limits=Limits(max_bytes=args.max_size))
+    except OSError as error:
+        return _fail(UsageError(f"cannot read the checklist {args.file}: {error.strerror}"), args.json)
     if args.json:
         _say(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:

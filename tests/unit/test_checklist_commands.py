@@ -57,6 +57,10 @@ def test_unreadable_inputs_exit_2_with_a_message(signed, tmp_path, capsys):
     assert "not a PEM or DER certificate" in capsys.readouterr().err
     assert verify_main([str(folder / "checklist.xlsx"), "--cert", str(tmp_path / "missing.pem")]) == 2
     assert verify_main([str(folder / "checklist.xlsx"), "--fingerprint", "12:34"]) == 2
+    assert verify_main([str(tmp_path / "missing.xlsx")]) == 2
+    assert "cannot read the checklist" in capsys.readouterr().err
+    assert verify_main([str(tmp_path), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["status"] == "error"
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04broken")
     assert verify_main([str(tmp_path / "broken.xlsx"), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["status"] == "unreadable"
