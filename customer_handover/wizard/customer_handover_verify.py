@@ -153,8 +153,10 @@ class CustomerHandoverVerify(models.TransientModel):
             status = "superseded"
             latest = export.search([("handover_id", "=", export.handover_id.id)], order="number desc", limit=1)
             notes.append(self.env._("Export %(number)s supersedes it.", number=latest.number))
+        # A countersignature confirms the content: on a changed checklist it confirms nothing shown here.
         countersigned = (
-            [signer.role for signer in result.signers] == ["transferring", "receiving"]
+            result.status != "invalid"
+            and [signer.role for signer in result.signers] == ["transferring", "receiving"]
             and all(signer.valid for signer in result.signers)
         )
         lines = [self._describe(manifest, result.signers), *notes]

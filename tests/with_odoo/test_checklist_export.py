@@ -252,6 +252,14 @@ class TestChecklistExport(HandoverCase):
         )
         wizard = self._verify(countersigned)
         self.assertEqual((wizard.status, wizard.countersigned, wizard.can_record), ("valid", True, True))
+        workbook = load_workbook(io.BytesIO(countersigned))
+        workbook["Checklist"]["B2"] = "Changed after both signed"
+        output = io.BytesIO()
+        workbook.save(output)
+        tampered = self._verify(output.getvalue(), user=self.manager)
+        self.assertEqual((tampered.status, tampered.countersigned, tampered.can_record), ("invalid", False, False))
+        with self.assertRaisesRegex(UserError, "Only a valid, countersigned checklist"):
+            tampered.action_record_countersignature()
         with self.assertRaises(AccessError):
             wizard.action_record_countersignature()
         self._verify(countersigned, user=self.manager).action_record_countersignature()
