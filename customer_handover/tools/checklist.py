@@ -47,6 +47,8 @@ MAX_ROWS = 1048575
 ALGORITHMS = ("RSA-SHA256", "ECDSA-SHA256")
 ROLES = ("transferring", "receiving")
 SIGNATURE_WIDTHS = (24, 30, 90)
+# Points per line of the default 11-point font: readers do not grow a row for its line breaks on opening.
+LINE_HEIGHT = 15
 SIGNER_KEYS = ("role", "name", "signed_at", "algorithm", "fingerprint", "certificate")
 MANIFEST_KEYS = (
     "format",
@@ -182,6 +184,22 @@ def manifest_rows(labels, handover, export, company, exported_at, sheet_names, c
 
 def _label(labels, key):
     return canonical_text(labels.get(key) or LABELS.get(key, key))
+
+
+def row_height(values, widths):
+    """The height a sheet row needs to show its wrapped values whole; None when one line is enough.
+
+    ``widths``: each column's width in characters, None where the column does not wrap.
+    """
+    lines = max(
+        (
+            sum(max(1, -(-len(line) // width)) for line in value.splitlines())
+            for value, width in zip(values, widths, strict=True)
+            if value and width
+        ),
+        default=1,
+    )
+    return LINE_HEIGHT * lines if lines > 1 else None
 
 
 def utc_timestamp(moment=None):

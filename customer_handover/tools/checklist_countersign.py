@@ -6,15 +6,19 @@ Only the signatures sheet's part of the zip is rewritten: every other part is co
 import io
 import re
 import zipfile
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 
-from .checklist import SIGNATURE_WIDTHS, ChecklistError, signature_rows, utc_timestamp
-from .checklist_verify import sheet_parts, verify
+from .checklist import SIGNATURE_WIDTHS, ChecklistError, row_height, signature_rows, utc_timestamp
+from .checklist_verify import CELL_REFERENCE, MAIN, sheet_parts, verify
 
 # Text that reads as an OOXML escape (_xHHHH_) is stored with its underscore escaped, as xlsxwriter does.
 _LITERAL_ESCAPE = re.compile(r"(_x[0-9A-Fa-f]{4}_)")
+# The sheet's table, with the namespace prefix its writer chose (none, as a rule).
+_SHEET_DATA = re.compile(r"<((?:[A-Za-z_][\w.-]*:)?)sheetData\b[^>]*?(?:/>|>.*?</\1sheetData>)", re.S)
+_DIMENSION = re.compile(r"<((?:[A-Za-z_][\w.-]*:)?)dimension\b[^>]*/>")
 
 
 def countersign(data, private_key, certificate, name, labels=None, signed_at=None, trusted=None, limits=None):
@@ -51,39 +55,54 @@ def replace_signature_sheet(data, sheet_name, rows):
     output = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
         for member in source.infolist():
-            content = _sheet_xml(rows) if member.filename == part else source.read(member)
+            content = source.read(member)
+            if member.filename == part:
+                content = _sheet_xml(content, rows)
             target.writestr(member, content, compress_type=zipfile.ZIP_DEFLATED)
     return output.getvalue()
+
+
+def _sheet_xml(original, rows):
+    """The sheet ``original`` (XML bytes) with ``rows`` as its table: its layout, page setup and cell styles kept.
+
+    Only the table and its dimension are replaced, as text: the rest stays byte for byte, prefixes included.
+    """
+    text = original.decode("utf-8")
+    table = _SHEET_DATA.search(text)
+    if table is None:
+        raise ChecklistError("the signatures sheet has no table")
+    prefix = table.group(1)
+    header_styles, body_styles = _cell_styles(original)
+    lines = []
+    for number, row in enumerate(rows, start=1):
+        styles = header_styles if number == 1 else body_styles
+        cells = "".join(
+            f'<{prefix}c r="{get_column_letter(column)}{number}"{styles.get(column, "")} t="inlineStr">'
+            f'<{prefix}is><{prefix}t xml:space="preserve">{_cell_text(value)}</{prefix}t></{prefix}is></{prefix}c>'
+            for column, value in enumerate(row, start=1)
+            if value
+        )
+        height = row_height(row, SIGNATURE_WIDTHS)
+        size = f' ht="{height}" customHeight="1"' if height else ""
+        lines.append(f'<{prefix}row r="{number}"{size}>{cells}</{prefix}row>')
+    text = f"{text[:table.start()]}<{prefix}sheetData>{''.join(lines)}</{prefix}sheetData>{text[table.end():]}"
+    text = _DIMENSION.sub(rf'<\1dimension ref="A1:C{max(len(rows), 1)}"/>', text, count=1)
+    return text.encode("utf-8")
+
+
+def _cell_styles(original):
+    """The style attribute of each column's cells in the header row and in the first row below it."""
+    styles = ({}, {})
+    for row in ElementTree.fromstring(original).iter(f"{MAIN}row"):
+        number = int(row.get("r", "0"))
+        if number in (1, 2):
+            for cell in row.iter(f"{MAIN}c"):
+                match = CELL_REFERENCE.match(cell.get("r", ""))
+                if match and cell.get("s"):
+                    styles[number - 1][column_index_from_string(match.group(1))] = f' s="{cell.get("s")}"'
+    return styles
 
 
 def _cell_text(value):
     """``value`` as the XML text of a cell, a literal "_xHHHH_" kept from reading as an escaped character."""
     return escape(_LITERAL_ESCAPE.sub(r"_x005F\1", value))
-
-
-def _sheet_xml(rows):
-    lines = []
-    for number, row in enumerate(rows, start=1):
-        cells = "".join(
-            f'<c r="{get_column_letter(column)}{number}" t="inlineStr"><is><t xml:space="preserve">'
-            f"{_cell_text(value)}</t></is></c>"
-            for column, value in enumerate(row, start=1)
-            if value
-        )
-        lines.append(f'<row r="{number}">{cells}</row>')
-    columns = "".join(
-        f'<col min="{index}" max="{index}" width="{width}" customWidth="1"/>'
-        for index, width in enumerate(SIGNATURE_WIDTHS, start=1)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-        f'<dimension ref="A1:C{max(len(rows), 1)}"/>'
-        '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
-        'state="frozen"/></sheetView></sheetViews>'
-        '<sheetFormatPr defaultRowHeight="15"/>'
-        f"<cols>{columns}</cols><sheetData>{''.join(lines)}</sheetData>"
-        '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
-        "</worksheet>"
-    ).encode()

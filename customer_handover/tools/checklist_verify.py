@@ -472,7 +472,7 @@ PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _CELL, _ROW, _SHEET_DATA, _FORMULA, _VALUE, _INLINE, _TEXT, _RUN = (
     f"{MAIN}{tag}" for tag in ("c", "row", "sheetData", "f", "v", "is", "t", "r")
 )
-_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)$")
+CELL_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)$")
 # OOXML stores U+HHHH as _xHHHH_ in cell text, and a literal "_xHHHH_" as "_x005F_xHHHH_".
 _ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
@@ -530,7 +530,7 @@ class _Sheet:
                 elif tag == _CELL:
                     reference = element.get("r")
                     if reference:
-                        match = _REFERENCE.match(reference)
+                        match = CELL_REFERENCE.match(reference)
                         column = column_index_from_string(match.group(1)) - 1
                     else:
                         column += 1

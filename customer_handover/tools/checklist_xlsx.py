@@ -2,9 +2,20 @@
 
 import xlsxwriter
 
-from .checklist import CHECKLIST, COVER, MAX_ROWS, SIGNATURE_WIDTHS, ChecklistError, SheetDigest, manifest_rows
+from .checklist import (
+    CHECKLIST,
+    COVER,
+    MAX_ROWS,
+    SIGNATURE_WIDTHS,
+    ChecklistError,
+    SheetDigest,
+    manifest_rows,
+    row_height,
+)
 
 DIGEST_WIDTH = 18
+# The cover's columns: the item, and its value, which wraps.
+COVER_WIDTHS = (34, 60)
 
 
 class ChecklistWriter:
@@ -43,10 +54,12 @@ class ChecklistWriter:
         """Write the cover table: a header and (label, value) rows."""
         sheet = self.sheets[0]
         self.cover = SheetDigest(COVER, len(header))
-        sheet.set_column(0, 0, 34)
-        sheet.set_column(1, 1, 60, self.wrap_format)
+        sheet.set_column(0, 0, COVER_WIDTHS[0])
+        sheet.set_column(1, 1, COVER_WIDTHS[1], self.wrap_format)
         sheet.set_column(2, 2, DIGEST_WIDTH, self.digest_format)
         for index, values in enumerate([header, *rows]):
+            if height := row_height(values, (None, COVER_WIDTHS[1])):
+                sheet.set_row(index, height)
             self._write(sheet, self.cover, index, values, self.header_format if index == 0 else None)
         sheet.freeze_panes(1, 0)
 
@@ -79,6 +92,8 @@ class ChecklistWriter:
             sheet.set_column(column, column, width, self.wrap_format)
         sheet.freeze_panes(1, 0)
         for index, row in enumerate(signature_sheet_rows):
+            if height := row_height(row, SIGNATURE_WIDTHS):
+                sheet.set_row(index, height)
             for column, value in enumerate(row):
                 if value:
                     sheet.write_string(index, column, value, self.header_format if index == 0 else None)

@@ -197,6 +197,26 @@ def test_countersigning_refuses_a_tampered_checklist(company, receiver):
         countersign(data, receiver[0], receiver[1], "Receiver B")
 
 
+def test_the_signatures_sheet_keeps_its_layout_and_shows_every_line_once_countersigned(company, receiver):
+    """Both workbooks print the signatures sheet alike: bold header, wrapped values, rows as tall as their lines."""
+    data = build(company)
+    countersigned, _checked = countersign(data, receiver[0], receiver[1], "Receiver B")
+    for content, signatures in ((data, 1), (countersigned, 2)):
+        sheet = load_workbook(io.BytesIO(content))["Signatures"]
+        assert sheet["A1"].font.b and sheet.freeze_panes == "A2"
+        assert sheet["C2"].alignment.wrap_text and sheet.column_dimensions["C"].width > 80
+        assert sheet.page_setup.orientation == "landscape" and sheet.sheet_properties.pageSetUpPr.fitToPage
+        keys = {cell.value: cell.row for cell in sheet["A"]}
+        for number in range(1, signatures + 1):
+            certificate = keys[f"signature.{number}.certificate"]
+            lines = len(sheet.cell(certificate, 3).value.splitlines())
+            assert lines > 5 and sheet.row_dimensions[certificate].height == 15 * lines
+        # A base64 value longer than its 90-character column wraps onto a second line.
+        long_value = next(row for row in keys.values() if len(str(sheet.cell(row, 3).value)) > 90)
+        assert sheet.row_dimensions[long_value].height == 30
+        assert sheet.row_dimensions[2].height is None
+
+
 def test_text_that_reads_as_an_ooxml_escape_is_kept_literally(company, receiver):
     """A value holding "_x00Af_" (a row digest may, by chance) is stored escaped and read back as it was signed."""
     rows = [["1", "a_x00Af_b", "_x005F_", "_X0041_ _x41_ _xZZZZ_"]]
