@@ -18,6 +18,15 @@ from .common import HandoverCase
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
+def _zipped(parts):
+    """A zip of ``parts`` (name: bytes), as a workbook is packed."""
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w") as target:
+        for name, content in parts.items():
+            target.writestr(name, content)
+    return output.getvalue()
+
+
 @tagged("post_install", "-at_install")
 class TestChecklistExport(HandoverCase):
     @classmethod
@@ -197,20 +206,12 @@ class TestChecklistExport(HandoverCase):
             parts = {item.filename: source.read(item) for item in source.infolist()}
         declaration = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
         parts["xl/workbook.xml"] = declaration + parts["xl/workbook.xml"][38:]
-        bomb = io.BytesIO()
-        with zipfile.ZipFile(bomb, "w") as target:
-            for name, content in parts.items():
-                target.writestr(name, content)
-        entities = self._verify(bomb.getvalue())
+        entities = self._verify(_zipped(parts))
         self.assertEqual(entities.status, "unreadable")
         self.assertIn("declares XML entities", entities.summary)
         parts["xl/workbook.xml"] = parts["xl/workbook.xml"].decode().replace('"1.0"?>', '"1.0" encoding="UTF-16"?>', 1)
         parts["xl/workbook.xml"] = parts["xl/workbook.xml"].encode("utf-16")
-        wide = io.BytesIO()
-        with zipfile.ZipFile(wide, "w") as target:
-            for name, content in parts.items():
-                target.writestr(name, content)
-        encoded = self._verify(wide.getvalue())
+        encoded = self._verify(_zipped(parts))
         self.assertEqual(encoded.status, "unreadable")
         self.assertIn("xl/workbook.xml is not UTF-8 XML", encoded.summary)
         # The same content signed with a key this database does not know.
