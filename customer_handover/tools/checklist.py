@@ -28,6 +28,7 @@ Every cell is text; an empty cell is the empty string.
 import base64
 import hashlib
 import json
+import math
 import re
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -193,7 +194,7 @@ def row_height(values, widths):
     """
     lines = max(
         (
-            sum(max(1, -(-len(line) // width)) for line in value.splitlines())
+            sum(max(1, math.ceil(len(line) / width)) for line in value.splitlines())
             for value, width in zip(values, widths, strict=True)
             if value and width
         ),
