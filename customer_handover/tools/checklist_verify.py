@@ -200,18 +200,14 @@ def _declares_utf8(head):
     return match is None or match.group(1).lower() in (b"utf-8", b"utf8")
 
 
-def read_source(source, limits=None):
-    """The bytes of ``source`` (a path, bytes or a binary file), refusing a file too large before reading it."""
+def read_source(path, limits=None):
+    """The bytes of the file at ``path``, refusing a file too large before reading it."""
     limits = limits or Limits()
-    if isinstance(source, (bytes, bytearray)):
-        return bytes(source)
-    if isinstance(source, (str, os.PathLike)):
-        size = os.path.getsize(source)
-        if size > limits.max_bytes:
-            raise UnreadableChecklist("too_large", size=size, limit=limits.max_bytes)
-        with open(source, "rb") as handle:
-            return handle.read()
-    return source.read(limits.max_bytes + 1)
+    size = os.path.getsize(path)
+    if size > limits.max_bytes:
+        raise UnreadableChecklist("too_large", size=size, limit=limits.max_bytes)
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def verify(source, trusted=None, detached=None, limits=None):
