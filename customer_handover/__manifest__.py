@@ -1,7 +1,7 @@
 {
     "name": "Customer Handover",
     "summary": "Classify, consent-check and hand over customer records lawfully (PIPL)",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/CRM",
     "website": "https://github.com/customer-handover/customer_handover",
     "author": "Customer Handover contributors",
@@ -22,6 +22,9 @@
         "wizard/customer_handover_verify_views.xml",
         "views/customer_handover_export_views.xml",
         "views/customer_handover_views.xml",
+        "views/customer_handover_event_views.xml",
+        "wizard/customer_handover_event_check_views.xml",
+        "wizard/customer_handover_cancel_views.xml",
         "wizard/customer_handover_scope_views.xml",
         "wizard/customer_handover_sign_views.xml",
         "wizard/customer_handover_admit_views.xml",

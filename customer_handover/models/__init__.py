@@ -1,3 +1,5 @@
+from . import customer_handover_evidence_mixin
+from . import customer_handover_event
 from . import certificate_certificate
 from . import customer_business_domain
 from . import customer_consent_purpose

@@ -25,9 +25,10 @@ CHANNELS = [
 class CustomerConsent(models.Model):
     _name = "customer.consent"
     _description = "Customer Consent"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "customer.handover.evidence.mixin"]
     _order = "date_given desc, id desc"
     _check_company_auto = True
+    _immutable_fields = ("partner_id", "company_id")
 
     partner_id = fields.Many2one(
         "res.partner",
@@ -142,6 +143,27 @@ class CustomerConsent(models.Model):
     def _compute_display_name(self):
         for consent in self:
             consent.display_name = f"{consent.partner_id.display_name or ''} – {consent.purpose_id.display_name or ''}"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        consents = super().create(vals_list)
+        events = self.env["customer.handover.event"]
+        for state in set(consents.mapped("state")):
+            events._append_for(consents.filtered(lambda consent, state=state: consent.state == state),
+                               "consent_recorded", {"state": state})
+        return consents
+
+    def write(self, vals):
+        before = {consent.id: consent.state for consent in self} if "state" in vals else {}
+        result = super().write(vals)
+        changes = {}
+        for consent in self.filtered(lambda consent: consent.id in before):
+            if consent.state != before[consent.id]:
+                changes.setdefault((before[consent.id], consent.state), []).append(consent.id)
+        events = self.env["customer.handover.event"]
+        for (old, new), ids in changes.items():
+            events._append_for(self.browse(ids), "consent_changed", {"from": old, "state": new})
+        return result
 
     @api.onchange("state")
     def _onchange_state(self):

@@ -2,12 +2,18 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_date, split_every
 
+from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_export import BATCH, LINE_COLUMNS
-from .customer_handover_line import INELIGIBILITY_REASONS
+from .customer_handover_line import PUBLIC_REASONS
 
 MANAGER = "customer_handover.group_handover_manager"
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
-FROZEN_STATES = ("signed", "done")
+# States in which the checklist may still change; a signature freezes it whatever the state.
+CHECKLIST_OPEN_STATES = ("draft", "confirmed", "in_progress")
+SIGNATURE_FIELDS = (
+    "transfer_signer", "transfer_signature", "transfer_signed_on",
+    "receiver_signer", "receiver_signature", "receiver_signed_on",
+)
 # PIPL Art. 38 lists the ways personal information may lawfully leave mainland China.
 ABROAD_BASES = [
     ("security_assessment", "CAC security assessment (Art. 38(1))"),
@@ -20,9 +26,13 @@ ABROAD_BASES = [
 class CustomerHandover(models.Model):
     _name = "customer.handover"
     _description = "Customer Handover"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "customer.handover.evidence.mixin"]
     _order = "date_planned desc, id desc"
     _check_company_auto = True
+    _evidence_fields = (
+        "name", "state", "date_done", *SIGNATURE_FIELDS, "cancel_reason", "cancelled_by_id", "cancelled_on",
+    )
+    _immutable_fields = ("company_id",)
 
     name = fields.Char(string="Reference", required=True, readonly=True, copy=False, default="/")
     company_id = fields.Many2one(
@@ -65,6 +75,7 @@ class CustomerHandover(models.Model):
         string="Receiving Party",
         required=True,
         tracking=True,
+        check_company=True,
         help="The new handler of the customers' personal information: customers are told its name and contact.",
     )
     receiver_contact = fields.Char(
@@ -82,7 +93,7 @@ class CustomerHandover(models.Model):
         domain="[('share', '=', False)]",
     )
     receiver_responsible_id = fields.Many2one(
-        "res.partner", string="Responsible (receiving)", tracking=True
+        "res.partner", string="Responsible (receiving)", tracking=True, check_company=True
     )
     nda_reference = fields.Char(string="Agreement Reference", tracking=True)
     nda_date = fields.Date(string="Agreement Signed On", tracking=True)
@@ -117,6 +128,12 @@ class CustomerHandover(models.Model):
     receiver_signer = fields.Char(string="Receiving Representative", copy=False, tracking=True)
     receiver_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
     receiver_signed_on = fields.Datetime(copy=False, readonly=True)
+    is_signed = fields.Boolean(
+        compute="_compute_is_signed", help="A party has signed: the checklist is frozen, whatever happens next."
+    )
+    cancel_reason = fields.Text(string="Cancellation Reason", copy=False, readonly=True, tracking=True)
+    cancelled_by_id = fields.Many2one("res.users", copy=False, readonly=True)
+    cancelled_on = fields.Datetime(copy=False, readonly=True)
 
     _sql_constraints = [
         ("nda_term_positive", "CHECK (nda_term_months IS NULL OR nda_term_months >= 0)",
@@ -172,6 +189,11 @@ class CustomerHandover(models.Model):
         for handover in self:
             handover.export_count = counts.get(handover, 0)
 
+    @api.depends("transfer_signed_on", "receiver_signed_on")
+    def _compute_is_signed(self):
+        for handover in self:
+            handover.is_signed = bool(handover.transfer_signed_on or handover.receiver_signed_on)
+
     @api.depends("company_id")
     def _compute_signing_key_missing(self):
         for handover in self:
@@ -180,24 +202,41 @@ class CustomerHandover(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        for vals in vals_list:
-            if vals.get("name", "/") == "/":
-                company = self.env["res.company"].browse(vals.get("company_id")) or self.env.company
-                vals["name"] = self.env["ir.sequence"].with_company(company).next_by_code("customer.handover") or "/"
-        return super().create(vals_list)
+        handovers = super().create(vals_list)
+        with evidence_step(self._name, "name"):
+            for handover in handovers.filtered(lambda handover: handover.name == "/"):
+                sequence = self.env["ir.sequence"].with_company(handover.company_id)
+                handover.name = sequence.next_by_code("customer.handover") or "/"
+        self.env["customer.handover.event"]._append_for(handovers, "handover_created")
+        return handovers
 
     def write(self, vals):
-        signing = self.env.context.get("handover_signing")
-        if not signing and ("transfer_signature" in vals or "receiver_signature" in vals):
-            raise UserError(self.env._("Sign with the Sign button, which records who signed and when."))
-        if set(vals) - {"state", "date_done"} and any(handover.state in FROZEN_STATES for handover in self):
-            raise UserError(self.env._("A signed handover is frozen: it can no longer be changed."))
+        steps = {name for name in vals if is_unlocked(self._name, name)}
+        frozen = set(vals) - steps - {name for name in vals if name.startswith(("message_", "activity_"))}
+        if frozen and any(handover.is_signed for handover in self):
+            raise UserError(
+                self.env._("A signed handover is frozen: %(fields)s can no longer be changed.",
+                           fields=", ".join(self._fields[name]._description_string(self.env)
+                                            for name in sorted(frozen) if name in self._fields))
+            )
         return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_only_unstarted(self):
+        self._check_manager()
+        kept = self.filtered(lambda handover: handover.state not in ("draft", "cancel") or handover.is_signed
+                             or handover.export_ids)
+        if kept:
+            raise UserError(
+                self.env._("%(handover)s is evidence of a handover that went ahead: cancel it, it cannot be deleted.",
+                           handover=kept[0].name)
+            )
+        self.env["customer.handover.event"]._append_for(self, "handover_deleted")
 
     def action_confirm(self):
         self._check_manager()
         self._check_state("draft")
-        self.write({"state": "confirmed"})
+        self._step("state", {"state": "confirmed"}, "handover_confirmed")
 
     def action_start(self):
         self._check_manager()
@@ -216,18 +255,43 @@ class CustomerHandover(models.Model):
                     self.env._("%(handover)s has an empty checklist: add customers with Select Customers first.",
                                handover=handover.name)
                 )
-        self.write({"state": "in_progress"})
+        self._step("state", {"state": "in_progress"}, "handover_started")
 
     def action_cancel(self):
+        """Open the cancellation dialog, which asks why."""
+        self._check_manager()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Cancel the handover"),
+            "res_model": "customer.handover.cancel",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_handover_ids": self.ids},
+        }
+
+    def _cancel(self, reason):
+        """Cancel with a reason; a signed handover stays signed and frozen, with its cancellation recorded."""
         self._check_manager()
         if self.filtered(lambda handover: handover.state == "done"):
             raise UserError(self.env._("A completed handover cannot be cancelled."))
-        self.write({"state": "cancel"})
+        self._check_state(*OPEN_STATES)
+        if not (reason or "").strip():
+            raise UserError(self.env._("Say why the handover is cancelled."))
+        values = {"state": "cancel", "cancel_reason": reason.strip(), "cancelled_by_id": self.env.uid,
+                  "cancelled_on": fields.Datetime.now()}
+        self._step(tuple(values), values, "handover_cancelled")
 
     def action_draft(self):
         self._check_manager()
         self._check_state("cancel")
-        self.write({"state": "draft"})
+        signed = self.filtered("is_signed")
+        if signed:
+            raise UserError(
+                self.env._("%(handover)s was signed before it was cancelled: it stays cancelled. Start a new "
+                           "handover instead.", handover=signed[0].name)
+            )
+        values = {"state": "draft", "cancel_reason": False, "cancelled_by_id": False, "cancelled_on": False}
+        self._step(tuple(values), values, "handover_redrafted")
 
     def action_mark_verified(self):
         self._check_state("in_progress")
@@ -242,7 +306,7 @@ class CustomerHandover(models.Model):
                         handover=handover.name,
                     )
                 )
-        self.write({"state": "verified"})
+        self._step("state", {"state": "verified"}, "handover_verified")
 
     def action_open_sign(self):
         self.ensure_one()
@@ -263,14 +327,16 @@ class CustomerHandover(models.Model):
             customers = handover.line_ids.filtered(
                 lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
             ).partner_id
-            customers.write({"handover_id": handover.id, "handover_date": fields.Date.context_today(self)})
+            with evidence_step("res.partner", "handover_id", "handover_date"):
+                customers.write({"handover_id": handover.id, "handover_date": fields.Date.context_today(self)})
             if handover.archive_customers:
                 customers.action_archive()
             handover._message_log(
                 body=self.env._("%(count)s customers handed over to %(receiver)s.",
                                 count=len(customers), receiver=handover.receiver_id.display_name)
             )
-        self.write({"state": "done", "date_done": fields.Date.context_today(self)})
+        self._step(("state", "date_done"), {"state": "done", "date_done": fields.Date.context_today(self)},
+                   "handover_done")
 
     def action_select_customers(self):
         self.ensure_one()
@@ -306,12 +372,26 @@ class CustomerHandover(models.Model):
         }
 
     def _check_checklist_open(self):
-        frozen = self.filtered(lambda handover: handover.state in FROZEN_STATES)
+        frozen = self.filtered(lambda handover: handover.is_signed)
         if frozen:
             raise UserError(
                 self.env._("The checklist of %(handover)s is signed and frozen: it can no longer be changed.",
                            handover=frozen[0].name)
             )
+        closed = self.filtered(lambda handover: handover.state not in CHECKLIST_OPEN_STATES)
+        if closed:
+            raise UserError(
+                self.env._("The checklist of %(handover)s can no longer be changed: it is %(state)s.",
+                           handover=closed[0].name,
+                           state=dict(self._fields["state"]._description_selection(self.env))[closed[0].state])
+            )
+
+    def _step(self, field_names, values, event, payload=None):
+        """Write a step's facts, which only a step may set, and log it."""
+        field_names = (field_names,) if isinstance(field_names, str) else field_names
+        with evidence_step(self._name, *field_names):
+            self.write(values)
+        self.env["customer.handover.event"]._append_for(self, event, payload)
 
     def _sign(self, side, signer, signature):
         """Record one party's signature; both parties signed moves the handover to signed."""
@@ -331,7 +411,8 @@ class CustomerHandover(models.Model):
         values = {f"{side}_signer": signer, f"{side}_signature": signature, f"{side}_signed_on": fields.Datetime.now()}
         if self.transfer_signed_on or self.receiver_signed_on:
             values["state"] = "signed"
-        return self.with_context(handover_signing=True).write(values)
+        self._step(tuple(values), values, "handover_signed", {"side": side})
+        return True
 
     def _check_manager(self):
         if not self.env.user.has_group(MANAGER):
@@ -422,7 +503,7 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         lines = self.env["customer.handover.line"]
         labels = _selection_labels(lines, "line_type", "eligibility", "state")
-        reasons = {code: self.env._(label) for code, label in INELIGIBILITY_REASONS}
+        reasons = {code: self.env._(label) for code, label in PUBLIC_REASONS}
         yes = self.env._("Yes")
         names = [name for name, _width in LINE_COLUMNS]
         ids = lines.search([("handover_id", "=", self.id)], order="sequence, id").ids
@@ -436,8 +517,8 @@ class CustomerHandover(models.Model):
                 values = dict.fromkeys(names, "")
                 values.update({name: line[name] or "" for name in names if name not in labels})
                 values.update({name: labels[name].get(line[name], "") for name in labels})
-                values["ineligibility_reasons"] = ", ".join(
-                    reasons.get(code, code) for code in (line.ineligibility_reasons or "").split(",") if code
+                values["public_reasons"] = ", ".join(
+                    reasons.get(code, code) for code in (line.public_reasons or "").split(",") if code
                 )
                 values["verified_by_id"] = users.get(line.verified_by_id.id, "")
                 values["verified_on"] = self._local_time(line.verified_on)

@@ -1,4 +1,5 @@
 import base64
+import hashlib
 import tempfile
 from datetime import timezone
 
@@ -9,9 +10,11 @@ from odoo.tools import SQL
 from ..tools import checklist as ck
 from ..tools.checklist_countersign import countersign
 from ..tools.checklist_xlsx import ChecklistWriter
+from .customer_handover_evidence_mixin import CREATE, evidence_step
 
 MANAGER = "customer_handover.group_handover_manager"
 BATCH = 2000
+COUNTERSIGN_FIELDS = ("countersigner", "countersign_fingerprint", "countersigned_on", "countersigned_attachment_id")
 # (field, width) of the checklist sheet's columns, after the row number.
 LINE_COLUMNS = [
     ("name", 30),
@@ -22,7 +25,7 @@ LINE_COLUMNS = [
     ("snapshot_consent", 30),
     ("snapshot_retention", 24),
     ("eligibility", 14),
-    ("ineligibility_reasons", 30),
+    ("public_reasons", 30),
     ("admission_justification", 30),
     ("state", 12),
     ("verified_by_id", 18),
@@ -39,6 +42,13 @@ class CustomerHandoverExport(models.Model):
     _order = "handover_id, number desc"
     _rec_name = "number"
     _check_company_auto = True
+    _inherit = ["customer.handover.evidence.mixin"]
+    _evidence_create = True
+    _evidence_fields = (
+        "number", "state", "exported_on", "user_id", "signer", "algorithm", "fingerprint", "certificate_pem",
+        "signature", "line_count", "attachment_id", "signature_attachment_id", *COUNTERSIGN_FIELDS,
+    )
+    _immutable_fields = ("handover_id", "company_id")
 
     handover_id = fields.Many2one("customer.handover", required=True, ondelete="cascade", index=True, readonly=True)
     company_id = fields.Many2one(related="handover_id.company_id", store=True, index=True)
@@ -72,9 +82,16 @@ class CustomerHandoverExport(models.Model):
                 "%(handover)s, export %(number)s", handover=export.handover_id.name, number=export.number
             )
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        self._refuse_evidence([], "unlink")
+
     def action_download(self):
         self.ensure_one()
         attachment = self.countersigned_attachment_id or self.attachment_id
+        self.env["customer.handover.event"]._append_for(
+            self, "export_downloaded", {"attachment": attachment.id, "handover": self.handover_id.id}
+        )
         return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "self"}
 
     def action_countersign(self):
@@ -126,12 +143,16 @@ class CustomerHandoverExport(models.Model):
             "res_id": handover.id,
             "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         })
-        self.write({
-            "countersigner": countersigner,
-            "countersign_fingerprint": countersign_fingerprint,
-            "countersigned_on": fields.Datetime.now(),
-            "countersigned_attachment_id": attachment.id,
-        })
+        with evidence_step(self._name, *COUNTERSIGN_FIELDS):
+            self.write({
+                "countersigner": countersigner,
+                "countersign_fingerprint": countersign_fingerprint,
+                "countersigned_on": fields.Datetime.now(),
+                "countersigned_attachment_id": attachment.id,
+            })
+        self.env["customer.handover.event"]._append_for(
+            self, "export_countersigned", {"fingerprint": countersign_fingerprint, "handover": handover.id}
+        )
         handover._message_log(
             body=self.env._(
                 "Export %(number)s countersigned by %(countersigner)s (key fingerprint %(fingerprint)s).",
@@ -187,6 +208,10 @@ class CustomerHandoverExport(models.Model):
     def _keep(self, handover, number, now, line_count, cert, rows, data, previous):
         signature_row = rows[-1]
         block = {row[0].rsplit(".", 1)[1]: row[2] for row in rows if row[0].startswith("signature.1.")}
+        with evidence_step(self._name, CREATE, *self._evidence_fields):
+            return self._record_export(handover, number, now, line_count, block, signature_row, data, rows, previous)
+
+    def _record_export(self, handover, number, now, line_count, block, signature_row, data, rows, previous):
         export = self.create({
             "handover_id": handover.id,
             "number": number,
@@ -225,6 +250,12 @@ class CustomerHandoverExport(models.Model):
             ),
             attachment_ids=attachments.ids,
         )
+        events = self.env["customer.handover.event"]
+        events._append_for(export, "export_created", {
+            "handover": handover.id, "number": number, "fingerprint": export.fingerprint,
+            "digest": hashlib.sha256(data).hexdigest(), "lines": line_count,
+        })
+        events._seal(handover.company_id)
         return export
 
     def _file_name(self, kind, extension):

@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools.translate import LazyTranslate
 
+from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+
 _lt = LazyTranslate(__name__)
 
 OFFICER = "customer_handover.group_data_protection_officer"
@@ -13,13 +15,34 @@ INELIGIBILITY_REASONS = [
     ("abroad", _lt("Receiver abroad without a recorded legal basis")),
     ("other_handover", _lt("Already in another open handover")),
 ]
+# Reasons that reveal officer-only facts (a legal hold, sensitive data) are shown to others as one.
+HELD_BACK = "held_back"
+OFFICER_ONLY_REASONS = ("legal_hold", "sensitive")
+PUBLIC_REASONS = [
+    *((code, label) for code, label in INELIGIBILITY_REASONS if code not in OFFICER_ONLY_REASONS),
+    (HELD_BACK, _lt("Held back by the data-protection officer")),
+]
+VERIFICATION_FIELDS = ("state", "verified_by_id", "verified_on")
+
+
+def public_reasons(codes):
+    """The reason codes a non-officer may see: officer-only reasons become one, ``held_back``."""
+    public = [HELD_BACK if code in OFFICER_ONLY_REASONS else code for code in codes]
+    return list(dict.fromkeys(public))
 
 
 class CustomerHandoverLine(models.Model):
     _name = "customer.handover.line"
     _description = "Customer Handover Checklist Line"
+    _inherit = ["customer.handover.evidence.mixin"]
     _order = "handover_id, sequence, id"
     _check_company_auto = True
+    _evidence_fields = (
+        "line_type", "partner_id", "snapshot_ref", "snapshot_contact", "snapshot_classification",
+        "snapshot_consent", "snapshot_retention", "eligibility", "ineligibility_reasons", "public_reasons",
+        "admission_justification", "admitted_by_id", *VERIFICATION_FIELDS, "excluded",
+    )
+    _immutable_fields = ("handover_id", "company_id")
 
     handover_id = fields.Many2one("customer.handover", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="handover_id.company_id", store=True, index=True)
@@ -27,7 +50,9 @@ class CustomerHandoverLine(models.Model):
     line_type = fields.Selection(
         [("customer", "Customer"), ("item", "Other item")], required=True, default="item", readonly=True
     )
-    partner_id = fields.Many2one("res.partner", string="Customer", index="btree_not_null", readonly=True)
+    partner_id = fields.Many2one(
+        "res.partner", string="Customer", index="btree_not_null", readonly=True, check_company=True
+    )
     name = fields.Char(string="Item", required=True)
     # What the parties agreed on at selection time: later edits to the customer do not change it.
     snapshot_ref = fields.Char(string="Reference", readonly=True)
@@ -41,7 +66,15 @@ class CustomerHandoverLine(models.Model):
         default="eligible",
         readonly=True,
     )
-    ineligibility_reasons = fields.Char(readonly=True)
+    ineligibility_reasons = fields.Char(
+        string="Ineligibility Reasons (officer)",
+        readonly=True,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    public_reasons = fields.Char(
+        string="Ineligibility Reasons", readonly=True,
+        help="Why the customer is ineligible; reasons only officers may know show as held back by the officer.",
+    )
     admission_justification = fields.Text(readonly=True)
     admitted_by_id = fields.Many2one("res.users", readonly=True)
     state = fields.Selection(
@@ -69,15 +102,24 @@ class CustomerHandoverLine(models.Model):
     def create(self, vals_list):
         handover_ids = {vals.get("handover_id") for vals in vals_list}
         self.env["customer.handover"].browse(handover_ids)._check_checklist_open()
-        return super().create(vals_list)
+        lines = super().create(vals_list)
+        if not is_unlocked(self._name, "partner_id"):
+            self.env["customer.handover.event"]._append_for(lines, "item_added")
+        return lines
 
     def write(self, vals):
         self.handover_id._check_checklist_open()
+        if "name" in vals and not is_unlocked(self._name, "name") and "customer" in self.mapped("line_type"):
+            self._refuse_evidence(["name"], "write")
+        excluded = any(self.mapped("excluded"))
+        if "exclusion_reason" in vals and excluded and not is_unlocked(self._name, "exclusion_reason"):
+            self._refuse_evidence(["exclusion_reason"], "write")
         return super().write(vals)
 
-    def unlink(self):
-        self.handover_id._check_checklist_open()
-        return super().unlink()
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        """A line leaves a checklist by exclusion with a reason, never by deletion."""
+        self._refuse_evidence([], "unlink")
 
     def action_verify(self):
         self._set_verification("verified")
@@ -102,19 +144,19 @@ class CustomerHandoverLine(models.Model):
         values = {"state": state, "verified_by_id": self.env.uid, "verified_on": fields.Datetime.now()}
         if state == "pending":
             values.update(verified_by_id=False, verified_on=False)
-        self.write(values)
+        self._step(VERIFICATION_FIELDS, values, "lines_checked", {"state": state})
 
     def action_exclude(self):
         if self.filtered(lambda line: not (line.exclusion_reason or "").strip()):
             raise UserError(self.env._("Write in the line why it is excluded, then exclude it."))
-        self.write({"excluded": True})
+        self._step(("excluded",), {"excluded": True}, "lines_excluded")
 
     def action_include(self):
         if self.filtered(lambda line: line.eligibility == "ineligible"):
             raise UserError(
                 self.env._("Ineligible customers are not handed over unless a data-protection officer admits them.")
             )
-        self.write({"excluded": False})
+        self._step(("excluded", "exclusion_reason"), {"excluded": False}, "lines_included")
 
     def _admit(self, justification):
         if not self.env.user.has_group(OFFICER):
@@ -125,12 +167,21 @@ class CustomerHandoverLine(models.Model):
             raise UserError(
                 self.env._("A customer in another open handover cannot be admitted: finish or cancel that one first.")
             )
-        self.write(
-            {
-                "eligibility": "admitted",
-                "admission_justification": justification.strip(),
-                "admitted_by_id": self.env.uid,
-                "excluded": False,
-                "exclusion_reason": False,
-            }
-        )
+        self.handover_id._check_checklist_open()
+        values = {
+            "eligibility": "admitted",
+            "admission_justification": justification.strip(),
+            "admitted_by_id": self.env.uid,
+            "excluded": False,
+            "exclusion_reason": False,
+        }
+        self._step(tuple(values), values, "lines_admitted")
+
+    def _step(self, field_names, values, event, payload=None):
+        """Write a step's facts, which only a step may set, and log it, one entry per batch of lines."""
+        with evidence_step(self._name, *field_names):
+            self.write(values)
+        events = self.env["customer.handover.event"]
+        for handover in self.handover_id:
+            lines = self.filtered(lambda line, handover=handover: line.handover_id == handover)
+            events._append_for(lines, event, {**(payload or {}), "handover": handover.id}, handover.company_id)

@@ -1,8 +1,9 @@
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import split_every
 
 from ..tools.retention import retention_end_date, retention_status
+from .customer_handover_evidence_mixin import evidence_step
 from .res_company import RELATIONSHIP_STAGES, SENSITIVITY_LEVELS
 
 DUE_SOON_PARAM = "customer_handover.retention_due_soon_days"
@@ -11,14 +12,19 @@ RETENTION_STATUSES = [
     ("active", "Active"),
     ("due_soon", "Due soon"),
     ("expired", "Expired"),
-    ("on_hold", "On legal hold"),
+    ("on_hold", "Held back by the data-protection officer"),
 ]
 CUSTOMER_TYPES = [("individual", "Individual"), ("organisation", "Organisation")]
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"
+    _name = "res.partner"
+    _inherit = ["res.partner", "customer.handover.evidence.mixin"]
+    _evidence_fields = (
+        "retention_end_date", "retention_status", "last_review_date", "last_reviewed_by_id", "handover_id",
+        "handover_date",
+    )
 
     customer_type = fields.Selection(
         CUSTOMER_TYPES,
@@ -97,11 +103,15 @@ class ResPartner(models.Model):
     )
     last_review_date = fields.Date(
         string="Last Reviewed On",
+        readonly=True,
+        copy=False,
         groups="customer_handover.group_handover_user",
         help="When the record was last checked for accuracy.",
     )
     last_reviewed_by_id = fields.Many2one(
         "res.users",
+        readonly=True,
+        copy=False,
         groups="customer_handover.group_handover_user",
     )
 
@@ -197,7 +207,17 @@ class ResPartner(models.Model):
             )
 
     def action_mark_reviewed(self):
-        self.write({"last_review_date": fields.Date.context_today(self), "last_reviewed_by_id": self.env.uid})
+        self._mark_reviewed(fields.Date.context_today(self))
+
+    def _mark_reviewed(self, review_date):
+        """Record that the user reviewed these customers for accuracy on ``review_date`` (today or before)."""
+        review_date = fields.Date.to_date(review_date)
+        if review_date > fields.Date.context_today(self):
+            raise UserError(self.env._("A review cannot be recorded in the future (%(date)s).", date=review_date))
+        self.check_access("write")
+        with evidence_step(self._name, "last_review_date", "last_reviewed_by_id"):
+            self.write({"last_review_date": review_date, "last_reviewed_by_id": self.env.uid})
+        self.env["customer.handover.event"]._append_for(self, "customers_reviewed", {"date": str(review_date)})
 
     @api.model
     def _cron_update_retention_status(self, batch_size=1000):
@@ -222,7 +242,8 @@ class ResPartner(models.Model):
         done = 0
         for batch_ids in split_every(batch_size, ids):
             partners = stale.browse(batch_ids)
-            partners._compute_retention_status()
+            with evidence_step(self._name, "retention_status"):
+                partners._compute_retention_status()
             partners.flush_recordset(["retention_status"])
             partners.invalidate_recordset()
             done += len(batch_ids)

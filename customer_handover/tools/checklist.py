@@ -163,10 +163,10 @@ class SheetDigest:
         return self._hash.hexdigest()
 
 
-def manifest_rows(labels, handover, export, company, exported_at, sheet_names, cover, checklist):
+def manifest_rows(labels, handover, export, company, exported_at, sheet_names, cover, checklist, format_=FORMAT):
     """The manifest rows of the signatures sheet; ``labels`` maps each key to its label."""
     values = {
-        "format": FORMAT,
+        "format": format_,
         "canonical_version": str(CANONICAL_VERSION),
         "handover": handover,
         "export": str(export),
@@ -353,17 +353,19 @@ def signature_rows(labels, number, role, name, signed_at, certificate, private_k
         [f"signature.{number}.{key}", _label(labels, key), canonical_text(values[key])]
         for key in SIGNER_KEYS
     ]
-    payload = canonical_bytes([*rows_above, *block])
+    _used, signature = sign_bytes(private_key, canonical_bytes([*rows_above, *block]))
+    value_row = [f"signature.{number}.value", _label(labels, "value"), signature]
+    return [*block, value_row]
+
+
+def sign_bytes(private_key, payload):
+    """``(algorithm, signature in base64)`` of ``payload`` signed with ``private_key``."""
+    algorithm = _algorithm(private_key)
     if algorithm == "RSA-SHA256":
         signature = private_key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
     else:
         signature = private_key.sign(payload, ec.ECDSA(hashes.SHA256()))
-    value_row = [
-        f"signature.{number}.value",
-        _label(labels, "value"),
-        base64.b64encode(signature).decode("ascii"),
-    ]
-    return [*block, value_row]
+    return algorithm, base64.b64encode(signature).decode("ascii")
 
 
 def check_signature(payload, signature_b64, certificate, algorithm):

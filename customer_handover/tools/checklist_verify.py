@@ -34,6 +34,7 @@ from .checklist import (
     parse_digest_cell,
     row_digest,
 )
+from .event_log import EVENT_LOG_FORMAT, check_log_workbook
 
 # English texts of every finding; Odoo shows its own translated ones, keyed alike.
 MESSAGES = {
@@ -65,10 +66,15 @@ MESSAGES = {
     "signature_invalid": "Signature {number} ({name}) does not match the signed content.",
     "detached_mismatch": "The signatures sheet differs from the detached signature file.",
     "untrusted": "Signature {number} was made with the key {fingerprint}, not with the expected one.",
+    "log_entry": "Event log entry {sequence}: {problem}",
 }
 EXIT_CODES = {"valid": 0, "invalid": 1, "not_signed": 1, "unknown_key": 1, "unreadable": 2, "not_checklist": 2}
 MAX_REPORTED = 20
 _XML_ENCODING = re.compile(rb"(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']")
+
+
+# The signed workbooks in this canonical form: handover checklists and exports of the event log.
+KNOWN_FORMATS = (FORMAT, EVENT_LOG_FORMAT)
 
 
 @dataclass
@@ -222,7 +228,15 @@ def verify(source, trusted=None, detached=None, limits=None):
     try:
         with _open(source, limits) as stream:
             check_untrusted(stream, limits).close()
-            return _Verifier(stream, trusted, detached).run()
+            result = _Verifier(stream, trusted, detached).run()
+            if result.manifest.get("format") == EVENT_LOG_FORMAT and result.status in ("valid", "unknown_key"):
+                stream.seek(0)
+                problem = check_log_workbook(stream, result.signers[0].certificate)
+                if problem:
+                    result.status = "invalid"
+                    result.findings.append(Finding("log_entry", {"sequence": problem.sequence,
+                                                                 "problem": problem.message}))
+            return result
     except UnreadableChecklist as error:
         status = "not_checklist" if error.finding.code in ("not_checklist", "unsupported_version") else "unreadable"
         return Result(status, findings=[error.finding])
@@ -299,7 +313,7 @@ class _Verifier:
         for number, cells in sheet.iter_rows():
             if number >= 2:
                 values = {column: value for column, _kind, value in cells}
-                return number == 2 and values.get(0) == "format" and values.get(2) == FORMAT
+                return number == 2 and values.get(0) == "format" and values.get(2) in KNOWN_FORMATS
         return False
 
     def _read_signature_rows(self, sheet):

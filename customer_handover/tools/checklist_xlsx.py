@@ -5,6 +5,7 @@ import xlsxwriter
 from .checklist import (
     CHECKLIST,
     COVER,
+    FORMAT,
     MAX_ROWS,
     SIGNATURE_WIDTHS,
     ChecklistError,
@@ -77,13 +78,14 @@ class ChecklistWriter:
             raise ChecklistError(f"a checklist sheet holds at most {MAX_ROWS} rows")
         self._write(self.sheets[1], self.checklist, self.checklist.rows, values, None)
 
-    def manifest(self, handover, export, company, exported_at):
+    def manifest(self, handover, export, company, exported_at, format_=FORMAT):
         """The signatures sheet's rows up to the first signature: its header and the manifest."""
         last_column = self.checklist.columns
         self.sheets[1].autofilter(0, 0, self.checklist.rows - 1, last_column)
         header = [self.labels["header"]]
         return header + manifest_rows(
-            self.labels, handover, export, company, exported_at, self.sheet_names, self.cover, self.checklist
+            self.labels, handover, export, company, exported_at, self.sheet_names, self.cover, self.checklist,
+            format_,
         )
 
     def close(self, signature_sheet_rows):

@@ -6,7 +6,8 @@ from odoo.osv import expression
 from odoo.tools import split_every
 
 from ..models.customer_handover import OPEN_STATES
-from ..models.customer_handover_line import INELIGIBILITY_REASONS
+from ..models.customer_handover_evidence_mixin import evidence_step
+from ..models.customer_handover_line import HELD_BACK, INELIGIBILITY_REASONS, PUBLIC_REASONS, public_reasons
 from ..models.res_company import RELATIONSHIP_STAGES
 from ..models.res_partner import CUSTOMER_TYPES
 
@@ -19,6 +20,12 @@ SNAPSHOT_FIELDS = [
     "retention_status", "retention_end_date",
 ]
 ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
+OFFICER = "customer_handover.group_data_protection_officer"
+# What the scope step records on each line it creates.
+LINE_STEP_FIELDS = (
+    "line_type", "partner_id", "snapshot_ref", "snapshot_contact", "snapshot_classification", "snapshot_consent",
+    "snapshot_retention", "eligibility", "ineligibility_reasons", "public_reasons", "excluded",
+)
 
 
 class CustomerHandoverScope(models.TransientModel):
@@ -55,12 +62,17 @@ class CustomerHandoverScope(models.TransientModel):
         "salesperson_id", "partner_company_id", "domain",
     )
     def _compute_preview(self):
-        labels = {reason: self.env._(label) for reason, label in INELIGIBILITY_REASONS}
+        officer = self.env.user.has_group(OFFICER)
+        labels = {reason: self.env._(label) for reason, label in INELIGIBILITY_REASONS + PUBLIC_REASONS}
         for wizard in self:
             if not wizard.handover_id:
                 wizard.update({"total_count": 0, "eligible_count": 0, "ineligible_count": 0, "preview": False})
                 continue
             reasons = wizard._ineligible_ids()
+            if not officer:
+                held = set().union(*(reasons.pop(code, set()) for code in ("legal_hold", "sensitive")))
+                if held:
+                    reasons[HELD_BACK] = held
             ineligible = set().union(*reasons.values())
             total = self.env["res.partner"].search_count(wizard._scope_domain())
             wizard.total_count = total
@@ -100,8 +112,12 @@ class CustomerHandoverScope(models.TransientModel):
                 domain["id"]: domain["name"]
                 for domain in self.env["customer.business.domain"].browse(domain_ids).read(["name"])
             }
-            Line.create([self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels)
-                         for snapshot in snapshots])
+            with evidence_step(Line._name, *LINE_STEP_FIELDS):
+                lines = Line.create([self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels)
+                                     for snapshot in snapshots])
+            self.env["customer.handover.event"]._append_for(
+                lines, "lines_added", {"handover": handover.id}, handover.company_id
+            )
             self.env.invalidate_all()
         handover._message_log(
             body=self.env._("%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
@@ -114,7 +130,7 @@ class CustomerHandoverScope(models.TransientModel):
         fields_ = self.env["res.partner"]._fields
         labels = {name: dict(fields_[name]._description_selection(self.env))
                   for name in ("customer_type", "relationship_stage", "retention_status")}
-        labels["reason"] = {reason: self.env._(label) for reason, label in INELIGIBILITY_REASONS}
+        labels["reason"] = {reason: self.env._(label) for reason, label in PUBLIC_REASONS}
         return labels
 
     def _line_values(self, snapshot, reasons, labels):
@@ -141,9 +157,10 @@ class CustomerHandoverScope(models.TransientModel):
             ),
         }
         if reasons:
-            text = "; ".join(labels["reason"][reason] for reason in reasons)
+            shown = public_reasons(reasons)
+            text = "; ".join(labels["reason"][reason] for reason in shown)
             values.update(eligibility="ineligible", ineligibility_reasons=",".join(reasons),
-                          excluded=True, exclusion_reason=text)
+                          public_reasons=",".join(shown), excluded=True, exclusion_reason=text)
         return values
 
     def _scope_domain(self):
@@ -153,6 +170,7 @@ class CustomerHandoverScope(models.TransientModel):
         domains = [
             [("handover_line_ids", "not any", [("handover_id", "=", handover.id)])],
             [("commercial_partner_id", "not in", parties.ids)],
+            [("company_id", "in", [False, handover.company_id.id])],
             expression.normalize_domain(self._user_domain()),
         ]
         if self.partner_ids:

@@ -1,5 +1,6 @@
 import base64
 import binascii
+import hashlib
 
 from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
@@ -47,6 +48,7 @@ FINDINGS = {
     "signature_invalid": _lt("Signature %(number)s (%(name)s) does not match the signed content."),
     "detached_mismatch": _lt("The signatures sheet differs from the detached signature file."),
     "untrusted": _lt("Signature %(number)s was made with the key %(fingerprint)s, not with the expected one."),
+    "log_entry": _lt("Event log entry %(sequence)s: %(problem)s"),
 }
 STATUSES = [
     ("valid", "Valid"),
@@ -88,6 +90,14 @@ class CustomerHandoverVerify(models.TransientModel):
             "export_id": export.id,
             "countersigned": result["countersigned"],
         })
+        self.env["customer.handover.event"]._append([{
+            "company_id": (export.company_id or self.handover_id.company_id or self.env.company).id,
+            "event": "checklist_verified",
+            "res_model": export._name if export else False,
+            "res_id": export.id,
+            "payload": {"status": result["status"], "countersigned": result["countersigned"],
+                        "digest": result["digest"]},
+        }])
         return {
             "type": "ir.actions.act_window",
             "res_model": self._name,
@@ -130,7 +140,10 @@ class CustomerHandoverVerify(models.TransientModel):
 
     def _verify(self):
         """Verify the upload and find its export here: (result values, export or an empty recordset)."""
-        result = verify(self._data(), limits=Limits(max_bytes=self._limit()))
+        data = self._data()
+        digest = hashlib.sha256(data).hexdigest()
+        result = verify(data, limits=Limits(max_bytes=self._limit()))
+        del data
         manifest = result.manifest
         export = self.env["customer.handover.export"]
         if result.signers and manifest.get("export", "").isdigit():
@@ -165,6 +178,7 @@ class CustomerHandoverVerify(models.TransientModel):
             "summary": "\n".join(line for line in lines if line),
             "countersigned": countersigned,
             "signers": result.signers,
+            "digest": digest,
         }, export
 
     def _describe(self, manifest, signers):

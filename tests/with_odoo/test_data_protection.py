@@ -53,7 +53,8 @@ class TestDataProtection(HandoverCase):
     def test_retention_end_date_for_each_start_and_unit(self):
         partner = self.Partner.create({"name": "Counted", "relationship_stage": "former"})
         created = partner.create_date.date()  # set by the database clock, which freezegun does not reach
-        partner.write({"relationship_end_date": "2024-01-31", "last_review_date": "2025-06-30"})
+        partner.write({"relationship_end_date": "2024-01-31"})
+        partner._mark_reviewed("2025-06-30")
         self.env["customer.consent"].create(
             [
                 {"partner_id": partner.id, "purpose_id": self.purpose_marketing.id, "state": "withdrawn",
@@ -96,7 +97,7 @@ class TestDataProtection(HandoverCase):
         policy = self._policy(1, "year", "last_review")
         partner = self.Partner.create({"name": "Reviewed", "retention_policy_id": policy.id})
         self.assertFalse(partner.retention_end_date, "no review yet, so nothing to count from")
-        partner.last_review_date = "2025-05-01"
+        partner._mark_reviewed("2025-05-01")
         self.assertEqual(partner.retention_end_date, date(2026, 5, 1))
         policy.period = 2
         self.assertEqual(partner.retention_end_date, date(2027, 5, 1))

@@ -63,8 +63,11 @@ class TestHandover(HandoverCase):
         scope = self._scope(handover)
         self.assertEqual((scope.total_count, scope.eligible_count, scope.ineligible_count), (4, 1, 3))
         self.assertIn("No valid consent", scope.preview)
-        self.assertIn("Under legal hold", scope.preview)
-        self.assertIn("Sensitive data without separate consent", scope.preview)
+        self.assertIn("Held back by the data-protection officer", scope.preview, "a preparer sees no legal hold")
+        self.assertNotIn("Under legal hold", scope.preview)
+        officer_preview = self._scope(handover, self.officer).preview
+        self.assertIn("Under legal hold", officer_preview)
+        self.assertIn("Sensitive data without separate consent", officer_preview)
         self.assertFalse(handover.line_ids, "the preview creates nothing")
 
     def test_whole_flow_through_forms_as_restricted_users(self):
@@ -175,7 +178,7 @@ class TestHandover(HandoverCase):
         with self.assertRaisesRegex(UserError, "this step needs it to be Verified"):
             handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE)
         self.assertFalse(handover.transfer_signed_on, "signing with pending lines changed nothing")
-        with self.assertRaisesRegex(UserError, "Sign button"):
+        with self.assertRaisesRegex(UserError, "recorded by their step"):
             handover.with_user(self.handover_user).write({"transfer_signature": SIGNATURE})
         handover.line_ids.filtered(lambda line: line.eligibility == "eligible").with_user(
             self.handover_user).action_verify()

@@ -1,0 +1,154 @@
+import contextvars
+import logging
+from contextlib import contextmanager
+
+from odoo import SUPERUSER_ID, api, models
+from odoo.exceptions import AccessError
+
+_logger = logging.getLogger(__name__)
+
+# The (model, field) pairs that the step running in this thread may set. A client sends JSON, never
+# this variable: nothing in a request, its context included, can unlock a field.
+_UNLOCKED = contextvars.ContextVar("customer_handover_unlocked", default=frozenset())
+CREATE = "__create__"
+
+
+def is_unlocked(model, field_name):
+    """Whether the step running in this thread may set ``field_name`` of ``model``."""
+    return (model, field_name) in _UNLOCKED.get()
+
+
+@contextmanager
+def evidence_step(model, *field_names):
+    """Let the code inside this block set ``field_names`` of ``model`` (``CREATE``: create its records)."""
+    token = _UNLOCKED.set(_UNLOCKED.get() | {(model, name) for name in field_names})
+    try:
+        yield
+    finally:
+        _UNLOCKED.reset(token)
+
+
+class CustomerHandoverEvidenceMixin(models.AbstractModel):
+    """Fields that record a fact of the procedure are set by their step's method only.
+
+    ``_evidence_fields``: set only inside ``evidence_step``; a new record may state their defaults.
+    ``_immutable_fields``: given on create, never changed afterwards (a record's company, its parent).
+    ``_evidence_create``: records are created by their step only.
+    Any other ``create`` or ``write`` of them is refused, whoever calls, and the attempt is logged.
+    """
+
+    _name = "customer.handover.evidence.mixin"
+    _description = "Evidence Guarded by Its Step"
+    _evidence_fields = ()
+    _immutable_fields = ()
+    _evidence_create = False
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        unlocked = _UNLOCKED.get()
+        if self._evidence_create and (self._name, CREATE) not in unlocked:
+            self._refuse_evidence([], "create")
+        for vals in vals_list:
+            # Odoo checks a field's groups on write, not on create: a step's own fields are its to set.
+            self.check_field_access_rights(
+                "create", [name for name, value in vals.items() if value and (self._name, name) not in unlocked]
+            )
+            refused = [
+                name for name in vals
+                if name in self._evidence_fields and (self._name, name) not in unlocked
+                and not self._is_default_value(name, vals[name])
+            ]
+            if refused:
+                self._refuse_evidence(refused, "create")
+        return super().create(vals_list)
+
+    def write(self, vals):
+        unlocked = _UNLOCKED.get()
+        refused = [
+            name for name in vals
+            if (name in self._evidence_fields and (self._name, name) not in unlocked)
+            or (name in self._immutable_fields and self._changes(name, vals[name]))
+        ]
+        if refused:
+            self._refuse_evidence(refused, "write")
+        return super().write(vals)
+
+    @api.model
+    def default_get(self, fields_list):
+        """Defaults of fields the user may not read are not told (the form does not show them either)."""
+        values = super().default_get(fields_list)
+        return {name: value for name, value in values.items()
+                if name not in self._fields or self._fields[name].is_accessible(self.env)}
+
+    def _add_missing_default_values(self, values):
+        """Fields the user may not read still take their own default on create, never one from the context."""
+        result = super()._add_missing_default_values(values)
+        for name, field in self._fields.items():
+            if name not in result and field.store and field.default and not field.is_accessible(self.env):
+                result[name] = field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
+        return result
+
+    def _changes(self, name, value):
+        """Whether writing ``value`` would change field ``name`` of any of these records."""
+        if self._fields[name].type == "many2one":
+            return any(record[name].id != (value or False) for record in self)
+        return any(record[name] != value for record in self)
+
+    def _is_default_value(self, name, value):
+        """Whether ``value`` is what a new record holds anyway: a form sends defaults with a new record."""
+        field = self._fields[name]
+        default = field.default(self) if field.default else False
+        return not value or value == default
+
+    def _refuse_evidence(self, field_names, operation):
+        """Refuse an attempt to set evidence outside its step, naming the fields, and log the attempt."""
+        self._log_refused_attempt(field_names, operation)
+        labels = ", ".join(
+            f"“{self._fields[name]._description_string(self.env)}”" for name in field_names
+        ) or self.env._("new records")
+        raise AccessError(
+            self.env._(
+                "%(fields)s of %(model)s are recorded by their step of the handover procedure and cannot be set "
+                "directly; use that step's button.",
+                fields=labels,
+                model=self.env["ir.model"]._get(self._name).name,
+            )
+        )
+
+    def _log_refused_attempt(self, field_names, operation):
+        """Append the refused attempt to the event log once this transaction has rolled back.
+
+        The refusal rolls the request back, log included: the entry is written in a transaction of its
+        own. It holds ids and field names only, no value that was sent.
+        """
+        env = self.env
+        company_id = (self._event_company_ids() or env.company.ids)[0]
+        entry = {
+            "company_id": company_id,
+            "event": "evidence_refused",
+            "res_model": self._name,
+            "res_id": self.ids[0] if len(self) == 1 else False,
+            "payload": {"operation": operation, "fields": sorted(field_names), "records": self.ids[:100]},
+        }
+        registry, uid = env.registry, env.uid
+
+        def log_after_rollback():
+            try:
+                with registry.cursor() as cr:
+                    # The actor gone with the transaction means a test's own user: nothing to log.
+                    cr.execute("SELECT 1 FROM res_users WHERE id = %s", [uid])
+                    if not cr.fetchone():
+                        return
+                    system = api.Environment(cr, SUPERUSER_ID, {})
+                    system["customer.handover.event"]._append([entry], uid=uid)
+            except Exception:  # a failed log must not hide the refusal itself
+                _logger.warning("A refused attempt on %s (%s) could not be logged.", entry["res_model"],
+                                ", ".join(entry["payload"]["fields"]), exc_info=True)
+
+        env.cr.postrollback.add(log_after_rollback)
+
+    def _event_company_ids(self):
+        """The companies whose event log records what happens to these records."""
+        if "company_id" in self._fields:
+            return self.sudo().company_id.ids  # sudo: only the ids of the records' companies are read
+        return []

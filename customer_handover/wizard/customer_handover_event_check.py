@@ -1,0 +1,48 @@
+from odoo import fields, models
+from odoo.exceptions import AccessError
+
+OFFICER = "customer_handover.group_data_protection_officer"
+
+
+class CustomerHandoverEventCheck(models.TransientModel):
+    _name = "customer.handover.event.check"
+    _description = "Check or export a company's event log"
+
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company,
+                                 domain=lambda self: [("id", "in", self.env.user.company_ids.ids)])
+    status = fields.Selection([("intact", "Intact"), ("broken", "Broken")], readonly=True)
+    summary = fields.Text(readonly=True)
+    attachment_id = fields.Many2one("ir.attachment", string="Signed Export", readonly=True)
+
+    def action_check(self):
+        self.ensure_one()
+        log = self.env["customer.handover.event"]
+        checker, problem = log._check_chain(self.company_id)
+        if problem:
+            summary = log._problem_text(problem)
+        else:
+            summary = self.env._(
+                "%(count)s entries, %(seals)s seals (%(unchecked)s made with a key no longer in the certificate "
+                "store): the chain is intact.",
+                count=checker.count, seals=checker.seals, unchecked=checker.unchecked_seals,
+            )
+        self.write({"status": "broken" if problem else "intact", "summary": summary})
+        return self._reopen()
+
+    def action_export(self):
+        self.ensure_one()
+        if not self.env.user.has_group(OFFICER):
+            raise AccessError(self.env._("Only a data-protection officer can export the event log."))
+        attachment = self.env["customer.handover.event"]._export_log(self.company_id)
+        self.attachment_id = attachment
+        return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "self"}
+
+    def _reopen(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "name": self.env._("Check the event log"),
+        }

@@ -1,0 +1,149 @@
+"""The event log's hash chain and its signed export, without Odoo."""
+
+import io
+import json
+
+import pytest
+from customer_handover_tools import checklist as ck
+from customer_handover_tools import event_log as el
+from customer_handover_tools.checklist_verify import verify
+from customer_handover_tools.checklist_xlsx import ChecklistWriter
+from openpyxl import load_workbook
+
+COMPANY = 7
+
+
+@pytest.fixture(scope="module")
+def company():
+    key = ck.generate_key("ec")
+    return key, ck.make_self_signed(key, "Company A")
+
+
+def chain(count, key=None, certificate=None, seal_every=0):
+    """``count`` entries as (values, previous hash, hash), with a seal after every ``seal_every`` entries."""
+    entries, previous = [], el.GENESIS
+    for sequence in range(1, count + 1):
+        if seal_every and sequence % (seal_every + 1) == 0:
+            payload = el.seal(key, ck.fingerprint(certificate), COMPANY, sequence - 1, previous)
+            event = el.SEAL_EVENT
+        else:
+            payload, event = {"records": [sequence * 10], "state": "verified"}, "lines_checked"
+        values = [str(sequence), str(COMPANY), "2026-11-30 08:00:00", "2", event, "customer.handover.line",
+                  "", el.payload_text(payload)]
+        digest = el.entry_hash(previous, values)
+        entries.append((values, previous, digest))
+        previous = digest
+    return entries
+
+
+def first_problem(entries, certificates=None):
+    checker = el.ChainChecker(COMPANY, certificates)
+    for values, previous, digest in entries:
+        if problem := checker.feed(values, previous, digest):
+            return problem
+    return None
+
+
+def test_an_untouched_chain_holds_and_counts_its_seals(company):
+    key, certificate = company
+    checker = el.ChainChecker(COMPANY, {ck.fingerprint(certificate): certificate})
+    for entry in chain(12, key, certificate, seal_every=3):
+        assert checker.feed(*entry) is None
+    assert (checker.count, checker.seals, checker.unchecked_seals) == (12, 3, 0)
+
+
+def test_the_payload_is_canonical_json():
+    assert el.payload_text({"b": [2, 1], "a": "王"}) == '{"a":"王","b":[2,1]}'
+
+
+@pytest.mark.parametrize(("tamper", "sequence", "code"), [
+    ("change a value", 4, "changed"),
+    ("change a value and its hash", 5, "link"),
+    ("remove an entry", 4, "missing"),
+    ("swap two entries", 4, "missing"),
+    ("move an entry to another company", 4, "order"),
+])
+def test_each_kind_of_tampering_names_the_first_entry_it_breaks(tamper, sequence, code):
+    entries = chain(8)
+    values, previous, digest = entries[3]
+    if tamper == "change a value":
+        entries[3] = ([*values[:7], el.payload_text({"records": [1], "state": "verified"})], previous, digest)
+    elif tamper == "change a value and its hash":
+        changed = [*values[:7], "{}"]
+        entries[3] = (changed, previous, el.entry_hash(previous, changed))
+    elif tamper == "remove an entry":
+        del entries[3]
+    elif tamper == "swap two entries":
+        entries[3], entries[4] = entries[4], entries[3]
+    else:
+        entries[3] = ([values[0], "8", *values[2:]], previous, digest)
+    problem = first_problem(entries)
+    assert (problem.sequence, problem.code) == (sequence, code)
+    assert str(sequence) in problem.message
+
+
+def test_a_chain_rewritten_from_an_entry_on_breaks_the_next_seal(company):
+    key, certificate = company
+    entries = chain(8, key, certificate, seal_every=3)  # seals at 4 and 8
+    previous = el.GENESIS
+    rewritten = []
+    for index, (values, _previous, _digest) in enumerate(entries[:7]):
+        if index == 1:
+            values = [*values[:7], "{}"]
+        digest = el.entry_hash(previous, values)
+        rewritten.append((values, previous, digest))
+        previous = digest
+    problem = first_problem(rewritten, {ck.fingerprint(certificate): certificate})
+    assert (problem.sequence, problem.code) == (4, "seal")
+
+
+def test_a_seal_with_a_forged_signature_is_refused(company):
+    _key, certificate = company
+    other = ck.generate_key("ec")
+    entries = chain(3)
+    forged = el.seal(other, ck.fingerprint(certificate), COMPANY, 3, entries[-1][2])
+    values = ["4", str(COMPANY), "2026-11-30 08:00:00", "1", el.SEAL_EVENT, "", "", el.payload_text(forged)]
+    entries.append((values, entries[-1][2], el.entry_hash(entries[-1][2], values)))
+    problem = first_problem(entries, {ck.fingerprint(certificate): certificate})
+    assert (problem.sequence, problem.code) == (4, "seal")
+
+
+def export(entries, signer):
+    """An exported log, as Odoo writes it: entries then previous hash and hash, signed by ``signer``."""
+    output = io.BytesIO()
+    writer = ChecklistWriter(output, ["Cover", "Event log", "Signatures"], {"header": ["Key", "Item", "Value"]})
+    writer.write_cover(["Item", "Value"], [["Company", "Company A"], ["Entries", str(len(entries))]])
+    writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash"], [10] * 10)
+    for values, previous, digest in entries:
+        writer.write_row([*values, previous, digest])
+    rows = writer.manifest("Event log", len(entries), "Company A", "2026-11-30T08:00:00Z", el.EVENT_LOG_FORMAT)
+    key, certificate = signer
+    rows += ck.signature_rows({}, 1, "transferring", "Company A", ck.utc_timestamp(), certificate, key, rows)
+    writer.close(rows)
+    return output.getvalue()
+
+
+def test_an_exported_log_verifies_and_names_an_entry_changed_before_export(company):
+    key, certificate = company
+    entries = chain(9, key, certificate, seal_every=4)
+    result = verify(export(entries, company), trusted={ck.fingerprint(certificate)})
+    assert result.status == "valid", [finding.message for finding in result.findings]
+    assert result.manifest["format"] == el.EVENT_LOG_FORMAT
+
+    values, previous, digest = entries[6]
+    entries[6] = ([*values[:7], json.dumps({"records": [999]})], previous, digest)  # an UPDATE behind Odoo
+    result = verify(export(entries, company), trusted={ck.fingerprint(certificate)})
+    assert result.status == "invalid"
+    assert [finding.code for finding in result.findings] == ["log_entry"]
+    assert "entry 7 was changed" in result.findings[0].message
+
+
+def test_an_exported_log_changed_after_signing_is_invalid(company):
+    data = export(chain(5), company)
+    workbook = load_workbook(io.BytesIO(data))
+    workbook.worksheets[1]["H3"] = "{}"
+    changed = io.BytesIO()
+    workbook.save(changed)
+    result = verify(changed.getvalue())
+    assert result.status == "invalid"
+    assert any(finding.code == "cell_changed" for finding in result.findings)

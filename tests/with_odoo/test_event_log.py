@@ -1,0 +1,145 @@
+import base64
+
+from odoo.addons.customer_handover.tools import checklist as ck
+from odoo.addons.customer_handover.tools.checklist_verify import verify
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+from odoo.tools import SQL
+
+from .common import HandoverCase
+
+SIGNATURE = base64.b64encode(
+    base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+)
+
+
+@tagged("post_install", "-at_install")
+class TestEventLog(HandoverCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a.partner_id.email = cls.company_a.partner_id.email or "a@example.com"
+        cls.company_a.with_user(cls.officer).action_handover_create_signing_key()
+        cls.Event = cls.env["customer.handover.event"]
+        cls.receiver = cls.env["res.partner"].create({"name": "Receiver Co.", "is_company": True,
+                                                      "email": "legal@receiver.example.cn"})
+
+    def _log(self, after=0):
+        return self.Event.search([("company_id", "=", self.company_a.id), ("sequence", ">", after)],
+                                 order="sequence")
+
+    def _head(self):
+        return self._log()[-1:].sequence or 0
+
+    def _handover_to_signed(self):
+        handover = self.env["customer.handover"].with_user(self.handover_user).create(
+            {"receiver_id": self.receiver.id, "reason": "shop_transfer"})
+        lines = self.env["customer.handover.line"].with_user(self.handover_user).create(
+            [{"handover_id": handover.id, "name": f"Paper file {number}"} for number in range(3)]
+        )
+        handover.with_user(self.handover_user).write(
+            {"nda_reference": "NDA-1", "nda_date": "2026-11-01", "nda_document": base64.b64encode(b"%PDF")})
+        handover.with_user(self.manager).action_confirm()
+        handover.with_user(self.manager).action_start()
+        lines.with_user(self.handover_user).action_verify()
+        handover.with_user(self.handover_user).action_mark_verified()
+        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE)
+        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        return handover, lines
+
+    def test_every_step_appends_its_entry_in_order(self):
+        start = self._head()
+        handover, lines = self._handover_to_signed()
+        export = self.env["customer.handover.export"].with_user(self.manager)._create_for(
+            handover.with_user(self.manager))
+        export.with_user(self.handover_user).action_download()
+        handover.with_user(self.manager).action_done()
+        entries = self._log(start)
+        self.assertEqual(entries.mapped("event"), [
+            "handover_created", "item_added", "handover_confirmed", "handover_started", "lines_checked",
+            "handover_verified", "handover_signed", "handover_signed", "export_created", "chain_sealed",
+            "export_downloaded", "handover_done",
+        ])
+        self.assertEqual(entries.mapped("sequence"), list(range(start + 1, start + 13)))
+        self.assertEqual(entries[4].user_id, self.handover_user, "the entry names who verified the lines")
+        self.assertIn(f'"records":{lines.ids}'.replace(" ", ""), entries[4].payload)
+        self.assertEqual(entries[6].payload, '{"side":"transfer"}')
+        self.assertNotIn("王经理", "".join(entries.mapped("payload")), "the log keeps ids, not names")
+        checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
+        self.assertIsNone(problem)
+        self.assertGreaterEqual(checker.seals, 1)
+
+    def test_consent_changes_are_logged(self):
+        start = self._head()
+        partner = self.env["res.partner"].create({"name": "Consenting"})
+        consent = self.env["customer.consent"].with_user(self.handover_user).create(
+            {"partner_id": partner.id, "purpose_id": self.purpose_marketing.id, "date_given": "2026-01-05"})
+        consent.with_user(self.handover_user).action_withdraw()
+        entries = self._log(start)
+        self.assertEqual(entries.mapped("event"), ["consent_recorded", "consent_changed"])
+        self.assertEqual(entries.mapped("res_id"), [consent.id, consent.id])
+        self.assertEqual(entries[1].payload, '{"from":"granted","state":"withdrawn"}')
+
+    def test_the_log_is_read_by_officers_of_its_company_only(self):
+        self._handover_to_signed()
+        self.assertTrue(self.Event.with_user(self.officer).search_count([]))
+        for user in (self.handover_user, self.manager, self.user_b):
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                self.Event.with_user(user).search_count([])
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                self.Event.with_user(user)._check_chain(self.company_a)
+
+    def test_an_entry_changed_or_removed_in_sql_is_named_by_the_check(self):
+        self._handover_to_signed()
+        entries = self._log()
+        middle = entries[len(entries) // 2]
+        sequence = middle.sequence
+        self.env.flush_all()
+        self.env.cr.execute(SQL("UPDATE customer_handover_event SET payload = %s WHERE id = %s", "{}", middle.id))
+        _checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
+        self.assertEqual((problem.sequence, problem.code), (sequence, "changed"))
+        self.assertIn(str(sequence), self.Event.with_user(self.officer)._problem_text(problem))
+
+        self.env.cr.execute(SQL("DELETE FROM customer_handover_event WHERE id = %s", middle.id))
+        self.env.invalidate_all()
+        _checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
+        self.assertEqual((problem.sequence, problem.code), (sequence, "missing"))
+
+    def test_the_signed_export_of_the_log_verifies_offline_and_names_a_changed_entry(self):
+        self._handover_to_signed()
+        attachment = self.Event.with_user(self.officer)._export_log(self.company_a)
+        fingerprint = self.company_a.with_user(self.officer).handover_certificate_fingerprint
+        data = base64.b64decode(attachment.datas)
+        result = verify(data, trusted={ck.normalise_fingerprint(fingerprint)})
+        self.assertEqual(result.status, "valid", [finding.message for finding in result.findings])
+        self.assertEqual(self._log()[-1].event, "log_exported", "the export itself is logged")
+
+        victim = self._log()[3]
+        self.env.flush_all()
+        self.env.cr.execute(SQL("UPDATE customer_handover_event SET user_id = %s WHERE id = %s",
+                                self.officer.id, victim.id))
+        self.env.invalidate_all()
+        data = base64.b64decode(self.Event.with_user(self.officer)._export_log(self.company_a).datas)
+        result = verify(data, trusted={ck.normalise_fingerprint(fingerprint)})
+        self.assertEqual(result.status, "invalid")
+        self.assertIn(f"entry {victim.sequence} was changed", result.findings[-1].message)
+
+    def test_the_daily_job_seals_only_chains_that_grew(self):
+        self._handover_to_signed()
+        self.Event._cron_seal()
+        head = self._log()[-1]
+        self.assertEqual(head.event, "chain_sealed")
+        self.Event._cron_seal()
+        self.assertEqual(self._log()[-1], head, "an unchanged chain is not sealed twice")
+
+    def test_appending_costs_the_same_queries_whatever_the_batch(self):
+        counts = []
+        for size in (5, 400):
+            entries = [{"company_id": self.company_a.id, "event": "lines_checked", "payload": {"records": [n]}}
+                       for n in range(size)]
+            self.env.flush_all()
+            before = self.env.cr.sql_log_count
+            self.Event._append(entries)
+            self.env.flush_all()
+            counts.append(self.env.cr.sql_log_count - before)
+        self.assertEqual(counts[0], counts[1], f"queries grew with the batch: {counts}")
