@@ -25,7 +25,9 @@ def addon_data_files():
     return sorted(
         str(path.relative_to(ROOT / ADDON))
         for path in (ROOT / ADDON).rglob("*")
-        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+        if path.is_file() and "__pycache__" not in path.parts
+        # migration scripts are Python files Odoo runs, not modules of a package
+        and (path.suffix not in (".py", ".pyc") or "migrations" in path.parts)
     )
 
 

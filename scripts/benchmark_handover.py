@@ -90,6 +90,7 @@ sys.exit(code)
 def measured(name, env, results):
     """Time a step, count its queries and record how far the process's memory grew."""
     env.flush_all()
+    events = event_count(env)
     queries = env.cr.sql_log_count
     memory = rss_mb()
     start = time.perf_counter()
@@ -100,6 +101,26 @@ def measured(name, env, results):
         "queries": env.cr.sql_log_count - queries,
         "memory_growth_mb": rss_mb() - memory,
     }
+    results[name]["events"] = event_count(env) - events
+
+
+def event_count(env):
+    env.cr.execute("SELECT count(*) FROM customer_handover_event")
+    return env.cr.fetchone()[0]
+
+
+def append_queries(env, sizes=(10, 10_000)):
+    """Queries that appending a batch of entries to the event log costs, for batches of each size."""
+    counts = {}
+    for size in sizes:
+        entries = [{"company_id": env.company.id, "event": "lines_checked", "payload": {"records": [n]}}
+                   for n in range(size)]
+        env.flush_all()
+        before = env.cr.sql_log_count
+        env["customer.handover.event"]._append(entries)
+        counts[size] = env.cr.sql_log_count - before
+    env.cr.rollback()
+    return counts
 
 
 def create_customers(env, count):
@@ -204,23 +225,32 @@ def run(args):
         handover.with_user(manager).action_start()
         Line = env["customer.handover.line"].with_user(user)
         line_ids = Line.search([("handover_id", "=", handover.id), ("eligibility", "=", "eligible")]).ids
+        batch_queries = []
         with measured("verification", env, results):
             for batch in split_every(VERIFY_BATCH, line_ids):
+                before = env.cr.sql_log_count
                 Line.browse(batch).action_verify()
                 env.flush_all()
                 env.invalidate_all()
+                batch_queries.append(env.cr.sql_log_count - before)
         verified = Line.search_count([("handover_id", "=", handover.id), ("state", "=", "verified")])
         growth = rss_mb() - baseline
         cr.commit()
         exports = export_figures(env, handover.with_user(manager), manager)
+        appends = append_queries(env)
 
-    print(f"\n{'step':<14}{'seconds':>10}{'target':>10}{'queries':>10}{'memory +MB':>12}")
+    print(f"\n{'step':<14}{'seconds':>10}{'target':>10}{'queries':>10}{'memory +MB':>12}{'log entries':>13}")
     failed = []
     for step, figures in results.items():
         ok = figures["seconds"] <= TARGETS[step]
         failed += [] if ok else [step]
         print(f"{step:<14}{figures['seconds']:>10.2f}{TARGETS[step]:>10.0f}{figures['queries']:>10}"
-              f"{figures['memory_growth_mb']:>12.1f}{'' if ok else '  OVER TARGET'}")
+              f"{figures['memory_growth_mb']:>12.1f}{figures['events']:>13}{'' if ok else '  OVER TARGET'}")
+    print(f"verification: queries per batch of {VERIFY_BATCH} lines, first to last: {batch_queries}")
+    print("event log: queries to append a batch of entries, by batch size: "
+          + ", ".join(f"{size} entries: {count}" for size, count in appends.items()))
+    if len(set(appends.values())) > 1:
+        failed.append("event log appends")
     print(f"{len(line_ids)} eligible lines, {verified} verified; memory growth over the three steps: "
           f"{growth:.1f} MB (target < {MEMORY_TARGET_MB} MB)")
     if growth > MEMORY_TARGET_MB:

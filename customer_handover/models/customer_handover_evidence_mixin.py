@@ -88,6 +88,16 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
                 result[name] = field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
         return result
 
+    def copy(self, default=None):
+        """A copy keeps what the original holds, even in fields the user may not read; ``default`` sets none."""
+        hidden = [name for name, field in self._fields.items()
+                  if field.store and field.copy and not field.is_accessible(self.env)]
+        chosen = [name for name in hidden if (default or {}).get(name)]
+        if chosen:
+            self.check_field_access_rights("create", chosen)
+        with evidence_step(self._name, *hidden):
+            return super().copy(default)
+
     def _changes(self, name, value):
         """Whether writing ``value`` would change field ``name`` of any of these records."""
         if self._fields[name].type == "many2one":

@@ -234,8 +234,10 @@ def verify(source, trusted=None, detached=None, limits=None):
                 problem = check_log_workbook(stream, result.signers[0].certificate)
                 if problem:
                     result.status = "invalid"
-                    result.findings.append(Finding("log_entry", {"sequence": problem.sequence,
-                                                                 "problem": problem.message}))
+                    result.findings.append(Finding("log_entry", {
+                        "sequence": problem.sequence, "problem": problem.message, "problem_code": problem.code,
+                        "expected": problem.expected,
+                    }))
             return result
     except UnreadableChecklist as error:
         status = "not_checklist" if error.finding.code in ("not_checklist", "unsupported_version") else "unreadable"

@@ -7,6 +7,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools.translate import LazyTranslate
 
 from ..tools.checklist_verify import Limits, verify
+from ..tools.event_log import EVENT_LOG_FORMAT, ChainProblem
 
 _lt = LazyTranslate(__name__)
 
@@ -146,6 +147,8 @@ class CustomerHandoverVerify(models.TransientModel):
         del data
         manifest = result.manifest
         export = self.env["customer.handover.export"]
+        if manifest.get("format") == EVENT_LOG_FORMAT:
+            return self._verified_log(result, digest), export
         if result.signers and manifest.get("export", "").isdigit():
             export = export.search([
                 ("handover_id.name", "=", manifest.get("handover")),
@@ -181,6 +184,25 @@ class CustomerHandoverVerify(models.TransientModel):
             "digest": digest,
         }, export
 
+    def _verified_log(self, result, digest):
+        """An export of an event log: valid when signed with a key of one of the user's companies."""
+        notes = [self._finding(finding.code, finding.params) for finding in result.findings]
+        status = result.status
+        log = self.env["customer.handover.event"]
+        known = set()
+        for company in self.env.user.company_ids:
+            known |= set(log._known_certificates(company))
+        if status == "valid" and result.signers[0].fingerprint not in known:
+            status = "unknown_key"
+            notes.append(self.env._("This event log was not signed with a key of your companies."))
+        return {
+            "status": status,
+            "summary": "\n".join(line for line in [self._describe(result.manifest, result.signers), *notes] if line),
+            "countersigned": False,
+            "signers": result.signers,
+            "digest": digest,
+        }
+
     def _describe(self, manifest, signers):
         if not manifest:
             return ""
@@ -199,6 +221,9 @@ class CustomerHandoverVerify(models.TransientModel):
         return "\n".join(lines)
 
     def _finding(self, code, params):
+        if code == "log_entry":
+            problem = ChainProblem(params["sequence"], params["problem_code"], params["expected"])
+            params = {**params, "problem": self.env["customer.handover.event"]._problem_text(problem)}
         template = FINDINGS.get(code)
         if template is None:
             return code

@@ -143,3 +143,30 @@ class TestEventLog(HandoverCase):
             self.env.flush_all()
             counts.append(self.env.cr.sql_log_count - before)
         self.assertEqual(counts[0], counts[1], f"queries grew with the batch: {counts}")
+
+    def test_the_verify_wizard_checks_an_exported_log_and_names_the_changed_entry(self):
+        self._handover_to_signed()
+        log = self.Event.with_user(self.officer)
+        data = base64.b64decode(log._export_log(self.company_a).datas)
+        wizard = self.env["customer.handover.verify"].with_user(self.officer).create(
+            {"file": base64.b64encode(data)})
+        wizard.action_verify()
+        self.assertEqual(wizard.status, "valid", wizard.summary)
+        self.assertEqual(self._log()[-1].event, "checklist_verified", "the upload and its result are logged")
+        self.assertIn('"status":"valid"', self._log()[-1].payload)
+
+        victim = self._log()[2]
+        self.env.flush_all()
+        self.env.cr.execute(SQL("UPDATE customer_handover_event SET event = 'handover_done' WHERE id = %s",
+                                victim.id))
+        self.env.invalidate_all()
+        data = base64.b64decode(log._export_log(self.company_a).datas)
+        wizard = self.env["customer.handover.verify"].with_user(self.officer).create(
+            {"file": base64.b64encode(data)})
+        wizard.action_verify()
+        self.assertEqual(wizard.status, "invalid")
+        self.assertIn(f"Entry {victim.sequence} was changed after it was logged.", wizard.summary)
+
+        other = self.env["customer.handover.verify"].with_user(self.user_b).create({"file": base64.b64encode(data)})
+        other.action_verify()
+        self.assertNotEqual(other.status, "valid", "another company's log is not vouched for by its keys")

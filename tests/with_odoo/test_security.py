@@ -130,6 +130,23 @@ class TestSecurity(HandoverCase):
         self.assertEqual(partner.read(["data_sensitivity", "legal_hold"])[0]["data_sensitivity"], "sensitive")
         self.assertEqual(partner.retention_status, "on_hold")
 
+    def test_officer_only_fields_are_neither_set_nor_told_on_create(self):
+        sensitive = self.env["res.partner"].create({"name": "Sensitive one", "data_sensitivity": "sensitive"})
+        for user in (self.employee, self.handover_user, self.manager):
+            Partner = self.env["res.partner"].with_user(user)
+            with self.subTest(user=user.login):
+                with self.assertRaisesRegex(AccessError, "data_sensitivity"):
+                    Partner.create({"name": "Chosen", "data_sensitivity": "ordinary"})
+                with self.assertRaisesRegex(AccessError, "legal_hold"):
+                    Partner.create({"name": "Held", "legal_hold": True, "legal_hold_reason": "Court order 1"})
+                self.assertNotIn("data_sensitivity", Partner.default_get(["data_sensitivity", "name"]))
+                created = Partner.with_context(default_data_sensitivity="ordinary").create({"name": "Plain"})
+                self.assertEqual(created.sudo().data_sensitivity, "personal", "the company default, not the context's")
+                copy = sensitive.with_user(user).copy()
+                self.assertEqual(copy.sudo().data_sensitivity, "sensitive", "a copy keeps what the original holds")
+                with self.assertRaisesRegex(AccessError, "data_sensitivity"):
+                    sensitive.with_user(user).copy({"data_sensitivity": "ordinary"})
+
     def test_consent_evidence_is_officer_only(self):
         self.consent_a.with_user(self.officer).write({"evidence": b"c2lnbmVk", "evidence_filename": "form.pdf"})
         attachment = self.env["ir.attachment"].search(
