@@ -10,6 +10,8 @@ MANAGER = "customer_handover.group_handover_manager"
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 # States in which the checklist may still change; a signature freezes it whatever the state.
 CHECKLIST_OPEN_STATES = ("draft", "confirmed", "in_progress")
+# What each customer's eligibility was checked against when it was put on the checklist.
+TERMS_FIELDS = ("receiver_id", "purpose_ids", "receiver_abroad", "receiver_country_id", "abroad_legal_basis")
 SIGNATURE_FIELDS = (
     "transfer_signer", "transfer_signature", "transfer_signed_on",
     "receiver_signer", "receiver_signature", "receiver_signed_on",
@@ -212,12 +214,22 @@ class CustomerHandover(models.Model):
 
     def write(self, vals):
         steps = {name for name in vals if is_unlocked(self._name, name)}
-        frozen = set(vals) - steps - {name for name in vals if name.startswith(("message_", "activity_"))}
+        frozen = sorted(set(vals) - steps - {name for name in vals if name.startswith(("message_", "activity_"))})
         if frozen and any(handover.is_signed for handover in self):
+            self._log_refused_attempt(frozen, "write")
             raise UserError(
                 self.env._("A signed handover is frozen: %(fields)s can no longer be changed.",
-                           fields=", ".join(self._fields[name]._description_string(self.env)
-                                            for name in sorted(frozen) if name in self._fields))
+                           fields=self._field_labels(frozen))
+            )
+        terms = [name for name in vals if name in TERMS_FIELDS]
+        if terms and self._terms_checked():
+            self._log_refused_attempt(terms, "write")
+            raise UserError(
+                self.env._(
+                    "The checklist of %(handover)s was checked against %(fields)s: they cannot change once the "
+                    "handover is confirmed or customers are on its checklist. Cancel it and start a new handover.",
+                    handover=self[0].name, fields=self._field_labels(terms),
+                )
             )
         return super().write(vals)
 
@@ -385,6 +397,18 @@ class CustomerHandover(models.Model):
                            handover=closed[0].name,
                            state=dict(self._fields["state"]._description_selection(self.env))[closed[0].state])
             )
+
+    def _terms_checked(self):
+        """Whether customers were checked against these handovers' terms: confirmed, or customers on a checklist."""
+        if any(handover.state != "draft" for handover in self):
+            return True
+        return bool(self.env["customer.handover.line"].search_count(
+            [("handover_id", "in", self.ids), ("line_type", "=", "customer")], limit=1
+        ))
+
+    def _field_labels(self, names):
+        return ", ".join(f"“{self._fields[name]._description_string(self.env)}”" for name in names
+                         if name in self._fields)
 
     def _step(self, field_names, values, event, payload=None):
         """Write a step's facts, which only a step may set, and log it."""

@@ -81,11 +81,20 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
                 if name not in self._fields or self._fields[name].is_accessible(self.env)}
 
     def _add_missing_default_values(self, values):
-        """Fields the user may not read still take their own default on create, never one from the context."""
+        """Evidence, and fields the user may not read, take their own default on create, never the context's.
+
+        A ``default_<field>`` key reaches every record created under that context: it sets no fact.
+        """
         result = super()._add_missing_default_values(values)
+        unlocked = _UNLOCKED.get()
         for name, field in self._fields.items():
-            if name not in result and field.store and field.default and not field.is_accessible(self.env):
-                result[name] = field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
+            if name in values or not field.store:
+                continue
+            evidence = name in self._evidence_fields and (self._name, name) not in unlocked
+            if evidence or not field.is_accessible(self.env):
+                result.pop(name, None)
+                if field.default:
+                    result[name] = field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
         return result
 
     def copy(self, default=None):

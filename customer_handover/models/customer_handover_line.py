@@ -101,14 +101,15 @@ class CustomerHandoverLine(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         handover_ids = {vals.get("handover_id") for vals in vals_list}
-        self.env["customer.handover"].browse(handover_ids)._check_checklist_open()
+        self._check_open(self.env["customer.handover"].browse(handover_ids), "create",
+                         sorted(set().union(*vals_list)))
         lines = super().create(vals_list)
         if not is_unlocked(self._name, "partner_id"):
             self.env["customer.handover.event"]._append_for(lines, "item_added")
         return lines
 
     def write(self, vals):
-        self.handover_id._check_checklist_open()
+        self._check_open(self.handover_id, "write", sorted(vals))
         if "name" in vals and not is_unlocked(self._name, "name") and "customer" in self.mapped("line_type"):
             self._refuse_evidence(["name"], "write")
         excluded = any(self.mapped("excluded"))
@@ -176,6 +177,14 @@ class CustomerHandoverLine(models.Model):
             "exclusion_reason": False,
         }
         self._step(tuple(values), values, "lines_admitted")
+
+    def _check_open(self, handovers, operation, field_names):
+        """Refuse, and log, a change to a checklist that is signed or no longer open."""
+        try:
+            handovers._check_checklist_open()
+        except UserError:
+            self._log_refused_attempt(field_names, operation)
+            raise
 
     def _step(self, field_names, values, event, payload=None):
         """Write a step's facts, which only a step may set, and log it, one entry per batch of lines."""

@@ -12,7 +12,6 @@ RETENTION_STATUSES = [
     ("active", "Active"),
     ("due_soon", "Due soon"),
     ("expired", "Expired"),
-    ("on_hold", "Held back by the data-protection officer"),
 ]
 CUSTOMER_TYPES = [("individual", "Individual"), ("organisation", "Organisation")]
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
@@ -197,14 +196,12 @@ class ResPartner(models.Model):
                 partner._retention_start_date(policy.period_start), policy.period, policy.period_unit
             )
 
-    @api.depends("retention_end_date", "legal_hold")
+    @api.depends("retention_end_date")
     def _compute_retention_status(self):
         today = fields.Date.today()
         due_soon_days = self._retention_due_soon_days()
         for partner in self:
-            partner.retention_status = retention_status(
-                partner.retention_end_date, today, due_soon_days, partner.legal_hold
-            )
+            partner.retention_status = retention_status(partner.retention_end_date, today, due_soon_days)
 
     def action_mark_reviewed(self):
         self._mark_reviewed(fields.Date.context_today(self))
@@ -230,7 +227,6 @@ class ResPartner(models.Model):
         today = fields.Date.today()
         due_soon_limit = fields.Date.add(today, days=self._retention_due_soon_days())
         domain = [
-            ("legal_hold", "=", False),
             "|", "|",
             "&", ("retention_end_date", "<=", today), ("retention_status", "!=", "expired"),
             "&", "&", ("retention_end_date", ">", today), ("retention_end_date", "<=", due_soon_limit),

@@ -23,14 +23,12 @@ def retention_end_date(start, period, unit):
     return start + relativedelta(**{f"{unit}s": period})
 
 
-def retention_status(end_date, today, due_soon_days, on_hold):
-    """Classify a record: 'on_hold', 'expired', 'due_soon' or 'active'.
+def retention_status(end_date, today, due_soon_days):
+    """Classify a record: 'expired', 'due_soon' or 'active'.
 
-    A legal hold overrides everything; a record is expired from its end date on,
-    and due soon within ``due_soon_days`` days before it.
+    A record is expired from its end date on, and due soon within ``due_soon_days`` days before it.
+    A legal hold is the officer's to know: it keeps a record, it does not change its status.
     """
-    if on_hold:
-        return "on_hold"
     if not end_date:
         return "active"
     if end_date <= today:

@@ -208,7 +208,6 @@ class CustomerHandoverScope(models.TransientModel):
         granted = [("state", "=", "granted"), ("company_id", "=", handover.company_id.id)]
         reason_domains = {
             "expired": [("retention_status", "=", "expired")],
-            "legal_hold": [("retention_status", "=", "on_hold")],
             "other_handover": [("handover_line_ids", "any", [("handover_id.state", "in", OPEN_STATES),
                                                             ("handover_id", "!=", handover.id)])],
         }
@@ -224,9 +223,13 @@ class CustomerHandoverScope(models.TransientModel):
         sensitive = [("data_sensitivity", "=", "sensitive")]
         if transfer_purpose:
             sensitive.append(("consent_ids", "not any", [*granted, ("purpose_id", "=", transfer_purpose.id)]))
-        # sudo: sensitivity is officer-only to read, but whether it blocks the transfer is every preparer's
-        # business; the answer is cut down to the customers the user's own search above returned
-        reasons["sensitive"] = visible & set(Partner.sudo().search(expression.AND([scope, sensitive])).ids)
+        # sudo: legal holds and sensitivity are officer-only to read, but whether they block the transfer is
+        # every preparer's business; the answers are cut down to the customers the user's own search returned,
+        # and shown to non-officers only as "held back by the data-protection officer"
+        officer_view = Partner.sudo()
+        held = [("legal_hold", "=", True)]
+        reasons["legal_hold"] = visible & set(officer_view.search(expression.AND([scope, held])).ids)
+        reasons["sensitive"] = visible & set(officer_view.search(expression.AND([scope, sensitive])).ids)
         if handover.receiver_abroad and not handover.abroad_legal_basis:
             reasons["abroad"] = visible
         return {reason: reasons[reason] for reason, _label in INELIGIBILITY_REASONS if reason in reasons}

@@ -39,19 +39,17 @@ TODAY = date(2026, 11, 23)
 
 
 @pytest.mark.parametrize(
-    ("end", "window", "hold", "status"),
+    ("end", "window", "status"),
     [
-        (None, 30, False, "active"),
-        (date(2027, 1, 1), 30, False, "active"),
-        (date(2026, 12, 23), 30, False, "due_soon"),
-        (date(2026, 12, 24), 30, False, "active"),
-        (date(2026, 11, 24), 30, False, "due_soon"),
-        (date(2026, 11, 23), 30, False, "expired"),
-        (date(2020, 1, 1), 30, False, "expired"),
-        (date(2026, 11, 24), 0, False, "active"),
-        (date(2020, 1, 1), 30, True, "on_hold"),
-        (None, 30, True, "on_hold"),
+        (None, 30, "active"),
+        (date(2027, 1, 1), 30, "active"),
+        (date(2026, 12, 23), 30, "due_soon"),
+        (date(2026, 12, 24), 30, "active"),
+        (date(2026, 11, 24), 30, "due_soon"),
+        (date(2026, 11, 23), 30, "expired"),
+        (date(2020, 1, 1), 30, "expired"),
+        (date(2026, 11, 24), 0, "active"),
     ],
 )
-def test_status(end, window, hold, status):
-    assert retention_status(end, TODAY, window, hold) == status
+def test_status(end, window, status):
+    assert retention_status(end, TODAY, window) == status

@@ -115,7 +115,7 @@ class TestDataProtection(HandoverCase):
             self.assertEqual(partner.retention_status, expected)
         held = statuses["expired"].with_user(self.officer)
         held.write({"legal_hold": True, "legal_hold_reason": "Litigation 2026-17"})
-        self.assertEqual(held.retention_status, "on_hold")
+        self.assertEqual(held.retention_status, "expired", "a hold keeps the record and tells nobody else")
         held.legal_hold = False
         self.assertEqual(held.retention_status, "expired")
 

@@ -92,7 +92,7 @@ class TestValidation(HandoverCase):
                 self.assertRefused("needs a reason", partner, {"legal_hold": True, "legal_hold_reason": reason})
         partner.write({"legal_hold": True, "legal_hold_reason": "Audit by the tax bureau"})
         self.assertRefused("needs a reason", partner, {"legal_hold_reason": ""})
-        self.assertEqual(partner.retention_status, "on_hold")
+        self.assertTrue(partner.legal_hold)
 
     def test_messages_reach_chinese_users_in_chinese(self):
         self.env["res.lang"]._activate_lang("zh_CN")
