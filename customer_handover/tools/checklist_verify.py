@@ -297,6 +297,7 @@ class _Package:
         for name, item in unusual:
             self.rewrite(name, item)
         self.sheets = []
+        self.targets = set()
         self.defined_names = []
         self.style_roles = {}
         self.strings = None
@@ -386,10 +387,15 @@ class _Package:
             if name not in names:
                 self.rewrite(name, "the missing part")
         self._check_content_types()
+        self.targets = set()
         for name in sorted(names):
             if name.endswith(".rels"):
                 self._check_relationships(name)
             elif name.startswith("xl/drawings/") and len(self.xml(name)):
+                self.refuse("part_foreign", part=name)
+        for name in sorted(names - self.targets):
+            # A part no relationship reaches is shown by no reader: only a forger puts one there.
+            if not name.endswith(".rels") and name != "[Content_Types].xml":
                 self.refuse("part_foreign", part=name)
         self._check_properties()
         if "xl/theme/theme1.xml" in names and not pkg.theme_is_canonical(self.data("xl/theme/theme1.xml")):
@@ -438,6 +444,8 @@ class _Package:
                 self.refuse("relationship_foreign", part=name, id=identifier, kind=kind)
             elif _resolve(folder, target) not in self.entries:
                 self.rewrite(name, f"relationship {identifier}")
+            else:
+                self.targets.add(_resolve(folder, target))
             if set(item.attrib) - {"Id", "Type", "Target"}:
                 self.rewrite(name, f"relationship {identifier}")
             found.add((kind, target))
@@ -515,7 +523,7 @@ class _Package:
             if root is None:
                 root = element
             elif event == "end" and element.tag == _SHARED:
-                if element.find(f"{_RUN}/{pkg.MAIN}rPr") is not None:
+                if len(element) > 1 and element.find(f"{_RUN}/{pkg.MAIN}rPr") is not None:
                     self.refuse("rich_text", part=name)
                 strings.append(_string(element))
                 # Strings read are dropped from the tree, so memory is their packed text only.
