@@ -262,7 +262,7 @@ class CustomerHandoverEvent(models.Model):
                     writer.write_row([*_entry_texts(entry), entry.previous_hash, entry.hash])
                 batch.invalidate_recordset()
             rows = writer.manifest(self.env._("Event log"), head.sequence, company.name, signed_at,
-                                   event_log.EVENT_LOG_FORMAT)
+                                   ck.EVENT_LOG_FORMAT)
             rows += ck.signature_rows(labels, 1, "transferring", company.name, signed_at, cert, key, rows)
             writer.close(rows)
             output.seek(0)

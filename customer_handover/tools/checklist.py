@@ -39,6 +39,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 FORMAT = "customer-handover-checklist"
+# Every format written with this canonical form: each value of the signatures sheet's ``format`` row.
+EVENT_LOG_FORMAT = "customer-handover-event-log"
+# The signed workbooks in this canonical form: handover checklists and exports of the event log.
+FORMATS = (FORMAT, EVENT_LOG_FORMAT)
 DETACHED_FORMAT = "customer-handover-signature"
 CANONICAL_VERSION = 1
 COVER, CHECKLIST = "cover", "checklist"
@@ -48,6 +52,11 @@ MAX_ROWS = 1048575
 ALGORITHMS = ("RSA-SHA256", "ECDSA-SHA256")
 ROLES = ("transferring", "receiving")
 SIGNATURE_WIDTHS = (24, 30, 90)
+# The cover's columns: the item, and its value, which wraps.
+COVER_WIDTHS = (34, 60)
+DIGEST_WIDTH = 18
+# The narrowest and widest checklist column the writer makes, in characters: narrower hides what is signed.
+CHECKLIST_WIDTHS = (4, 255)
 # Points per line of the default 11-point font: readers do not grow a row for its line breaks on opening.
 LINE_HEIGHT = 15
 SIGNER_KEYS = ("role", "name", "signed_at", "algorithm", "fingerprint", "certificate")

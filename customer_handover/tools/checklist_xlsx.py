@@ -4,7 +4,10 @@ import xlsxwriter
 
 from .checklist import (
     CHECKLIST,
+    CHECKLIST_WIDTHS,
     COVER,
+    COVER_WIDTHS,
+    DIGEST_WIDTH,
     FORMAT,
     MAX_ROWS,
     SIGNATURE_WIDTHS,
@@ -13,10 +16,6 @@ from .checklist import (
     manifest_rows,
     row_height,
 )
-
-DIGEST_WIDTH = 18
-# The cover's columns: the item, and its value, which wraps.
-COVER_WIDTHS = (34, 60)
 
 
 class ChecklistWriter:
@@ -65,6 +64,9 @@ class ChecklistWriter:
         sheet.freeze_panes(1, 0)
 
     def start_checklist(self, header, widths):
+        lowest, highest = CHECKLIST_WIDTHS
+        if len(widths) != len(header) or not all(lowest <= width <= highest for width in widths):
+            raise ChecklistError(f"each checklist column is {lowest} to {highest} characters wide")
         sheet = self.sheets[1]
         self.checklist = SheetDigest(CHECKLIST, len(header))
         for column, width in enumerate(widths):

@@ -1,7 +1,8 @@
 """Console commands for the receiving party: verify, countersign, and create a key. They need no Odoo.
 
-Exit codes: 0 success (the checklist is valid); 1 the checklist is not valid (tampered, not signed,
-signed by another key); 2 a file cannot be read, is not a checklist, or an option is wrong.
+Exit codes: 0 success (the checklist is the signed original, signed with the pinned key); 1 it is not
+(tampered, re-saved, not signed, signed by an unknown or unpinned key); 2 a file cannot be read, is not
+a checklist, or an option is wrong.
 """
 
 import argparse
@@ -24,10 +25,17 @@ from .checklist_countersign import countersign
 from .checklist_verify import Limits, read_source, verify
 
 STATUS_TEXT = {
-    "valid": "VALID: the checklist is exactly what was signed.",
-    "invalid": "INVALID: the checklist is not what was signed.",
+    "valid": "VALID: this file is the signed original, signed with the key you pinned.",
+    "invalid": "INVALID: the checklist is not what was signed, or the file holds what a signed checklist never holds.",
     "not_signed": "NOT SIGNED: the checklist carries no signature.",
-    "unknown_key": "NOT VALID: the checklist is intact but was signed with another key than the expected one.",
+    "unknown_key": (
+        "SIGNED BY AN UNKNOWN KEY (not trusted): the checklist is intact, but its signer's key is not the one "
+        "you pinned, or you pinned none."
+    ),
+    "resaved": (
+        "RE-SAVED, NOT THE ORIGINAL: the signed content is intact, but another program saved this file again: "
+        "what it displays is not vouched for; ask for the original file."
+    ),
     "unreadable": "UNREADABLE: the file cannot be read as a checklist.",
     "not_checklist": "NOT A CHECKLIST: the file is not a customer handover checklist.",
 }

@@ -25,7 +25,6 @@ from .checklist import (
     sign_bytes,
 )
 
-EVENT_LOG_FORMAT = "customer-handover-event-log"
 GENESIS = "0" * 64
 SEAL_EVENT = "chain_sealed"
 SEAL_CONTEXT = "customer-handover-event-seal"

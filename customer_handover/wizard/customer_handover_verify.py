@@ -6,8 +6,9 @@ from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.translate import LazyTranslate
 
+from ..tools.checklist import EVENT_LOG_FORMAT
 from ..tools.checklist_verify import Limits, verify
-from ..tools.event_log import EVENT_LOG_FORMAT, ChainProblem
+from ..tools.event_log import ChainProblem
 
 _lt = LazyTranslate(__name__)
 
@@ -50,12 +51,54 @@ FINDINGS = {
     "detached_mismatch": _lt("The signatures sheet differs from the detached signature file."),
     "untrusted": _lt("Signature %(number)s was made with the key %(fingerprint)s, not with the expected one."),
     "log_entry": _lt("Event log entry %(sequence)s: %(problem)s"),
+    "not_pinned": _lt(
+        "Signature %(number)s was made with the key %(fingerprint)s, which no export recorded here was signed "
+        "with: the signer is not verified."
+    ),
+    "rewritten": _lt(
+        "Part %(part)s: %(item)s is not as the signing program wrote it. The signed content may be intact, "
+        "but this file is not the signed original: what it displays is not vouched for; ask for the original "
+        "file."
+    ),
+    "zip_outside": _lt("The file holds data outside the entries of its zip, at byte %(offset)s; the file is refused."),
+    "zip_duplicate": _lt("Zip entry %(entry)s appears twice (names compared without case); the file is refused."),
+    "zip_name": _lt("Zip entry %(entry)s has a name no workbook part has; the file is refused."),
+    "zip_mismatch": _lt(
+        "Zip entry %(entry)s: its local header and the central directory disagree; the file is refused."
+    ),
+    "zip_method": _lt("Zip entry %(entry)s is stored with method %(method)s and flags %(flags)s, which are refused."),
+    "zip_stream": _lt("Zip entry %(entry)s: its compressed data does not end where the zip says; the file is refused."),
+    "part_foreign": _lt("Part %(part)s is content a signed checklist never holds; the file is refused."),
+    "part_too_large": _lt("Part %(part)s is larger than such a part of a checklist can be; the file is refused."),
+    "content_type_foreign": _lt("Part %(part)s has the content type %(kind)s, which a checklist never holds."),
+    "relationship_foreign": _lt(
+        "Part %(part)s: relationship %(id)s (%(kind)s) points at content a checklist never holds."
+    ),
+    "relationship_duplicate": _lt("Part %(part)s: relationship id %(id)s is given twice; the file is refused."),
+    "external_link": _lt(
+        "Part %(part)s: relationship %(id)s points outside the file (%(target)s); the file is refused."
+    ),
+    "element_foreign": _lt(
+        "Part %(part)s: %(element)s is content a signed checklist never holds; the file is refused."
+    ),
+    "row_hidden": _lt("%(sheet)s, row %(row)s is hidden or too low to show its text."),
+    "column_hidden": _lt("%(sheet)s, column %(column)s is hidden or too narrow to show its text."),
+    "number_format": _lt("Part %(part)s: the number format %(format)s can change or hide the text a cell shows."),
+    "rich_text": _lt("Part %(part)s: text carries its own formatting (rich text), which a checklist never holds."),
+    "signature_extra": _lt(
+        "Signatures, row %(row)s: %(key)s is not a row of a signed checklist (extra signature or row)."
+    ),
+    "strings_too_large": _lt(
+        "Part %(part)s holds more text than the verifier reads (%(limit)s bytes); the file is not the signed "
+        "original and its content was not checked: ask for the original file."
+    ),
 }
 STATUSES = [
     ("valid", "Valid"),
     ("invalid", "Invalid: changed after signing"),
     ("not_signed", "Not signed"),
     ("unknown_key", "Signed by an unknown key"),
+    ("resaved", "Re-saved: not the signed original"),
     ("superseded", "Superseded by a later export"),
     ("unreadable", "Unreadable"),
     ("not_checklist", "Not a checklist"),
@@ -156,25 +199,25 @@ class CustomerHandoverVerify(models.TransientModel):
                 ("company_id.name", "=", manifest.get("company")),
             ], limit=1)
         status = result.status
-        notes = [self._finding(finding.code, finding.params) for finding in result.findings]
         first = result.signers[0] if result.signers else None
-        if status == "valid" and (not export or first.fingerprint != export.fingerprint
-                                  or first.signature != export.signature):
-            status = "unknown_key"
+        # The database's own record of the export is the pinned key: it trusts the signer or no one does.
+        recorded = bool(export and first and first.fingerprint == export.fingerprint
+                        and first.signature == export.signature)
+        findings = [finding for finding in result.findings if not (recorded and finding.code == "not_pinned")]
+        notes = [self._finding(finding.code, finding.params) for finding in findings]
+        if status == "unknown_key" and recorded:
+            status = "valid"
+        elif status == "unknown_key":
             notes.append(self.env._(
                 "No export %(export)s of %(handover)s signed with this key is recorded here.",
                 export=manifest.get("export"), handover=manifest.get("handover"),
             ))
-        elif status == "valid" and export.state == "superseded":
+        if status == "valid" and export.state == "superseded":
             status = "superseded"
             latest = export.search([("handover_id", "=", export.handover_id.id)], order="number desc", limit=1)
             notes.append(self.env._("Export %(number)s supersedes it.", number=latest.number))
         # A countersignature confirms the content: on a changed checklist it confirms nothing shown here.
-        countersigned = (
-            result.status != "invalid"
-            and [signer.role for signer in result.signers] == ["transferring", "receiving"]
-            and all(signer.valid for signer in result.signers)
-        )
+        countersigned = result.status != "invalid" and result.countersigned
         lines = [self._describe(manifest, result.signers), *notes]
         return {
             "status": status,
@@ -186,14 +229,18 @@ class CustomerHandoverVerify(models.TransientModel):
 
     def _verified_log(self, result, digest):
         """An export of an event log: valid when signed with a key of one of the user's companies."""
-        notes = [self._finding(finding.code, finding.params) for finding in result.findings]
-        status = result.status
         log = self.env["customer.handover.event"]
         known = set()
         for company in self.env.user.company_ids:
             known |= set(log._known_certificates(company))
-        if status == "valid" and result.signers[0].fingerprint not in known:
-            status = "unknown_key"
+        # The companies' own certificates are the pinned keys of their logs.
+        recorded = bool(result.signers) and result.signers[0].fingerprint in known
+        findings = [finding for finding in result.findings if not (recorded and finding.code == "not_pinned")]
+        notes = [self._finding(finding.code, finding.params) for finding in findings]
+        status = result.status
+        if status == "unknown_key" and recorded:
+            status = "valid"
+        elif status == "unknown_key":
             notes.append(self.env._("This event log was not signed with a key of your companies."))
         return {
             "status": status,

@@ -130,10 +130,12 @@ def test_a_signed_checklist_verifies_with_its_key(kind):
     assert result.manifest["checklist.rows"] == str(len(ROWS) + 1)
 
 
-def test_without_a_trusted_key_integrity_is_checked_but_the_signer_is_not(company):
+def test_without_a_pinned_key_an_intact_checklist_is_signed_by_an_unknown_key(company):
     result = verify(build(company))
-    assert result.status == "valid"
-    assert result.signers[0].trusted is None
+    assert result.status == "unknown_key" and result.exit_code == 1
+    assert not result.trusted and result.signers[0].valid and result.signers[0].trusted is None
+    assert [finding.code for finding in result.findings] == ["not_pinned"]
+    assert result.to_dict()["valid"] is False and result.to_dict()["trusted"] is False
 
 
 def test_another_key_is_reported_as_unknown(company, receiver):
@@ -165,9 +167,10 @@ def test_fingerprints_are_normalised():
 
 def test_the_detached_signature_checks_the_workbook(company):
     data = build(company)
-    result = verify(data)
+    trusted = {ck.fingerprint(company[1])}
+    result = verify(data, trusted=trusted)
     detached = ck.detached_signature(result.signature_rows)
-    assert verify(data, detached=detached).status == "valid"
+    assert verify(data, detached=detached, trusted=trusted).status == "valid"
     tampered_rows = json.loads(detached)
     tampered_rows["rows"][3][2] = "HO/2026/0999"
     forged = verify(data, detached=json.dumps(tampered_rows).encode())
@@ -223,12 +226,13 @@ def test_text_that_reads_as_an_ooxml_escape_is_kept_literally(company, receiver)
     data = build(company, rows=rows)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert b"a_x005F_x00Af_b" in archive.read("xl/worksheets/sheet2.xml")
-    result = verify(data)
+    trusted = {ck.fingerprint(company[1])}
+    result = verify(data, trusted=trusted)
     assert result.status == "valid", messages(result)
     countersigned, _checked = countersign(data, receiver[0], receiver[1], "B _x0042_ Co.")
     with zipfile.ZipFile(io.BytesIO(countersigned)) as archive:
         assert b"B _x005F_x0042_ Co." in archive.read("xl/worksheets/sheet3.xml")
-    result = verify(countersigned)
+    result = verify(countersigned, trusted=trusted)
     assert result.status == "valid", messages(result)
     assert result.signers[1].name == "B _x0042_ Co."
 
@@ -294,7 +298,7 @@ TAMPERING = {
 def test_every_kind_of_tampering_fails_and_is_named(company, kind):
     change, expected = TAMPERING[kind]
     data = build(company)
-    assert verify(edited(data, lambda wb: None)).status == "valid", "saving unchanged must keep it valid"
+    assert verify(edited(data, lambda wb: None)).status == "resaved", "saving unchanged keeps the content intact"
     result = verify(edited(data, change))
     assert result.status == "invalid" and result.exit_code == 1
     assert expected in messages(result), messages(result)
@@ -409,8 +413,8 @@ def test_a_workbook_of_another_product_is_not_a_checklist():
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
-def test_libreoffice_reads_the_signed_checklist_and_its_own_copy_still_verifies(company, receiver, tmp_path):
-    """LibreOffice Calc opens the workbook and keeps every value; the file it saves back still verifies."""
+def test_libreoffice_reads_the_signed_checklist_and_its_own_copy_is_told_apart(company, receiver, tmp_path):
+    """LibreOffice Calc opens the workbook and keeps every value; the file it saves back is reported re-saved."""
     countersigned, _checked = countersign(build(company), receiver[0], receiver[1], "Receiver B")
     source = tmp_path / "checklist.xlsx"
     source.write_bytes(countersigned)
@@ -419,8 +423,9 @@ def test_libreoffice_reads_the_signed_checklist_and_its_own_copy_still_verifies(
         subprocess.run(["soffice", profile, "--headless", "--convert-to", target, "--outdir", str(tmp_path / "out"),
                         str(source)], check=True, capture_output=True, timeout=120)
     resaved = (tmp_path / "out" / "checklist.xlsx").read_bytes()
-    result = verify(resaved)
-    assert result.status == "valid", messages(result)
-    assert len(result.signers) == 2
+    result = verify(resaved, trusted={ck.fingerprint(company[1])})
+    assert result.status == "resaved" and result.exit_code == 1, messages(result)
+    assert [signer.valid for signer in result.signers] == [True, True] and result.trusted
+    assert "this file is not the signed original" in messages(result)[0]
     lines = (tmp_path / "out" / "checklist-Checklist.csv").read_text(encoding="utf-8").splitlines()
     assert lines[1].startswith('1,王芳,138 0000 0001,=SUM(A1:A9),'), lines[1]

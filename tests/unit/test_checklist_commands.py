@@ -26,11 +26,15 @@ def signed(tmp_path_factory):
     return folder, ck.fingerprint(certificate)
 
 
-def test_verify_exits_0_and_says_the_signer_is_not_verified_without_a_key(signed, capsys):
+def test_verify_without_a_pinned_key_exits_1_and_says_the_signer_is_unknown(signed, capsys):
     folder, fingerprint = signed
-    assert verify_main([str(folder / "checklist.xlsx")]) == 0
+    assert verify_main([str(folder / "checklist.xlsx")]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("VALID") and "The signer is NOT verified" in out and fingerprint in out
+    assert out.startswith("SIGNED BY AN UNKNOWN KEY (not trusted)") and "The signer is NOT verified" in out
+    assert fingerprint in out
+    assert verify_main([str(folder / "checklist.xlsx"), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert (result["status"], result["valid"], result["trusted"]) == ("unknown_key", False, False)
 
 
 def test_verify_with_the_right_cert_or_fingerprint_exits_0(signed, capsys):

@@ -116,7 +116,7 @@ def export(entries, signer):
     writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash"], [10] * 10)
     for values, previous, digest in entries:
         writer.write_row([*values, previous, digest])
-    rows = writer.manifest("Event log", len(entries), "Company A", "2026-11-30T08:00:00Z", el.EVENT_LOG_FORMAT)
+    rows = writer.manifest("Event log", len(entries), "Company A", "2026-11-30T08:00:00Z", ck.EVENT_LOG_FORMAT)
     key, certificate = signer
     rows += ck.signature_rows({}, 1, "transferring", "Company A", ck.utc_timestamp(), certificate, key, rows)
     writer.close(rows)
@@ -128,7 +128,7 @@ def test_an_exported_log_verifies_and_names_an_entry_changed_before_export(compa
     entries = chain(9, key, certificate, seal_every=4)
     result = verify(export(entries, company), trusted={ck.fingerprint(certificate)})
     assert result.status == "valid", [finding.message for finding in result.findings]
-    assert result.manifest["format"] == el.EVENT_LOG_FORMAT
+    assert result.manifest["format"] == ck.EVENT_LOG_FORMAT
 
     values, previous, digest = entries[6]
     entries[6] = ([*values[:7], json.dumps({"records": [999]})], previous, digest)  # an UPDATE behind Odoo

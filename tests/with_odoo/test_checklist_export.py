@@ -223,10 +223,29 @@ class TestChecklistExport(HandoverCase):
         from odoo.addons.customer_handover.tools.checklist_countersign import replace_signature_sheet
 
         forged = replace_signature_sheet(data, result.signature_sheet, rows)
-        self.assertEqual(self._reader_rows(forged).status, "valid", "the forgery is intact, only its key is unknown")
+        self.assertEqual(self._reader_rows(forged).status, "unknown_key", "the forgery is intact, its key unknown")
         self.assertEqual(self._verify(forged).status, "unknown_key")
         unsigned = replace_signature_sheet(data, result.signature_sheet, result.signature_rows[: -7])
         self.assertEqual(self._verify(unsigned).status, "not_signed")
+
+    def test_resaved_and_hostile_workbooks_get_their_own_results(self):
+        data = self._bytes(self._export().attachment_id)
+        output = io.BytesIO()
+        load_workbook(io.BytesIO(data)).save(output)
+        resaved = self._verify(output.getvalue())
+        self.assertEqual((resaved.status, resaved.countersigned), ("resaved", False))
+        self.assertIn("not the signed original", resaved.summary)
+        with zipfile.ZipFile(io.BytesIO(data)) as source:
+            parts = {item.filename: source.read(item) for item in source.infolist()}
+        macro = self._verify(_zipped({**parts, "xl/vbaProject.bin": b"\xd0\xcf\x11\xe0"}))
+        self.assertEqual(macro.status, "invalid")
+        self.assertIn("Part xl/vbaProject.bin is content a signed checklist never holds", macro.summary)
+        hidden = dict(parts)
+        hidden["xl/worksheets/sheet2.xml"] = parts["xl/worksheets/sheet2.xml"].replace(
+            b'<row r="3"', b'<row r="3" hidden="1"', 1)
+        refused = self._verify(_zipped(hidden))
+        self.assertEqual(refused.status, "invalid")
+        self.assertIn("row 3 is hidden or too low to show its text", refused.summary)
 
     def test_oversized_uploads_are_refused_before_reading(self):
         data = self._bytes(self._export().attachment_id)
