@@ -2,7 +2,7 @@ import contextvars
 import logging
 from contextlib import contextmanager
 
-from odoo import SUPERUSER_ID, api, models
+from odoo import SUPERUSER_ID, api, models, tools
 from odoo.exceptions import AccessError
 
 _logger = logging.getLogger(__name__)
@@ -48,11 +48,10 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         unlocked = _UNLOCKED.get()
         if self._evidence_create and (self._name, CREATE) not in unlocked:
             self._refuse_evidence([], "create")
+        # Odoo checks a field's groups on write, not on create: a step's own fields are its to set.
+        given = {name for vals in vals_list for name, value in vals.items() if value}
+        self.check_field_access_rights("create", sorted(name for name in given if (self._name, name) not in unlocked))
         for vals in vals_list:
-            # Odoo checks a field's groups on write, not on create: a step's own fields are its to set.
-            self.check_field_access_rights(
-                "create", [name for name, value in vals.items() if value and (self._name, name) not in unlocked]
-            )
             refused = [
                 name for name in vals
                 if name in self._evidence_fields and (self._name, name) not in unlocked
@@ -87,11 +86,12 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         """
         result = super()._add_missing_default_values(values)
         unlocked = _UNLOCKED.get()
-        for name, field in self._fields.items():
-            if name in values or not field.store:
+        hidden = self._hidden_stored_fields()
+        for name in self._guarded_stored_fields():
+            field = self._fields[name]
+            if name in values:
                 continue
-            evidence = name in self._evidence_fields and (self._name, name) not in unlocked
-            if evidence or not field.is_accessible(self.env):
+            if (name in self._evidence_fields and (self._name, name) not in unlocked) or name in hidden:
                 result.pop(name, None)
                 if field.default:
                     result[name] = field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
@@ -106,6 +106,20 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
             self.check_field_access_rights("create", chosen)
         with evidence_step(self._name, *hidden):
             return super().copy(default)
+
+    def _guarded_stored_fields(self):
+        """Stored evidence fields and stored fields with groups, computed once per model class."""
+        cls = type(self)
+        if "_guarded_stored" not in cls.__dict__:
+            cls._guarded_stored = tuple(name for name, field in self._fields.items()
+                                        if field.store and (name in self._evidence_fields or field.groups))
+        return cls._guarded_stored
+
+    @tools.ormcache("self.env.uid", "self.env.su")
+    def _hidden_stored_fields(self):
+        """The stored fields this user may not read: asked once per user, not once per record created."""
+        return frozenset(name for name, field in self._fields.items()
+                         if field.store and field.groups and not field.is_accessible(self.env))
 
     def _changes(self, name, value):
         """Whether writing ``value`` would change field ``name`` of any of these records."""

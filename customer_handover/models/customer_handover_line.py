@@ -112,8 +112,8 @@ class CustomerHandoverLine(models.Model):
         self._check_open(self.handover_id, "write", sorted(vals))
         if "name" in vals and not is_unlocked(self._name, "name") and "customer" in self.mapped("line_type"):
             self._refuse_evidence(["name"], "write")
-        excluded = any(self.mapped("excluded"))
-        if "exclusion_reason" in vals and excluded and not is_unlocked(self._name, "exclusion_reason"):
+        if ("exclusion_reason" in vals and not is_unlocked(self._name, "exclusion_reason")
+                and any(self.mapped("excluded"))):
             self._refuse_evidence(["exclusion_reason"], "write")
         return super().write(vals)
 

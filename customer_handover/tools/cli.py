@@ -11,6 +11,7 @@ import os
 import sys
 
 from .checklist import (
+    EVENT_LOG_FORMAT,
     ChecklistError,
     certificate_pem,
     fingerprint,
@@ -180,7 +181,12 @@ def _fail(error, as_json):
 def _describe(result, checked_signer):
     lines = [STATUS_TEXT[result.status]]
     manifest = result.manifest
-    if manifest:
+    if manifest.get("format") == EVENT_LOG_FORMAT:
+        lines.append(
+            f"Event log of {manifest.get('company', '?')}, entries 1 to {manifest.get('export', '?')}, "
+            f"exported {manifest.get('exported_at', '?')}."
+        )
+    elif manifest:
         lines.append(
             f"Handover {manifest.get('handover', '?')}, export {manifest.get('export', '?')}, "
             f"company {manifest.get('company', '?')}, exported {manifest.get('exported_at', '?')}."

@@ -253,11 +253,17 @@ class CustomerHandoverVerify(models.TransientModel):
     def _describe(self, manifest, signers):
         if not manifest:
             return ""
-        lines = [self.env._(
-            "Handover %(handover)s, export %(export)s, company %(company)s, exported %(moment)s (UTC).",
-            handover=manifest.get("handover"), export=manifest.get("export"), company=manifest.get("company"),
-            moment=manifest.get("exported_at"),
-        )]
+        if manifest.get("format") == EVENT_LOG_FORMAT:
+            lines = [self.env._(
+                "Event log of %(company)s, entries 1 to %(head)s, exported %(moment)s (UTC).",
+                company=manifest.get("company"), head=manifest.get("export"), moment=manifest.get("exported_at"),
+            )]
+        else:
+            lines = [self.env._(
+                "Handover %(handover)s, export %(export)s, company %(company)s, exported %(moment)s (UTC).",
+                handover=manifest.get("handover"), export=manifest.get("export"), company=manifest.get("company"),
+                moment=manifest.get("exported_at"),
+            )]
         roles = {"transferring": self.env._("transferring party"), "receiving": self.env._("receiving party")}
         for signer in signers:
             lines.append(self.env._(

@@ -147,3 +147,20 @@ def test_an_exported_log_changed_after_signing_is_invalid(company):
     result = verify(changed.getvalue())
     assert result.status == "invalid"
     assert any(finding.code == "cell_changed" for finding in result.findings)
+
+
+def test_the_verify_command_describes_a_log_and_exits_1_on_a_changed_entry(company, tmp_path, capsys):
+    from customer_handover_tools.cli import verify_main
+
+    key, certificate = company
+    entries = chain(6, key, certificate, seal_every=2)
+    path = tmp_path / "log.xlsx"
+    path.write_bytes(export(entries, company))
+    assert verify_main([str(path), "--fingerprint", ck.fingerprint(certificate)]) == 0
+    assert "Event log of Company A, entries 1 to 6" in capsys.readouterr().out
+
+    values, previous, digest = entries[4]
+    entries[4] = ([*values[:3], "9", *values[4:]], previous, digest)
+    path.write_bytes(export(entries, company))
+    assert verify_main([str(path), "--fingerprint", ck.fingerprint(certificate)]) == 1
+    assert "Event log entry 5: entry 5 was changed after it was logged." in capsys.readouterr().out
