@@ -21,6 +21,7 @@
         "views/customer_consent_views.xml",
         "wizard/customer_handover_verify_views.xml",
         "views/customer_handover_export_views.xml",
+        "views/customer_handover_line_views.xml",
         "views/customer_handover_views.xml",
         "views/customer_handover_event_views.xml",
         "wizard/customer_handover_event_check_views.xml",

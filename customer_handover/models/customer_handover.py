@@ -115,6 +115,13 @@ class CustomerHandover(models.Model):
         help="Archive the handed-over customers in the transferring company once the handover is done.",
     )
     line_ids = fields.One2many("customer.handover.line", "handover_id", string="Checklist")
+    # The form shows the lines still on the checklist apart from the excluded ones, which fold away.
+    checklist_line_ids = fields.One2many(
+        "customer.handover.line", "handover_id", string="On the Checklist", domain=[("excluded", "=", False)]
+    )
+    excluded_line_ids = fields.One2many(
+        "customer.handover.line", "handover_id", string="Excluded Lines", domain=[("excluded", "=", True)]
+    )
     export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
     export_count = fields.Integer(compute="_compute_export_count")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
@@ -359,6 +366,24 @@ class CustomerHandover(models.Model):
     def action_create_signing_key(self):
         self.ensure_one()
         return self.company_id.action_handover_create_signing_key()
+
+    def action_verify_all_pending(self):
+        """Verify every pending line of the checklist that can be verified, and say what was skipped."""
+        self.ensure_one()
+        self._check_state("in_progress")
+        return self.line_ids.action_verify_pending()
+
+    def action_open_lines(self):
+        """This handover's checklist lines, filtered as the smart button that opens them says."""
+        self.ensure_one()
+        line_filter = self.env.context.get("line_filter")
+        context = {"default_handover_id": self.id, "search_default_handover_id": self.id}
+        if line_filter in ("to_verify", "verified", "excluded"):
+            context[f"search_default_filter_{line_filter}"] = 1
+        action = self.env["ir.actions.act_window"]._for_xml_id("customer_handover.customer_handover_line_action")
+        action.update({"domain": [("handover_id", "=", self.id)], "context": context,
+                       "name": self.env._("Checklist of %(handover)s", handover=self.name)})
+        return action
 
     def action_open_exports(self):
         self.ensure_one()

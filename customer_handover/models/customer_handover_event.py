@@ -31,6 +31,7 @@ EVENTS = [
     ("lines_added", "Customers added to a checklist"),
     ("item_added", "Item added to a checklist"),
     ("lines_checked", "Checklist lines verified, missing, rejected or reset"),
+    ("pending_verified", "Pending checklist lines verified together"),
     ("lines_excluded", "Checklist lines excluded"),
     ("lines_included", "Checklist lines included again"),
     ("lines_admitted", "Ineligible customers admitted"),

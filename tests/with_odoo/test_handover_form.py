@@ -1,0 +1,113 @@
+"""The handover run from its form: smart buttons, pending lines first, verify all pending, the chatter."""
+
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, tagged
+
+from .common import HandoverCase
+from .test_handover import SIGNATURE
+
+
+@tagged("post_install", "-at_install")
+class TestHandoverForm(HandoverCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.receiver = cls.env["res.partner"].create(
+            {"name": "杭州新锦贸易有限公司", "is_company": True, "email": "legal@xinjin.example.cn"}
+        )
+        cls.domain = cls.env["customer.business.domain"].create({"name": "Form test domain"})
+        Partner = cls.env["res.partner"]
+        cls.ok = Partner.create({"name": "Eligible A", "business_domain_ids": [(6, 0, cls.domain.ids)],
+                                 "user_id": cls.manager.id})
+        cls.ok_b = Partner.create({"name": "Eligible B", "business_domain_ids": [(6, 0, cls.domain.ids)]})
+        cls.no_consent = Partner.create({"name": "No consent", "business_domain_ids": [(6, 0, cls.domain.ids)]})
+        for partner in (cls.ok, cls.ok_b):
+            cls.env["customer.consent"].create(
+                {"partner_id": partner.id, "purpose_id": cls.purpose_service.id, "date_given": "2026-01-01"}
+            )
+
+    def _handover_with_lines(self):
+        form = Form(self.env["customer.handover"].with_user(self.handover_user))
+        form.receiver_id = self.receiver
+        form.purpose_ids.add(self.purpose_service)
+        handover = form.save()
+        scope = Form(self.env["customer.handover.scope"].with_user(self.handover_user).with_context(
+            default_handover_id=handover.id))
+        scope.business_domain_ids.add(self.domain)
+        scope.save().action_confirm()
+        return handover
+
+    def _start(self, handover):
+        handover.with_user(self.handover_user).write(
+            {"nda_reference": "NDA-1", "nda_date": "2026-11-01", "nda_document": SIGNATURE, "nda_filename": "nda.pdf"}
+        )
+        handover.with_user(self.manager).action_confirm()
+        handover.with_user(self.manager).action_start()
+
+    def test_verify_all_pending_skips_what_cannot_be_verified_and_says_why(self):
+        handover = self._handover_with_lines()
+        with self.assertRaisesRegex(UserError, "this step needs it to be In progress"):
+            handover.with_user(self.handover_user).action_verify_all_pending()
+        item = self.env["customer.handover.line"].with_user(self.handover_user).create(
+            {"handover_id": handover.id, "name": "Paper files", "exclusion_reason": "Stays with us"}
+        )
+        item.with_user(self.handover_user).action_exclude()
+        self._start(handover)
+        first = handover.line_ids.filtered(lambda line: line.partner_id == self.ok)
+        first.with_user(self.handover_user).action_mark_missing()
+        self.assertEqual(handover.pending_count, 1)
+
+        action = handover.with_user(self.handover_user).action_verify_all_pending()
+        message = action["params"]["message"]
+        self.assertIn("1 pending lines verified", message)
+        self.assertIn("1 already verified, missing or rejected", message)
+        self.assertIn("2 excluded", message, "the ineligible customer and the excluded item")
+        verified = handover.line_ids.filtered(lambda line: line.partner_id == self.ok_b)
+        self.assertEqual((verified.state, verified.verified_by_id), ("verified", self.handover_user))
+        self.assertEqual(first.state, "missing", "a line already checked keeps its state")
+        self.assertEqual(handover.pending_count, 0)
+        entry = self.env["customer.handover.event"].search(
+            [("event", "=", "pending_verified"), ("res_model", "=", "customer.handover.line")], limit=1
+        )
+        self.assertEqual(entry.res_id, verified.id)
+        self.assertIn('"excluded":2', entry.payload)
+        self.assertIn("Verify all pending: 1 lines verified (Eligible B)", handover.message_ids.mapped("body")[0])
+
+    def test_batch_verification_from_the_lines_list_skips_ineligible_lines(self):
+        handover = self._handover_with_lines()
+        self._start(handover)
+        action = handover.line_ids.with_user(self.handover_user).action_verify_pending()
+        self.assertIn("2 pending lines verified", action["params"]["message"])
+        self.assertEqual(handover.verified_count, 2)
+
+    def test_smart_buttons_open_this_handovers_lines_filtered(self):
+        handover = self._handover_with_lines()
+        self.assertEqual((handover.pending_count, handover.excluded_count), (2, 1))
+        self.assertEqual(handover.checklist_line_ids.partner_id, self.ok | self.ok_b)
+        self.assertEqual(handover.excluded_line_ids.partner_id, self.no_consent)
+        action = handover.with_user(self.handover_user).with_context(line_filter="to_verify").action_open_lines()
+        self.assertEqual(action["domain"], [("handover_id", "=", handover.id)])
+        self.assertEqual(action["context"]["search_default_filter_to_verify"], 1)
+        Line = self.env["customer.handover.line"].with_user(self.handover_user)
+        self.assertEqual(Line.search([("handover_id", "=", handover.id), ("to_verify", "=", True)]),
+                         handover.checklist_line_ids)
+        self.assertEqual(Line.search([("handover_id", "=", handover.id), ("salesperson_id", "=", self.manager.id)]
+                                     ).partner_id, self.ok)
+        views = Line.get_views([(False, "list"), (False, "form"), (False, "kanban"), (False, "search")])
+        self.assertIn('name="filter_to_verify"', views["views"]["search"]["arch"])
+        self.assertIn("No valid consent", handover.excluded_line_ids.with_user(self.handover_user).public_reasons_text)
+
+    def test_lines_are_never_deleted_and_every_change_is_in_the_chatter(self):
+        handover = self._handover_with_lines()
+        item = self.env["customer.handover.line"].with_user(self.handover_user).create(
+            {"handover_id": handover.id, "name": "Paper files"}
+        )
+        self.assertIn("Added to the checklist: Paper files", handover.message_ids[0].body)
+        item.with_user(self.handover_user).write({"name": "Paper files, 3 boxes"})
+        self.assertIn("renamed “Paper files, 3 boxes”", handover.message_ids[0].body)
+        with self.assertRaises(AccessError), self.env.cr.savepoint():
+            item.with_user(self.manager).unlink()
+        item.with_user(self.handover_user).write({"exclusion_reason": "Kept by the transferring company"})
+        item.with_user(self.handover_user).action_exclude()
+        self.assertIn("Excluded from the checklist: Paper files, 3 boxes", handover.message_ids[0].body)
+        self.assertTrue(item.exists())
