@@ -124,6 +124,10 @@ class CustomerHandover(models.Model):
     )
     export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
     export_count = fields.Integer(compute="_compute_export_count")
+    scope_run_count = fields.Integer(
+        compute="_compute_scope_run", help="How many times Select Customers added customers to the checklist."
+    )
+    can_undo_scope = fields.Boolean(compute="_compute_scope_run")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
     line_count = fields.Integer(compute="_compute_line_stats")
     pending_count = fields.Integer(compute="_compute_line_stats")
@@ -187,6 +191,16 @@ class CustomerHandover(models.Model):
             handover.excluded_count = sum(value for (_state, excluded), value in counts.items() if excluded)
             handover.verified_count = counts.get(("verified", False), 0)
             handover.pending_count = counts.get(("pending", False), 0)
+
+    @api.depends("line_ids.scope_run", "state")
+    def _compute_scope_run(self):
+        for handover in self:
+            # An undone run's lines keep its number negated: the next run takes the next number.
+            runs = handover.line_ids.mapped("scope_run")
+            handover.scope_run_count = max((abs(run) for run in runs), default=0)
+            handover.can_undo_scope = (
+                handover.state == "draft" and not handover.is_signed and handover.scope_run_count in runs
+            )
 
     @api.depends("export_ids")
     def _compute_export_count(self):
@@ -372,6 +386,35 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         self._check_state("in_progress")
         return self.line_ids.action_verify_pending()
+
+    def action_undo_scope(self):
+        """Take the last Select Customers run off the checklist before confirmation: its lines are excluded."""
+        self.ensure_one()
+        self._check_state("draft")
+        self._check_checklist_open()
+        run = self.scope_run_count
+        lines = self.line_ids.filtered(lambda line: run and line.scope_run == run)
+        if not lines or not self.can_undo_scope:
+            raise UserError(self.env._("%(handover)s has no selection of customers to undo.", handover=self.name))
+        if lines.filtered(lambda line: line.eligibility == "admitted"):
+            raise UserError(
+                self.env._("A data-protection officer admitted customers of the last selection: exclude the lines "
+                           "one by one with a reason instead.")
+            )
+        kept = lines.filtered("excluded")
+        with evidence_step(lines._name, "scope_run", "excluded", "exclusion_reason"):
+            kept.write({"scope_run": -run})
+            (lines - kept).write({"scope_run": -run, "excluded": True, "exclusion_reason": self._undone_reason()})
+        self.env["customer.handover.event"]._append_for(
+            lines, "scope_undone", {"handover": self.id, "run": run}, self.company_id
+        )
+        lines._log_to_chatter("scope_undone")
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+    def _undone_reason(self):
+        """The exclusion reason of an undone selection, in the company's language: every reader reads the line."""
+        env = self.with_context(lang=self.company_id.partner_id.lang or "en_US").env
+        return env._("Selection of customers undone before confirmation")
 
     def action_open_lines(self):
         """This handover's checklist lines, filtered as the smart button that opens them says."""

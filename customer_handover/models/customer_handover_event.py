@@ -29,6 +29,7 @@ EVENTS = [
     ("handover_redrafted", "Handover reset to draft"),
     ("handover_deleted", "Handover deleted"),
     ("lines_added", "Customers added to a checklist"),
+    ("scope_undone", "Selection of customers undone"),
     ("item_added", "Item added to a checklist"),
     ("lines_checked", "Checklist lines verified, missing, rejected or reset"),
     ("pending_verified", "Pending checklist lines verified together"),

@@ -42,7 +42,7 @@ class CustomerHandoverLine(models.Model):
     _evidence_fields = (
         "line_type", "partner_id", "snapshot_ref", "snapshot_contact", "snapshot_classification",
         "snapshot_consent", "snapshot_retention", "eligibility", "ineligibility_reasons", "public_reasons",
-        "admission_justification", "admitted_by_id", *VERIFICATION_FIELDS, "excluded",
+        "admission_justification", "admitted_by_id", *VERIFICATION_FIELDS, "excluded", "scope_run",
     )
     _immutable_fields = ("handover_id", "company_id")
 
@@ -91,6 +91,9 @@ class CustomerHandoverLine(models.Model):
     excluded = fields.Boolean(readonly=True)
     exclusion_reason = fields.Text()
     remarks = fields.Text()
+    scope_run = fields.Integer(
+        readonly=True, copy=False, help="Which run of Select Customers added the line (0: added by hand)."
+    )
     to_verify = fields.Boolean(
         compute="_compute_to_verify", store=True,
         help="Pending and on the checklist: what still needs work before the checklist is verified.",
@@ -274,6 +277,8 @@ class CustomerHandoverLine(models.Model):
                 "pending_verified": env._("Verify all pending: %(count)s lines verified (%(names)s)",
                                           count=len(lines), names=names),
                 "lines_excluded": env._("Excluded from the checklist: %(names)s", names=names),
+                "scope_undone": env._("Selection of customers undone: %(count)s lines excluded (%(names)s)",
+                                      count=len(lines), names=names),
                 "lines_included": env._("Included in the checklist again: %(names)s", names=names),
                 "lines_admitted": env._("Admitted by exception by a data-protection officer: %(names)s",
                                         names=names),
