@@ -170,6 +170,15 @@ class CustomerHandover(models.Model):
             if handover.receiver_abroad and not handover.receiver_country_id:
                 raise ValidationError(self.env._("Say in which country the receiving party is."))
 
+    @api.constrains("receiver_abroad", "abroad_legal_basis")
+    def _check_abroad_legal_basis(self):
+        for handover in self:
+            if handover.receiver_abroad and not handover.abroad_legal_basis:
+                raise ValidationError(
+                    self.env._("The receiving party is outside mainland China: choose the legal basis for export "
+                               "(PIPL Art. 38) under Parties, or every customer would be ineligible.")
+                )
+
     @api.depends("receiver_id.name", "receiver_id.email", "receiver_id.phone", "receiver_id.contact_address")
     def _compute_receiver_contact(self):
         for handover in self:

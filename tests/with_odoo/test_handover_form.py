@@ -1,6 +1,6 @@
 """The handover run from its form: smart buttons, pending lines first, verify all pending, the chatter."""
 
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
 
 from .common import HandoverCase
@@ -111,3 +111,44 @@ class TestHandoverForm(HandoverCase):
         item.with_user(self.handover_user).action_exclude()
         self.assertIn("Excluded from the checklist: Paper files, 3 boxes", handover.message_ids[0].body)
         self.assertTrue(item.exists())
+
+
+@tagged("post_install", "-at_install")
+class TestMistakesCaughtAtSave(HandoverCase):
+    def test_receiver_dialog_asks_for_what_the_law_needs(self):
+        view = self.env.ref("customer_handover.res_partner_view_form_handover_receiver")
+        arch = self.env["res.partner"].with_user(self.handover_user).get_view(view.id, "form")["arch"]
+        self.assertIn('required="not phone and not mobile"', arch)
+        form_arch = self.env["customer.handover"].with_user(self.handover_user).get_view(False, "form")["arch"]
+        self.assertIn("res_partner_view_form_handover_receiver", form_arch, "the receiver is created in that dialog")
+        self.assertIn("no_quick_create", form_arch)
+
+    def test_receiver_abroad_needs_its_export_basis_at_save(self):
+        receiver = self.env["res.partner"].create({"name": "Overseas Ltd", "email": "legal@overseas.example"})
+        values = {"receiver_id": receiver.id, "receiver_abroad": True,
+                  "receiver_country_id": self.env.ref("base.sg").id}
+        Handover = self.env["customer.handover"].with_user(self.handover_user)
+        with self.assertRaisesRegex(ValidationError, "legal basis for export"), self.env.cr.savepoint():
+            Handover.create(values)
+        handover = Handover.create({**values, "abroad_legal_basis": "standard_contract"})
+        with self.assertRaisesRegex(ValidationError, "legal basis for export"), self.env.cr.savepoint():
+            handover.write({"abroad_legal_basis": False})
+
+    def test_a_save_that_fails_uses_up_no_reference(self):
+        receiver = self.env["res.partner"].create({"name": "Receiver", "phone": "+86 10 1"})
+        Handover = self.env["customer.handover"].with_user(self.handover_user)
+        first = Handover.create({"receiver_id": receiver.id}).name
+        with self.assertRaises(ValidationError), self.env.cr.savepoint():
+            taken = Handover.create({"receiver_id": receiver.id})
+            self.assertNotEqual(taken.name, first)
+            taken.write({"receiver_abroad": True})
+            taken.flush_recordset()
+        following = Handover.create({"receiver_id": receiver.id}).name
+        self.assertEqual(int(following.rsplit("/", 1)[1]), int(first.rsplit("/", 1)[1]) + 1)
+
+    def test_the_form_tells_when_the_company_cannot_sign(self):
+        receiver = self.env["res.partner"].create({"name": "Receiver", "phone": "+86 10 1"})
+        handover = self.env["customer.handover"].with_user(self.handover_user).create({"receiver_id": receiver.id})
+        self.assertTrue(handover.signing_key_missing)
+        arch = handover.get_view(False, "form")["arch"]
+        self.assertIn("has no signing key yet", arch)
