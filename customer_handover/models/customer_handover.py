@@ -139,6 +139,9 @@ class CustomerHandover(models.Model):
     receiver_signer = fields.Char(string="Receiving Representative", copy=False, tracking=True)
     receiver_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
     receiver_signed_on = fields.Datetime(copy=False, readonly=True)
+    signature_status = fields.Char(
+        string="Signatures", compute="_compute_signature_status", help="How many of the two parties have signed."
+    )
     is_signed = fields.Boolean(
         compute="_compute_is_signed", help="A party has signed: the checklist is frozen, whatever happens next."
     )
@@ -223,6 +226,20 @@ class CustomerHandover(models.Model):
     def _compute_is_signed(self):
         for handover in self:
             handover.is_signed = bool(handover.transfer_signed_on or handover.receiver_signed_on)
+
+    @api.depends("transfer_signed_on", "receiver_signed_on")
+    @api.depends_context("lang")
+    def _compute_signature_status(self):
+        for handover in self:
+            transfer, receiver = bool(handover.transfer_signed_on), bool(handover.receiver_signed_on)
+            if transfer and receiver:
+                handover.signature_status = self.env._("2 of 2 signed: both parties")
+            elif transfer:
+                handover.signature_status = self.env._("1 of 2 signed: the receiving party still signs")
+            elif receiver:
+                handover.signature_status = self.env._("1 of 2 signed: the transferring party still signs")
+            else:
+                handover.signature_status = self.env._("0 of 2 signed")
 
     @api.depends("company_id")
     def _compute_signing_key_missing(self):
@@ -382,9 +399,20 @@ class CustomerHandover(models.Model):
         }
 
     def action_export_checklist(self):
-        """Export the checklist as a signed workbook and download it."""
+        """Seal the checklist with the company's key and show the export, ready to download.
+
+        The export opens in a dialog: closing it reloads this form, which then counts the new export.
+        """
         self.ensure_one()
-        return self.env["customer.handover.export"]._create_for(self).action_download()
+        export = self.env["customer.handover.export"]._create_for(self)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Signed checklist sealed"),
+            "res_model": export._name,
+            "res_id": export.id,
+            "view_mode": "form",
+            "target": "new",
+        }
 
     def action_create_signing_key(self):
         self.ensure_one()

@@ -7,8 +7,9 @@ from .common import HandoverCase
 from .test_handover import SIGNATURE
 
 
-@tagged("post_install", "-at_install")
-class TestHandoverForm(HandoverCase):
+class FormCase(HandoverCase):
+    """A receiver, a business domain, two customers with consent and one without."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -44,6 +45,10 @@ class TestHandoverForm(HandoverCase):
         handover.with_user(self.manager).action_confirm()
         handover.with_user(self.manager).action_start()
 
+
+
+@tagged("post_install", "-at_install")
+class TestHandoverForm(FormCase):
     def test_verify_all_pending_skips_what_cannot_be_verified_and_says_why(self):
         handover = self._handover_with_lines()
         with self.assertRaisesRegex(UserError, "this step needs it to be In progress"):
@@ -152,3 +157,51 @@ class TestMistakesCaughtAtSave(HandoverCase):
         self.assertTrue(handover.signing_key_missing)
         arch = handover.get_view(False, "form")["arch"]
         self.assertIn("has no signing key yet", arch)
+
+
+@tagged("post_install", "-at_install")
+class TestSigningGuides(FormCase):
+    """Runs on a started handover whose lines are verified."""
+
+    def _verified(self):
+        handover = self._handover_with_lines()
+        handover.with_user(self.handover_user).receiver_responsible_id = self.env["res.partner"].create(
+            {"name": "李代表"})
+        self._start(handover)
+        handover.with_user(self.handover_user).action_verify_all_pending()
+        handover.with_user(self.handover_user).action_mark_verified()
+        return handover
+
+    def _sign_form(self, handover):
+        return Form(self.env["customer.handover.sign"].with_user(self.handover_user).with_context(
+            default_handover_id=handover.id))
+
+    def test_sign_wizard_offers_the_sides_still_to_sign_with_the_name_filled_and_checks_first(self):
+        handover = self._verified()
+        self.assertEqual(handover.signature_status, "0 of 2 signed")
+        sign = self._sign_form(handover)
+        self.assertEqual((sign.side, sign.signer), ("transfer", self.handover_user.name))
+        self.assertFalse(sign.problem)
+        sign.side = "receiver"
+        self.assertEqual(sign.signer, "李代表", "the receiving side's responsible person")
+        sign.signer = " "
+        self.assertIn("Enter the representative's name", sign.problem)
+        sign.side = "transfer"
+        sign.signature = SIGNATURE
+        sign.save().action_sign()
+        self.assertEqual(handover.signature_status, "1 of 2 signed: the receiving party still signs")
+
+        sign = self._sign_form(handover)
+        self.assertEqual(sign.remaining_sides, "receiver")
+        self.assertEqual(sign.side, "receiver")
+        sign.signer = self.handover_user.name
+        self.assertIn("already signed for the other party", sign.problem, "told before the signature is drawn")
+        sign.signer = "李代表"
+        sign.signature = SIGNATURE
+        sign.save().action_sign()
+        self.assertEqual((handover.state, handover.signature_status), ("signed", "2 of 2 signed: both parties"))
+
+    def test_the_seal_is_offered_once_both_parties_signed(self):
+        arch = self.env["customer.handover"].with_user(self.manager).get_view(False, "form")["arch"]
+        self.assertIn("state not in ('signed', 'done') or signing_key_missing", arch)
+        self.assertIn("Seal Signed Checklist with Company Key", arch)
