@@ -205,3 +205,21 @@ class TestSigningGuides(FormCase):
         arch = self.env["customer.handover"].with_user(self.manager).get_view(False, "form")["arch"]
         self.assertIn("state not in ('signed', 'done') or signing_key_missing", arch)
         self.assertIn("Seal Signed Checklist with Company Key", arch)
+
+
+@tagged("post_install", "-at_install")
+class TestSetupANewcomerFinds(HandoverCase):
+    def test_groups_have_a_section_of_their_own_in_the_user_form(self):
+        applications = self.env["res.groups"].get_groups_by_application()
+        ours = [category for app, _kind, _groups, category in applications
+                if app == self.env.ref("customer_handover.module_category_customer_handover")]
+        self.assertEqual(ours[0][1], "Data Protection")
+        self.assertEqual([kind for app, kind, _groups, _category in applications
+                          if app.xml_id == "customer_handover.module_category_customer_handover"], ["selection"])
+
+    def test_settings_link_to_the_addons_configuration(self):
+        arch = self.env.ref("customer_handover.res_config_settings_view_form").arch_db
+        for action in ("customer_consent_purpose_action", "customer_retention_policy_action",
+                       "customer_handover_event_check_action"):
+            self.assertIn(f'name="{self.env.ref("customer_handover." + action).id}"', arch)
+        self.assertIn('name="action_handover_create_signing_key"', arch)
