@@ -38,5 +38,8 @@
         "demo/res_partner_demo.xml",
         "demo/customer_consent_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["customer_handover/static/tests/tours/**/*"],
+    },
     "application": True,
 }
