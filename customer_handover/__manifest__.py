@@ -21,6 +21,7 @@
         "views/customer_consent_views.xml",
         "wizard/customer_handover_verify_views.xml",
         "views/customer_handover_export_views.xml",
+        "report/customer_handover_reports.xml",
         "views/customer_handover_line_views.xml",
         "views/customer_handover_views.xml",
         "views/customer_handover_event_views.xml",
@@ -32,6 +33,7 @@
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
+        "report/customer_handover_templates.xml",
     ],
     "demo": [
         "demo/customer_business_domain_demo.xml",

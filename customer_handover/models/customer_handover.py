@@ -1,6 +1,9 @@
+import base64
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_date, split_every
+from odoo.tools.image import image_data_uri
 
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_export import BATCH, LINE_COLUMNS
@@ -475,6 +478,17 @@ class CustomerHandover(models.Model):
             "domain": [("handover_id", "=", self.id)],
             "context": {"default_handover_id": self.id},
         }
+
+    def _record_export(self):
+        """The export the printed handover record points to: the current one, if any."""
+        self.ensure_one()
+        return self.export_ids.filtered(lambda export: export.state == "current")[:1]
+
+    def _record_qr_code(self, export):
+        """A QR code, as a data URI, that opens the export in Odoo, where it is downloaded and verified."""
+        url = f"{self.get_base_url()}/odoo/customer.handover.export/{export.id}"
+        png = self.env["ir.actions.report"].barcode("QR", url, width=300, height=300, humanreadable=0)
+        return image_data_uri(base64.b64encode(png))
 
     def _check_checklist_open(self):
         frozen = self.filtered(lambda handover: handover.is_signed)

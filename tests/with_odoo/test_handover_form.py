@@ -38,6 +38,19 @@ class FormCase(HandoverCase):
         scope.save().action_confirm()
         return handover
 
+    def _verified(self):
+        handover = self._handover_with_lines()
+        handover.with_user(self.handover_user).receiver_responsible_id = self.env["res.partner"].create(
+            {"name": "李代表"})
+        self._start(handover)
+        handover.with_user(self.handover_user).action_verify_all_pending()
+        handover.with_user(self.handover_user).action_mark_verified()
+        return handover
+
+    def _sign_form(self, handover):
+        return Form(self.env["customer.handover.sign"].with_user(self.handover_user).with_context(
+            default_handover_id=handover.id))
+
     def _start(self, handover):
         handover.with_user(self.handover_user).write(
             {"nda_reference": "NDA-1", "nda_date": "2026-11-01", "nda_document": SIGNATURE, "nda_filename": "nda.pdf"}
@@ -163,19 +176,6 @@ class TestMistakesCaughtAtSave(HandoverCase):
 class TestSigningGuides(FormCase):
     """Runs on a started handover whose lines are verified."""
 
-    def _verified(self):
-        handover = self._handover_with_lines()
-        handover.with_user(self.handover_user).receiver_responsible_id = self.env["res.partner"].create(
-            {"name": "李代表"})
-        self._start(handover)
-        handover.with_user(self.handover_user).action_verify_all_pending()
-        handover.with_user(self.handover_user).action_mark_verified()
-        return handover
-
-    def _sign_form(self, handover):
-        return Form(self.env["customer.handover.sign"].with_user(self.handover_user).with_context(
-            default_handover_id=handover.id))
-
     def test_sign_wizard_offers_the_sides_still_to_sign_with_the_name_filled_and_checks_first(self):
         handover = self._verified()
         self.assertEqual(handover.signature_status, "0 of 2 signed")
@@ -223,3 +223,25 @@ class TestSetupANewcomerFinds(HandoverCase):
                        "customer_handover_event_check_action"):
             self.assertIn(f'name="{self.env.ref("customer_handover." + action).id}"', arch)
         self.assertIn('name="action_handover_create_signing_key"', arch)
+
+
+@tagged("post_install", "-at_install")
+class TestPaperRecord(FormCase):
+    """The printed handover record: cover, items, signatures, seals, and the signed export's fingerprint."""
+
+    def test_handover_record_prints_signatures_seals_and_the_exports_fingerprint(self):
+        officer = self.officer
+        self.company_a.with_user(officer).action_handover_create_signing_key()
+        handover = self._verified()
+        handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE)
+        handover.with_user(self.handover_user)._sign("receiver", "李代表", SIGNATURE)
+        action = handover.with_user(self.manager).action_export_checklist()
+        export = self.env["customer.handover.export"].browse(action["res_id"])
+        self.assertEqual((action["res_model"], action["target"]), ("customer.handover.export", "new"))
+        report = self.env.ref("customer_handover.customer_handover_report_record")
+        html = self.env["ir.actions.report"].with_user(self.handover_user)._render_qweb_html(
+            report.report_name, handover.ids)[0].decode()
+        for text in (handover.name, "Eligible A", "王经理", "李代表", "Company seal", export.fingerprint,
+                     "data:image/png;base64", "customer-handover-verify"):
+            self.assertIn(text, html)
+        self.assertNotIn("No consent", html, "excluded customers are not listed as handed over")
