@@ -265,7 +265,7 @@ class CustomerHandoverLine(models.Model):
         """Tell the handover's chatter what happened to these lines, in the company's language."""
         for handover in self.handover_id:
             lines = self.filtered(lambda line, handover=handover: line.handover_id == handover)
-            env = self.with_context(lang=handover.company_id.partner_id.lang or "en_US").env
+            env = handover._company_env()
             names = ", ".join(lines[:CHATTER_NAMES].mapped("name"))
             if len(lines) > CHATTER_NAMES:
                 names = env._("%(names)s and %(count)s more", names=names, count=len(lines) - CHATTER_NAMES)

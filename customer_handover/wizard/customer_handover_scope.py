@@ -184,8 +184,10 @@ class CustomerHandoverScope(models.TransientModel):
             )
             self.env.invalidate_all()
         handover._message_log(
-            body=self.env._("%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
-                            count=len(ids), ineligible=len(reasons_by_partner))
+            body=handover._company_env()._(
+                "%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
+                count=len(ids), ineligible=len(reasons_by_partner),
+            )
         )
         return {"type": "ir.actions.act_window_close"}
 
@@ -230,7 +232,7 @@ class CustomerHandoverScope(models.TransientModel):
 
         They are stored on the lines, which every reader of the handover reads alike.
         """
-        env = self.with_context(lang=self.handover_id.company_id.partner_id.lang or "en_US").env
+        env = self.handover_id._company_env()
         fields_ = self.env["res.partner"]._fields
         labels = {name: dict(fields_[name]._description_selection(env))
                   for name in ("customer_type", "relationship_stage", "retention_status")}

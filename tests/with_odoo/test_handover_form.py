@@ -245,3 +245,36 @@ class TestPaperRecord(FormCase):
                      "data:image/png;base64", "customer-handover-verify"):
             self.assertIn(text, html)
         self.assertNotIn("No consent", html, "excluded customers are not listed as handed over")
+
+
+@tagged("post_install", "-at_install")
+class TestReadersLanguage(FormCase):
+    """Texts the addon stores are in the company's language or codes; each reader sees them in their own."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("zh_CN")
+        cls.env["ir.module.module"]._load_module_terms(["customer_handover"], ["zh_CN"], overwrite=True)
+        cls.handover_user.lang = "zh_CN"
+
+    def test_a_chinese_user_stores_reasons_and_notes_in_the_companys_language_and_reads_them_in_chinese(self):
+        self.assertEqual(self.company_a.partner_id.lang, "en_US")
+        handover = self.env["customer.handover"].with_user(self.handover_user).with_context(lang="zh_CN").create(
+            {"receiver_id": self.receiver.id, "purpose_ids": [(6, 0, self.purpose_service.ids)]}
+        )
+        scope = Form(self.env["customer.handover.scope"].with_user(self.handover_user).with_context(
+            lang="zh_CN", default_handover_id=handover.id))
+        scope.business_domain_ids.add(self.domain)
+        self.assertIn("未就接收方的处理目的取得有效同意", scope.preview, "the preview speaks the reader's language")
+        scope.save().action_confirm()
+        ineligible = handover.excluded_line_ids
+        self.assertEqual(ineligible.exclusion_reason, "No valid consent for the receiver's purposes")
+        self.assertIn("customers added to the checklist", handover.message_ids[0].body)
+        chinese = ineligible.with_user(self.handover_user).with_context(lang="zh_CN")
+        self.assertEqual(chinese.public_reasons_text, "未就接收方的处理目的取得有效同意")
+        english = ineligible.with_user(self.manager).with_context(lang="en_US")
+        english.invalidate_recordset(["public_reasons_text"])
+        self.assertEqual(english.public_reasons_text, "No valid consent for the receiver's purposes")
+        self.assertEqual(handover.with_user(self.handover_user).with_context(lang="zh_CN").signature_status,
+                         "已签 0/2")
