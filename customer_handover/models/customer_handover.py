@@ -230,6 +230,13 @@ class CustomerHandover(models.Model):
         for handover in self:
             handover.is_signed = bool(handover.transfer_signed_on or handover.receiver_signed_on)
 
+    @api.depends("name")
+    @api.depends_context("lang")
+    def _compute_display_name(self):
+        for handover in self:
+            # A handover is numbered on its first save; until then it is not titled "/".
+            handover.display_name = handover.name if handover.name not in (False, "/") else self.env._("New Handover")
+
     @api.depends("transfer_signed_on", "receiver_signed_on")
     @api.depends_context("lang")
     def _compute_signature_status(self):

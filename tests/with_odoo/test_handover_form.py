@@ -164,6 +164,9 @@ class TestMistakesCaughtAtSave(HandoverCase):
         following = Handover.create({"receiver_id": receiver.id}).name
         self.assertEqual(int(following.rsplit("/", 1)[1]), int(first.rsplit("/", 1)[1]) + 1)
 
+    def test_a_new_handover_is_titled_new_handover_until_saved(self):
+        self.assertEqual(self.env["customer.handover"].new({}).display_name, "New Handover")
+
     def test_the_form_tells_when_the_company_cannot_sign(self):
         receiver = self.env["res.partner"].create({"name": "Receiver", "phone": "+86 10 1"})
         handover = self.env["customer.handover"].with_user(self.handover_user).create({"receiver_id": receiver.id})
