@@ -21,6 +21,8 @@
         "views/customer_consent_views.xml",
         "wizard/customer_handover_verify_views.xml",
         "views/customer_handover_export_views.xml",
+        "report/customer_handover_reports.xml",
+        "views/customer_handover_line_views.xml",
         "views/customer_handover_views.xml",
         "views/customer_handover_event_views.xml",
         "wizard/customer_handover_event_check_views.xml",
@@ -31,11 +33,15 @@
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
+        "report/customer_handover_templates.xml",
     ],
     "demo": [
         "demo/customer_business_domain_demo.xml",
         "demo/res_partner_demo.xml",
         "demo/customer_consent_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["customer_handover/static/tests/tours/**/*"],
+    },
     "application": True,
 }

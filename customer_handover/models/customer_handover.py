@@ -1,6 +1,9 @@
+import base64
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_date, split_every
+from odoo.tools.image import image_data_uri
 
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_export import BATCH, LINE_COLUMNS
@@ -117,8 +120,19 @@ class CustomerHandover(models.Model):
         help="Archive the handed-over customers in the transferring company once the handover is done.",
     )
     line_ids = fields.One2many("customer.handover.line", "handover_id", string="Checklist")
+    # The form shows the lines still on the checklist apart from the excluded ones, which fold away.
+    checklist_line_ids = fields.One2many(
+        "customer.handover.line", "handover_id", string="On the Checklist", domain=[("excluded", "=", False)]
+    )
+    excluded_line_ids = fields.One2many(
+        "customer.handover.line", "handover_id", string="Excluded Lines", domain=[("excluded", "=", True)]
+    )
     export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
     export_count = fields.Integer(compute="_compute_export_count")
+    scope_run_count = fields.Integer(
+        compute="_compute_scope_run", help="How many times Select Customers added customers to the checklist."
+    )
+    can_undo_scope = fields.Boolean(compute="_compute_scope_run")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
     line_count = fields.Integer(compute="_compute_line_stats")
     pending_count = fields.Integer(compute="_compute_line_stats")
@@ -130,6 +144,9 @@ class CustomerHandover(models.Model):
     receiver_signer = fields.Char(string="Receiving Representative", copy=False, tracking=True)
     receiver_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
     receiver_signed_on = fields.Datetime(copy=False, readonly=True)
+    signature_status = fields.Char(
+        string="Signatures", compute="_compute_signature_status", help="How many of the two parties have signed."
+    )
     is_signed = fields.Boolean(
         compute="_compute_is_signed", help="A party has signed: the checklist is frozen, whatever happens next."
     )
@@ -161,6 +178,15 @@ class CustomerHandover(models.Model):
             if handover.receiver_abroad and not handover.receiver_country_id:
                 raise ValidationError(self.env._("Say in which country the receiving party is."))
 
+    @api.constrains("receiver_abroad", "abroad_legal_basis")
+    def _check_abroad_legal_basis(self):
+        for handover in self:
+            if handover.receiver_abroad and not handover.abroad_legal_basis:
+                raise ValidationError(
+                    self.env._("The receiving party is outside mainland China: choose the legal basis for export "
+                               "(PIPL Art. 38) under Parties, or every customer would be ineligible.")
+                )
+
     @api.depends("receiver_id.name", "receiver_id.email", "receiver_id.phone", "receiver_id.contact_address")
     def _compute_receiver_contact(self):
         for handover in self:
@@ -183,6 +209,16 @@ class CustomerHandover(models.Model):
             handover.verified_count = counts.get(("verified", False), 0)
             handover.pending_count = counts.get(("pending", False), 0)
 
+    @api.depends("line_ids.scope_run", "state")
+    def _compute_scope_run(self):
+        for handover in self:
+            # An undone run's lines keep its number negated: the next run takes the next number.
+            runs = handover.line_ids.mapped("scope_run")
+            handover.scope_run_count = max((abs(run) for run in runs), default=0)
+            handover.can_undo_scope = (
+                handover.state == "draft" and not handover.is_signed and handover.scope_run_count in runs
+            )
+
     @api.depends("export_ids")
     def _compute_export_count(self):
         counts = dict(self.env["customer.handover.export"]._read_group(
@@ -195,6 +231,27 @@ class CustomerHandover(models.Model):
     def _compute_is_signed(self):
         for handover in self:
             handover.is_signed = bool(handover.transfer_signed_on or handover.receiver_signed_on)
+
+    @api.depends("name")
+    @api.depends_context("lang")
+    def _compute_display_name(self):
+        for handover in self:
+            # A handover is numbered on its first save; until then it is not titled "/".
+            handover.display_name = handover.name if handover.name not in (False, "/") else self.env._("New Handover")
+
+    @api.depends("transfer_signed_on", "receiver_signed_on")
+    @api.depends_context("lang")
+    def _compute_signature_status(self):
+        for handover in self:
+            transfer, receiver = bool(handover.transfer_signed_on), bool(handover.receiver_signed_on)
+            if transfer and receiver:
+                handover.signature_status = self.env._("2 of 2 signed: both parties")
+            elif transfer:
+                handover.signature_status = self.env._("1 of 2 signed: the receiving party still signs")
+            elif receiver:
+                handover.signature_status = self.env._("1 of 2 signed: the transferring party still signs")
+            else:
+                handover.signature_status = self.env._("0 of 2 signed")
 
     @api.depends("company_id")
     def _compute_signing_key_missing(self):
@@ -344,7 +401,7 @@ class CustomerHandover(models.Model):
             if handover.archive_customers:
                 customers.action_archive()
             handover._message_log(
-                body=self.env._("%(count)s customers handed over to %(receiver)s.",
+                body=handover._company_env()._("%(count)s customers handed over to %(receiver)s.",
                                 count=len(customers), receiver=handover.receiver_id.display_name)
             )
         self._step(("state", "date_done"), {"state": "done", "date_done": fields.Date.context_today(self)},
@@ -364,13 +421,79 @@ class CustomerHandover(models.Model):
         }
 
     def action_export_checklist(self):
-        """Export the checklist as a signed workbook and download it."""
+        """Seal the checklist with the company's key and show the export, ready to download.
+
+        The export opens in a dialog: closing it reloads this form, which then counts the new export.
+        """
         self.ensure_one()
-        return self.env["customer.handover.export"]._create_for(self).action_download()
+        export = self.env["customer.handover.export"]._create_for(self)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Signed checklist sealed"),
+            "res_model": export._name,
+            "res_id": export.id,
+            "view_mode": "form",
+            "target": "new",
+        }
 
     def action_create_signing_key(self):
         self.ensure_one()
         return self.company_id.action_handover_create_signing_key()
+
+    def action_verify_all_pending(self):
+        """Verify every pending line of the checklist that can be verified, and say what was skipped."""
+        self.ensure_one()
+        self._check_state("in_progress")
+        return self.line_ids.action_verify_pending()
+
+    def action_undo_scope(self):
+        """Take the last Select Customers run off the checklist before confirmation: its lines are excluded."""
+        self.ensure_one()
+        self._check_state("draft")
+        self._check_checklist_open()
+        run = self.scope_run_count
+        lines = self.line_ids.filtered(lambda line: run and line.scope_run == run)
+        if not lines or not self.can_undo_scope:
+            raise UserError(self.env._("%(handover)s has no selection of customers to undo.", handover=self.name))
+        if lines.filtered(lambda line: line.eligibility == "admitted"):
+            raise UserError(
+                self.env._("A data-protection officer admitted customers of the last selection: exclude the lines "
+                           "one by one with a reason instead.")
+            )
+        kept = lines.filtered("excluded")
+        with evidence_step(lines._name, "scope_run", "excluded", "exclusion_reason"):
+            kept.write({"scope_run": -run})
+            (lines - kept).write({"scope_run": -run, "excluded": True, "exclusion_reason": self._undone_reason()})
+        self.env["customer.handover.event"]._append_for(
+            lines, "scope_undone", {"handover": self.id, "run": run}, self.company_id
+        )
+        lines._log_to_chatter("scope_undone")
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+    def _undone_reason(self):
+        """The exclusion reason of an undone selection, in the company's language: every reader reads the line."""
+        return self._company_env()._("Selection of customers undone before confirmation")
+
+    def _company_env(self):
+        """An environment in the transferring company's language, for texts stored for every reader alike.
+
+        Chatter notes and stored reasons are read by the company's staff, whoever acted: they are not frozen in
+        the actor's language (STYLE.md, habit 12).
+        """
+        self.ensure_one()
+        return self.with_context(lang=self.company_id.partner_id.lang or "en_US").env
+
+    def action_open_lines(self):
+        """This handover's checklist lines, filtered as the smart button that opens them says."""
+        self.ensure_one()
+        line_filter = self.env.context.get("line_filter")
+        context = {"default_handover_id": self.id, "search_default_handover_id": self.id}
+        if line_filter in ("to_verify", "verified", "excluded"):
+            context[f"search_default_filter_{line_filter}"] = 1
+        action = self.env["ir.actions.act_window"]._for_xml_id("customer_handover.customer_handover_line_action")
+        action.update({"domain": [("handover_id", "=", self.id)], "context": context,
+                       "name": self.env._("Checklist of %(handover)s", handover=self.name)})
+        return action
 
     def action_open_exports(self):
         self.ensure_one()
@@ -382,6 +505,17 @@ class CustomerHandover(models.Model):
             "domain": [("handover_id", "=", self.id)],
             "context": {"default_handover_id": self.id},
         }
+
+    def _record_export(self):
+        """The export the printed handover record points to: the current one, if any."""
+        self.ensure_one()
+        return self.export_ids.filtered(lambda export: export.state == "current")[:1]
+
+    def _record_qr_code(self, export):
+        """A QR code, as a data URI, that opens the export in Odoo, where it is downloaded and verified."""
+        url = f"{self.get_base_url()}/odoo/customer.handover.export/{export.id}"
+        png = self.env["ir.actions.report"].barcode("QR", url, width=300, height=300, humanreadable=0)
+        return image_data_uri(base64.b64encode(png))
 
     def _check_checklist_open(self):
         frozen = self.filtered(lambda handover: handover.is_signed)

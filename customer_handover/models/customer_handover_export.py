@@ -154,7 +154,7 @@ class CustomerHandoverExport(models.Model):
             self, "export_countersigned", {"fingerprint": countersign_fingerprint, "handover": handover.id}
         )
         handover._message_log(
-            body=self.env._(
+            body=handover._company_env()._(
                 "Export %(number)s countersigned by %(countersigner)s (key fingerprint %(fingerprint)s).",
                 number=self.number, countersigner=countersigner, fingerprint=countersign_fingerprint,
             ),
@@ -170,11 +170,13 @@ class CustomerHandoverExport(models.Model):
         handover.check_access("write")
         if handover.state == "cancel":
             raise UserError(self.env._("A cancelled handover cannot be exported."))
-        line_count = self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id)])
-        if not line_count:
+        if handover.state not in ("signed", "done"):
             raise UserError(
-                self.env._("%(handover)s has an empty checklist: there is nothing to export.", handover=handover.name)
+                self.env._("%(handover)s is sealed with the company's key once both parties have signed its "
+                           "checklist; it is not signed yet.", handover=handover.name)
             )
+        # A signed handover has lines: it could not have started without them.
+        line_count = self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id)])
         # sudo: the signing certificate is an officer's setting; the user was checked as a manager above.
         certificate = handover.company_id.sudo().handover_certificate_id
         key, cert = certificate._handover_signing_material()
@@ -243,7 +245,7 @@ class CustomerHandoverExport(models.Model):
         export.write({"attachment_id": attachments[0].id, "signature_attachment_id": attachments[1].id})
         previous.filtered(lambda old: old.state == "current").write({"state": "superseded"})
         handover._message_log(
-            body=self.env._(
+            body=handover._company_env()._(
                 "Checklist export %(number)s signed for %(company)s with the key of fingerprint %(fingerprint)s; "
                 "it supersedes every earlier export.",
                 number=number, company=handover.company_id.name, fingerprint=export.fingerprint,

@@ -23,6 +23,8 @@ PUBLIC_REASONS = [
     (HELD_BACK, _lt("Held back by the data-protection officer")),
 ]
 VERIFICATION_FIELDS = ("state", "verified_by_id", "verified_on")
+# How many line names a chatter note lists before it says "and N more".
+CHATTER_NAMES = 10
 
 
 def public_reasons(codes):
@@ -40,7 +42,7 @@ class CustomerHandoverLine(models.Model):
     _evidence_fields = (
         "line_type", "partner_id", "snapshot_ref", "snapshot_contact", "snapshot_classification",
         "snapshot_consent", "snapshot_retention", "eligibility", "ineligibility_reasons", "public_reasons",
-        "admission_justification", "admitted_by_id", *VERIFICATION_FIELDS, "excluded",
+        "admission_justification", "admitted_by_id", *VERIFICATION_FIELDS, "excluded", "scope_run",
     )
     _immutable_fields = ("handover_id", "company_id")
 
@@ -89,6 +91,20 @@ class CustomerHandoverLine(models.Model):
     excluded = fields.Boolean(readonly=True)
     exclusion_reason = fields.Text()
     remarks = fields.Text()
+    scope_run = fields.Integer(
+        readonly=True, copy=False, help="Which run of Select Customers added the line (0: added by hand)."
+    )
+    to_verify = fields.Boolean(
+        compute="_compute_to_verify", store=True,
+        help="Pending and on the checklist: what still needs work before the checklist is verified.",
+    )
+    handover_state = fields.Selection(related="handover_id.state", string="Handover Status")
+    public_reasons_text = fields.Char(
+        string="Why Ineligible", compute="_compute_public_reasons_text",
+        help="The ineligibility reasons in the reader's language.",
+    )
+    salesperson_id = fields.Many2one(related="partner_id.user_id", string="Salesperson", store=True)
+    business_domain_ids = fields.Many2many(related="partner_id.business_domain_ids", string="Business Domains")
 
     @api.constrains("excluded", "exclusion_reason")
     def _check_exclusion_reason(self):
@@ -98,6 +114,19 @@ class CustomerHandoverLine(models.Model):
                     self.env._("Say why “%(line)s” is excluded from the handover.", line=line.name)
                 )
 
+    @api.depends("state", "excluded", "eligibility")
+    def _compute_to_verify(self):
+        for line in self:
+            line.to_verify = line.state == "pending" and not line.excluded and line.eligibility != "ineligible"
+
+    @api.depends("public_reasons")
+    @api.depends_context("lang")
+    def _compute_public_reasons_text(self):
+        labels = {code: self.env._(label) for code, label in PUBLIC_REASONS}
+        for line in self:
+            codes = (line.public_reasons or "").split(",")
+            line.public_reasons_text = "; ".join(labels.get(code, code) for code in codes if code)
+
     @api.model_create_multi
     def create(self, vals_list):
         handover_ids = {vals.get("handover_id") for vals in vals_list}
@@ -106,6 +135,7 @@ class CustomerHandoverLine(models.Model):
         lines = super().create(vals_list)
         if not is_unlocked(self._name, "partner_id"):
             self.env["customer.handover.event"]._append_for(lines, "item_added")
+            lines._log_to_chatter("item_added")
         return lines
 
     def write(self, vals):
@@ -115,7 +145,11 @@ class CustomerHandoverLine(models.Model):
         if ("exclusion_reason" in vals and not is_unlocked(self._name, "exclusion_reason")
                 and any(self.mapped("excluded"))):
             self._refuse_evidence(["exclusion_reason"], "write")
-        return super().write(vals)
+        renamed = {line: line.name for line in self if "name" in vals and line.name != vals["name"]}
+        result = super().write(vals)
+        for line, old_name in renamed.items():
+            line._log_to_chatter("item_renamed", old_name=old_name)
+        return result
 
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
@@ -146,6 +180,46 @@ class CustomerHandoverLine(models.Model):
         if state == "pending":
             values.update(verified_by_id=False, verified_on=False)
         self._step(VERIFICATION_FIELDS, values, "lines_checked", {"state": state})
+
+    def action_verify_pending(self):
+        """Verify the pending lines among these that can be verified; tell what was skipped and why."""
+        handovers = self.handover_id
+        if handovers.filtered(lambda handover: handover.state != "in_progress"):
+            raise UserError(self.env._("Checklist lines are verified while the handover is in progress: start the "
+                                       "handover first."))
+        verifiable = self.filtered("to_verify")
+        skipped = {
+            "done": len(self.filtered(lambda line: not line.excluded and line.state != "pending")),
+            "excluded": len(self.filtered("excluded")),
+            "ineligible": len(self.filtered(lambda line: not line.excluded and line.eligibility == "ineligible")),
+        }
+        if verifiable:
+            values = {"state": "verified", "verified_by_id": self.env.uid, "verified_on": fields.Datetime.now()}
+            verifiable._step(VERIFICATION_FIELDS, values, "pending_verified", {"state": "verified", **skipped})
+        return self._verify_pending_notification(len(verifiable), skipped)
+
+    def _verify_pending_notification(self, count, skipped):
+        texts = {
+            "done": self.env._("%(count)s already verified, missing or rejected", count=skipped["done"]),
+            "excluded": self.env._("%(count)s excluded (include them first to verify them)",
+                                   count=skipped["excluded"]),
+            "ineligible": self.env._("%(count)s ineligible (a data-protection officer must admit them)",
+                                     count=skipped["ineligible"]),
+        }
+        skipped_text = "; ".join(texts[key] for key, number in skipped.items() if number)
+        message = self.env._("%(count)s pending lines verified.", count=count)
+        if skipped_text:
+            message = self.env._("%(message)s Skipped: %(skipped)s.", message=message, skipped=skipped_text)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Verify all pending"),
+                "message": message,
+                "type": "success" if count else "warning",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_exclude(self):
         if self.filtered(lambda line: not (line.exclusion_reason or "").strip()):
@@ -194,3 +268,29 @@ class CustomerHandoverLine(models.Model):
         for handover in self.handover_id:
             lines = self.filtered(lambda line, handover=handover: line.handover_id == handover)
             events._append_for(lines, event, {**(payload or {}), "handover": handover.id}, handover.company_id)
+            lines._log_to_chatter(event, state=values.get("state"))
+
+    def _log_to_chatter(self, event, state=None, old_name=None):
+        """Tell the handover's chatter what happened to these lines, in the company's language."""
+        for handover in self.handover_id:
+            lines = self.filtered(lambda line, handover=handover: line.handover_id == handover)
+            env = handover._company_env()
+            names = ", ".join(lines[:CHATTER_NAMES].mapped("name"))
+            if len(lines) > CHATTER_NAMES:
+                names = env._("%(names)s and %(count)s more", names=names, count=len(lines) - CHATTER_NAMES)
+            state_label = dict(self._fields["state"]._description_selection(env)).get(state, "")
+            bodies = {
+                "item_added": env._("Added to the checklist: %(names)s", names=names),
+                "item_renamed": env._("Checklist item “%(old)s” renamed “%(new)s”", old=old_name or "", new=names),
+                "lines_checked": env._("Marked %(state)s: %(names)s", state=state_label, names=names),
+                "pending_verified": env._("Verify all pending: %(count)s lines verified (%(names)s)",
+                                          count=len(lines), names=names),
+                "lines_excluded": env._("Excluded from the checklist: %(names)s", names=names),
+                "scope_undone": env._("Selection of customers undone: %(count)s lines excluded (%(names)s)",
+                                      count=len(lines), names=names),
+                "lines_included": env._("Included in the checklist again: %(names)s", names=names),
+                "lines_admitted": env._("Admitted by exception by a data-protection officer: %(names)s",
+                                        names=names),
+            }
+            if event in bodies:
+                handover._message_log(body=bodies[event])

@@ -812,18 +812,24 @@ class _Verifier:
                 self._check_table(by_name[name], key, manifest)
 
     def _check_defined_names(self, manifest):
-        """The writer names the checklist's filter range and each sheet's print titles; nothing else."""
+        """The writer names the checklist's filter range, each sheet's print titles and, since its second
+        layout, the print areas of the cover and the checklist (every value, no digest); nothing else."""
         try:
             names = json.loads(manifest["sheets"])
             rows, columns = int(manifest["checklist.rows"]), int(manifest["checklist.columns"])
+            cover_rows, cover_columns = int(manifest["cover.rows"]), int(manifest["cover.columns"])
         except (ValueError, TypeError):
             return
         last = get_column_letter(columns + 1)
         expected = {("_xlnm._FilterDatabase", "1", "1", names[1], f"$A$1:${last}${rows}")} if len(names) == 3 else set()
         expected |= {("_xlnm.Print_Titles", str(index), None, name, "$1:$1") for index, name in enumerate(names)}
+        print_areas = {
+            ("_xlnm.Print_Area", "0", None, names[0], f"$A$1:${get_column_letter(cover_columns)}${cover_rows}"),
+            ("_xlnm.Print_Area", "1", None, names[1], f"$A$1:${get_column_letter(columns)}${rows}"),
+        } if len(names) == 3 else set()
         found = {(name, sheet, hidden, *pkg.parse_defined_range(text))
                  for name, sheet, hidden, text in self.package.defined_names}
-        if found != expected:
+        if found not in (expected, expected | print_areas):
             self.package.rewrite("xl/workbook.xml", "the defined names")
 
     def _check_table(self, sheet, key, manifest):
@@ -922,10 +928,17 @@ _SHEET_VIEWS = {
 _COMMON_SETTINGS = {
     "sheetPr": '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>',
     "sheetFormatPr": '<sheetFormatPr defaultRowHeight="15"/>',
-    "pageMargins": '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>',
     "pageSetup": '<pageSetup paperSize="9" fitToHeight="0" orientation="landscape"/>',
 }
 _ORDER = ["sheetPr", "dimension", "sheetViews", "sheetFormatPr", "cols", "sheetData", "pageMargins", "pageSetup"]
+# The page layouts the writer has written: the first, then one with narrower margins and a footer that
+# names the sheet and numbers the pages (its print areas are checked with the defined names).
+_FOOTER_TEXT = "&L&A&R&P / &N"
+_WRITER_FOOTER = "<headerFooter><oddFooter>&amp;L&amp;A&amp;R&amp;P / &amp;N</oddFooter></headerFooter>"
+_LAYOUTS = {
+    None: '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>',
+    "headerFooter": '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>',
+}
 _DIMENSION = re.compile(r"A1(?::[A-Z]{1,3}[0-9]{1,7})?")
 
 
@@ -934,6 +947,8 @@ def _form(text):
 
 
 _SETTING_FORMS = {name: _form(text) for name, text in _COMMON_SETTINGS.items()}
+_FOOTER_FORM = _form(_WRITER_FOOTER)
+_MARGIN_FORMS = {footer: _form(text) for footer, text in _LAYOUTS.items()}
 _VIEW_FORMS = {key: _form(f"<sheetViews>{text}</sheetViews>") for key, text in _SHEET_VIEWS.items()}
 
 
@@ -1008,7 +1023,9 @@ class _Layout:
                 self.package.refuse("row_hidden", sheet=sheet.title, row="*")
             elif tag == "autoFilter" and len(element):
                 self.package.refuse("element_foreign", part=sheet.part, element="autoFilter criteria")
-            elif tag == "headerFooter" and any((item.text or "").strip() for item in element):
+            elif tag == "headerFooter" and any((item.text or "").strip() not in ("", _FOOTER_TEXT)
+                                               for item in element):
+                # Only the writer's own footer (sheet name, page numbers) may print; a re-save may repeat it.
                 self.package.refuse("element_foreign", part=sheet.part, element="headerFooter text")
         if not self.canonical:
             return
@@ -1016,15 +1033,22 @@ class _Layout:
         expected = list(_ORDER)
         if self.kind == CHECKLIST:
             expected.insert(6, "autoFilter")
+        footer = "headerFooter" if order[-1:] == ["headerFooter"] else None
+        if footer:
+            expected.append(footer)
         if order != expected or sheet.root_attributes:
             self.rewrite("the sheet settings")
             return
         for element in sheet.settings:
-            if not self._setting_is_canonical(element):
+            if not self._setting_is_canonical(element, footer):
                 self.rewrite(pkg.local(element.tag))
 
-    def _setting_is_canonical(self, element):
+    def _setting_is_canonical(self, element, footer):
         tag = pkg.local(element.tag)
+        if tag == "pageMargins":
+            return pkg.canonical(element) == _MARGIN_FORMS[footer]
+        if tag == "headerFooter":
+            return pkg.canonical(element) == _FOOTER_FORM
         if tag in _SETTING_FORMS:
             return pkg.canonical(element) == _SETTING_FORMS[tag]
         if tag == "sheetViews":

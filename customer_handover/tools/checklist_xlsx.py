@@ -44,6 +44,8 @@ class ChecklistWriter:
             sheet.set_paper(9)
             sheet.fit_to_pages(1, 0)
             sheet.repeat_rows(0)
+            sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+            sheet.set_footer("&L&A&R&P / &N")
         self.header_format = self.workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
         self.text_format = self.workbook.add_format({"valign": "top"})
         self.wrap_format = self.workbook.add_format({"valign": "top", "text_wrap": True})
@@ -62,6 +64,8 @@ class ChecklistWriter:
                 sheet.set_row(index, height)
             self._write(sheet, self.cover, index, values, self.header_format if index == 0 else None)
         sheet.freeze_panes(1, 0)
+        # The digest column is for the verifier: the printed page shows what people read.
+        sheet.print_area(0, 0, len(rows), len(header) - 1)
 
     def start_checklist(self, header, widths):
         lowest, highest = CHECKLIST_WIDTHS
@@ -84,6 +88,7 @@ class ChecklistWriter:
         """The signatures sheet's rows up to the first signature: its header and the manifest."""
         last_column = self.checklist.columns
         self.sheets[1].autofilter(0, 0, self.checklist.rows - 1, last_column)
+        self.sheets[1].print_area(0, 0, self.checklist.rows - 1, last_column - 1)
         header = [self.labels["header"]]
         return header + manifest_rows(
             self.labels, handover, export, company, exported_at, self.sheet_names, self.cover, self.checklist,

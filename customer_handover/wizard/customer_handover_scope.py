@@ -21,10 +21,12 @@ SNAPSHOT_FIELDS = [
 ]
 ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
 OFFICER = "customer_handover.group_data_protection_officer"
+# The contacts a count of the preview lists inside the wizard, at most.
+SHOWN_LIMIT = 200
 # What the scope step records on each line it creates.
 LINE_STEP_FIELDS = (
     "line_type", "partner_id", "snapshot_ref", "snapshot_contact", "snapshot_classification", "snapshot_consent",
-    "snapshot_retention", "eligibility", "ineligibility_reasons", "public_reasons", "excluded",
+    "snapshot_retention", "eligibility", "ineligibility_reasons", "public_reasons", "excluded", "scope_run",
 )
 
 
@@ -45,6 +47,33 @@ class CustomerHandoverScope(models.TransientModel):
     salesperson_id = fields.Many2one("res.users")
     partner_company_id = fields.Many2one("res.company", string="Customers of Company")
     domain = fields.Char(string="Other Conditions", default="[]")
+    customers_only = fields.Boolean(
+        default=True,
+        help="Leave out the contacts of the database's own companies, internal users, employees and suppliers.",
+    )
+    select_all = fields.Boolean(
+        string="Every Customer",
+        help="Select every customer of the company: needed when no condition is set.",
+    )
+    has_condition = fields.Boolean(compute="_compute_has_condition")
+    left_out_count = fields.Integer(
+        compute="_compute_preview",
+        help="Contacts that match the conditions but are not selected: already on this checklist, the parties "
+        "themselves, another company's contacts or, with Customers Only, not customers.",
+    )
+    show_partners = fields.Selection(
+        [
+            ("selected", "Selected"), ("eligible", "Eligible"), ("ineligible", "Ineligible"),
+            ("left_out", "Matching but left out"), ("no_consent", "Ineligible: no valid consent"),
+            ("expired", "Ineligible: retention expired"), ("abroad", "Ineligible: receiver abroad without basis"),
+            ("other_handover", "Ineligible: in another open handover"),
+            (HELD_BACK, "Ineligible: held back by the data-protection officer"),
+            ("legal_hold", "Ineligible: legal hold (officers)"), ("sensitive", "Ineligible: sensitive data (officers)"),
+        ],
+        string="Show the Contacts",
+    )
+    shown_partner_ids = fields.Many2many("res.partner", string="Contacts", compute="_compute_shown_partner_ids")
+    shown_count = fields.Integer(compute="_compute_shown_partner_ids")
     total_count = fields.Integer(compute="_compute_preview")
     eligible_count = fields.Integer(compute="_compute_preview")
     ineligible_count = fields.Integer(compute="_compute_preview")
@@ -58,15 +87,41 @@ class CustomerHandoverScope(models.TransientModel):
         return values
 
     @api.depends(
+        "partner_ids", "customer_type", "relationship_stage", "business_domain_ids", "salesperson_id",
+        "partner_company_id", "domain",
+    )
+    def _compute_has_condition(self):
+        for wizard in self:
+            try:
+                user_domain = wizard._user_domain()
+            except UserError:
+                user_domain = True
+            wizard.has_condition = bool(
+                wizard.partner_ids or wizard.customer_type or wizard.relationship_stage or wizard.business_domain_ids
+                or wizard.salesperson_id or wizard.partner_company_id or user_domain
+            )
+
+    @api.depends(
         "handover_id", "partner_ids", "customer_type", "relationship_stage", "business_domain_ids",
-        "salesperson_id", "partner_company_id", "domain",
+        "salesperson_id", "partner_company_id", "domain", "customers_only", "show_partners",
+    )
+    def _compute_shown_partner_ids(self):
+        for wizard in self:
+            ids = wizard._partner_ids_shown() if wizard.handover_id and wizard.show_partners else []
+            wizard.shown_count = len(ids)
+            wizard.shown_partner_ids = [(6, 0, list(ids)[:SHOWN_LIMIT])]
+
+    @api.depends(
+        "handover_id", "partner_ids", "customer_type", "relationship_stage", "business_domain_ids",
+        "salesperson_id", "partner_company_id", "domain", "customers_only",
     )
     def _compute_preview(self):
         officer = self.env.user.has_group(OFFICER)
         labels = {reason: self.env._(label) for reason, label in INELIGIBILITY_REASONS + PUBLIC_REASONS}
         for wizard in self:
             if not wizard.handover_id:
-                wizard.update({"total_count": 0, "eligible_count": 0, "ineligible_count": 0, "preview": False})
+                wizard.update({"total_count": 0, "eligible_count": 0, "ineligible_count": 0, "preview": False,
+                               "left_out_count": 0})
                 continue
             reasons = wizard._ineligible_ids()
             if not officer:
@@ -78,6 +133,7 @@ class CustomerHandoverScope(models.TransientModel):
             wizard.total_count = total
             wizard.ineligible_count = len(ineligible)
             wizard.eligible_count = total - len(ineligible)
+            wizard.left_out_count = self.env["res.partner"].search_count(wizard._condition_domain()) - total
             rows = "".join(
                 f"<tr><td>{labels[reason]}</td><td class='text-end'>{len(ids)}</td></tr>"
                 for reason, ids in reasons.items()
@@ -95,6 +151,11 @@ class CustomerHandoverScope(models.TransientModel):
                 self.env._("Say on the handover what the receiving party will use the data for before selecting "
                            "customers: eligibility depends on consent for those purposes.")
             )
+        if not self.has_condition and not self.select_all:
+            raise UserError(
+                self.env._("No condition is set: choose the customers (type, stage, business domains, salesperson or "
+                           "other conditions), or tick “Every Customer” to select all of them.")
+            )
         reasons = self._ineligible_ids()
         ids = self.env["res.partner"].search(self._scope_domain(), order="id").ids
         if not ids:
@@ -105,6 +166,7 @@ class CustomerHandoverScope(models.TransientModel):
                 reasons_by_partner.setdefault(partner_id, []).append(reason)
         labels = self._labels()
         Line = self.env["customer.handover.line"]
+        run = handover.scope_run_count + 1
         for batch in split_every(BATCH_SIZE, ids):
             snapshots = self.env["res.partner"].browse(batch).read(SNAPSHOT_FIELDS)
             domain_ids = {domain_id for snapshot in snapshots for domain_id in snapshot["business_domain_ids"]}
@@ -113,24 +175,68 @@ class CustomerHandoverScope(models.TransientModel):
                 for domain in self.env["customer.business.domain"].browse(domain_ids).read(["name"])
             }
             with evidence_step(Line._name, *LINE_STEP_FIELDS):
-                lines = Line.create([self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels)
-                                     for snapshot in snapshots])
+                lines = Line.create([
+                    {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels), "scope_run": run}
+                    for snapshot in snapshots
+                ])
             self.env["customer.handover.event"]._append_for(
-                lines, "lines_added", {"handover": handover.id}, handover.company_id
+                lines, "lines_added", {"handover": handover.id, "run": run}, handover.company_id
             )
             self.env.invalidate_all()
         handover._message_log(
-            body=self.env._("%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
-                            count=len(ids), ineligible=len(reasons_by_partner))
+            body=handover._company_env()._(
+                "%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
+                count=len(ids), ineligible=len(reasons_by_partner),
+            )
         )
         return {"type": "ir.actions.act_window_close"}
 
+    def action_show_partners(self):
+        """List, inside the wizard, the contacts behind one of the preview's counts."""
+        self.ensure_one()
+        self.show_partners = self.env.context.get("show") or "selected"
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Select customers"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_handover_id": self.handover_id.id},
+        }
+
+    def _partner_ids_shown(self):
+        """Ids of the contacts behind the count chosen in ``show_partners``, in name order."""
+        Partner = self.env["res.partner"]
+        show = self.show_partners
+        if show == "left_out":
+            selected = Partner.search(self._scope_domain()).ids
+            return Partner.search(expression.AND([self._condition_domain(), [("id", "not in", selected)]]),
+                                  order="name").ids
+        selected = Partner.search(self._scope_domain(), order="name").ids
+        if show == "selected":
+            return selected
+        reasons = self._ineligible_ids()
+        if not self.env.user.has_group(OFFICER):
+            held = set().union(*(reasons.pop(code, set()) for code in ("legal_hold", "sensitive")))
+            if held:
+                reasons[HELD_BACK] = held
+        ineligible = set().union(*reasons.values())
+        if show == "eligible":
+            return [partner_id for partner_id in selected if partner_id not in ineligible]
+        chosen = ineligible if show == "ineligible" else reasons.get(show, set())
+        return [partner_id for partner_id in selected if partner_id in chosen]
+
     def _labels(self):
-        """Display labels of the selections a snapshot shows, read once per selection."""
+        """Labels of the selections a snapshot shows, read once per selection, in the company's language.
+
+        They are stored on the lines, which every reader of the handover reads alike.
+        """
+        env = self.handover_id._company_env()
         fields_ = self.env["res.partner"]._fields
-        labels = {name: dict(fields_[name]._description_selection(self.env))
+        labels = {name: dict(fields_[name]._description_selection(env))
                   for name in ("customer_type", "relationship_stage", "retention_status")}
-        labels["reason"] = {reason: self.env._(label) for reason, label in PUBLIC_REASONS}
+        labels["reason"] = {reason: env._(label) for reason, label in PUBLIC_REASONS}
         return labels
 
     def _line_values(self, snapshot, reasons, labels):
@@ -163,16 +269,9 @@ class CustomerHandoverScope(models.TransientModel):
                           public_reasons=",".join(shown), excluded=True, exclusion_reason=text)
         return values
 
-    def _scope_domain(self):
-        """The customers chosen, less those already on this handover's checklist and the parties themselves."""
-        handover = self.handover_id
-        parties = handover.receiver_id.commercial_partner_id | handover.company_id.partner_id
-        domains = [
-            [("handover_line_ids", "not any", [("handover_id", "=", handover.id)])],
-            [("commercial_partner_id", "not in", parties.ids)],
-            [("company_id", "in", [False, handover.company_id.id])],
-            expression.normalize_domain(self._user_domain()),
-        ]
+    def _condition_domain(self):
+        """What the conditions select, before the scope leaves anyone out."""
+        domains = [expression.normalize_domain(self._user_domain())]
         if self.partner_ids:
             domains.append([("id", "in", self.partner_ids.ids)])
         for field, value in (
@@ -185,6 +284,37 @@ class CustomerHandoverScope(models.TransientModel):
                 domains.append([(field, "=", value)])
         if self.business_domain_ids:
             domains.append([("business_domain_ids", "in", self.business_domain_ids.ids)])
+        return expression.AND(domains)
+
+    def _customer_domain(self):
+        """Customers only: not the database's own companies and their people, users, employees or suppliers."""
+        # sudo: only the ids of the companies' own contacts are read, to leave them out of the selection.
+        own = self.env["res.company"].sudo().with_context(active_test=False).search_fetch(
+            [("partner_id", "!=", False)], ["partner_id"]).partner_id
+        domain = [
+            ("commercial_partner_id", "not in", own.ids),
+            ("user_ids", "not any", [("share", "=", False), ("active", "in", [True, False])]),
+        ]
+        partner_fields = self.env["res.partner"]._fields
+        if "employee_ids" in partner_fields:
+            domain.append(("employee_ids", "=", False))
+        if "supplier_rank" in partner_fields and "customer_rank" in partner_fields:
+            domain = expression.AND([domain, ["|", ("supplier_rank", "=", 0), ("customer_rank", ">", 0)]])
+        return domain
+
+    def _scope_domain(self):
+        """The customers chosen, less those already on this handover's checklist and the parties themselves."""
+        handover = self.handover_id
+        parties = handover.receiver_id.commercial_partner_id | handover.company_id.partner_id
+        domains = [
+            # Customers of an undone selection (negated run) may be selected again.
+            [("handover_line_ids", "not any", [("handover_id", "=", handover.id), ("scope_run", ">=", 0)])],
+            [("commercial_partner_id", "not in", parties.ids)],
+            [("company_id", "in", [False, handover.company_id.id])],
+            self._condition_domain(),
+        ]
+        if self.customers_only:
+            domains.append(self._customer_domain())
         return expression.AND(domains)
 
     def _user_domain(self):

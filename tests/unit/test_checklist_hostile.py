@@ -6,6 +6,7 @@ refusals matter: what LibreOffice shows of those files is not what was signed.
 """
 
 import io
+import re
 import shutil
 import struct
 import subprocess
@@ -142,6 +143,49 @@ def test_xlsxwriter_3_1_and_later_merge_equal_columns_and_still_verify(signed, t
         columns, "<cols>" + first.replace('max="1"', f'max="{len(ROWS[0])}"') + "/>" + digest + "/>"
     ).encode()
     assert merged and verify(packed(parts), trusted=trusted).status == "valid"
+
+
+def _first_layout(parts):
+    """The parts as the writer laid them out before its print setup: wider margins, no footer, no print areas."""
+    for name in ("xl/worksheets/sheet1.xml", CHECKLIST, "xl/worksheets/sheet3.xml"):
+        sheet = parts[name].decode()
+        sheet = sheet.replace('<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6"',
+                              '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75"')
+        parts[name] = sheet.replace("<headerFooter><oddFooter>&amp;L&amp;A&amp;R&amp;P / &amp;N</oddFooter>"
+                                    "</headerFooter>", "").encode()
+    parts["xl/workbook.xml"] = re.sub(
+        rb'<definedName name="_xlnm.Print_Area"[^>]*>[^<]*</definedName>', b"", parts["xl/workbook.xml"]
+    )
+    return parts
+
+
+def test_each_page_layout_the_writer_has_written_verifies_as_valid(signed, trusted):
+    parts = unpacked(signed)
+    assert b"_xlnm.Print_Area" in parts["xl/workbook.xml"] and b"<headerFooter>" in parts[CHECKLIST]
+    first = _first_layout(unpacked(signed))
+    assert b"_xlnm.Print_Area" not in first["xl/workbook.xml"] and b"<headerFooter>" not in first[CHECKLIST]
+    assert b"</definedNames>" in first["xl/workbook.xml"]
+    assert verify(packed(first), trusted=trusted).status == "valid"
+
+
+@pytest.mark.parametrize("footer", ["&LConfidential &A&R&P / &N", "&CVerified by both parties"])
+def test_a_footer_of_other_text_is_refused(signed, trusted, footer):
+    parts = unpacked(signed)
+    parts[CHECKLIST] = parts[CHECKLIST].replace(b"&amp;L&amp;A&amp;R&amp;P / &amp;N",
+                                                footer.replace("&", "&amp;").encode())
+    result = verify(packed(parts), trusted=trusted)
+    assert result.status == "invalid"
+    assert "headerFooter text is content a signed checklist never holds" in " ".join(
+        finding.message for finding in result.findings)
+
+
+def test_print_areas_that_leave_out_signed_rows_are_not_the_original(signed, trusted):
+    parts = unpacked(signed)
+    workbook = parts["xl/workbook.xml"].decode()
+    area = workbook.split('<definedName name="_xlnm.Print_Area" localSheetId="1">')[1].split("</definedName>")[0]
+    shorter = area.rsplit("$", 1)[0] + "$2"
+    parts["xl/workbook.xml"] = workbook.replace(f">{area}<", f">{shorter}<").encode()
+    assert verify(packed(parts), trusted=trusted).status == "resaved"
 
 
 # ---------------------------------------------------------------------------------------------- display tampering

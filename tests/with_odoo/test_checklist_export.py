@@ -14,6 +14,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
 from .common import HandoverCase
+from .test_handover import SIGNATURE
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -52,6 +53,9 @@ class TestChecklistExport(HandoverCase):
         handover.with_user(cls.manager).action_confirm()
         handover.with_user(cls.manager).action_start()
         lines.with_user(cls.handover_user).action_verify()
+        handover.with_user(cls.handover_user).action_mark_verified()
+        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE)
+        handover.with_user(cls.manager)._sign("receiver", "Li Lei", SIGNATURE)
         return handover
 
     def _export(self, handover=None, user=None):
@@ -136,9 +140,10 @@ class TestChecklistExport(HandoverCase):
         self.assertEqual(self._verify(self._bytes(second.attachment_id)).status, "valid")
 
     def test_export_is_refused_with_a_reason_and_changes_nothing(self):
-        empty = self.env["customer.handover"].create({"receiver_id": self.handover.receiver_id.id})
-        with self.assertRaisesRegex(UserError, "empty checklist"):
-            self._export(empty)
+        unsigned = self.env["customer.handover"].create({"receiver_id": self.handover.receiver_id.id})
+        with self.assertRaisesRegex(UserError, "once both parties have signed"):
+            self._export(unsigned)
+        self.assertFalse(unsigned.export_ids)
         for user in (self.handover_user, self.employee):
             with self.assertRaises(AccessError):
                 self._export(user=user)

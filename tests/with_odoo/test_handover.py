@@ -96,7 +96,7 @@ class TestHandover(HandoverCase):
         for side, signer in (("transfer", "王经理"), ("receiver", "李代表")):
             sign = Form(self.env["customer.handover.sign"].with_user(self.handover_user).with_context(
                 default_handover_id=handover.id))
-            sign.side = side
+            self.assertEqual(sign.side, side, "the wizard offers the side still to sign")
             sign.signer = signer
             sign.signature = SIGNATURE
             sign.save().action_sign()

@@ -247,7 +247,7 @@ class TestHostileEvidenceWrites(HostileCase):
         verified = self._line(handover, self.ok)
         draft = self._handover_at("draft")
         export = self.env["customer.handover.export"].with_user(self.manager)._create_for(
-            handover.with_user(self.manager))
+            self._handover_at("signed").with_user(self.manager))
         attacks = {
             "handover copied as done": (handover, lambda records: records.copy({"state": "done"})),
             "verified line copied": (verified, lambda records: records.copy({"handover_id": draft.id})),
@@ -383,7 +383,7 @@ class TestHostileEvidenceWrites(HostileCase):
         self.assertIn(self.held.id, scope._ineligible_ids()["legal_hold"], "the held customer passes the scope")
 
     def test_exports_are_recorded_by_their_step_only(self):
-        handover = self._handover_at("in_progress")
+        handover = self._handover_at("signed")
         export = self.env["customer.handover.export"].with_user(self.manager)._create_for(
             handover.with_user(self.manager))
         forged = [
@@ -492,7 +492,7 @@ class TestHostileCompanies(HostileCase):
     def test_records_cannot_move_to_another_company(self):
         handover = self._handover_at("in_progress")
         export = self.env["customer.handover.export"].with_user(self.manager)._create_for(
-            handover.with_user(self.manager))
+            self._handover_at("signed").with_user(self.manager))
         handover_b = self.env["customer.handover"].with_company(self.company_b).create(
             {"receiver_id": self.receiver.id, "company_id": self.company_b.id})
         line = self._line(handover, self.ok)

@@ -24,7 +24,7 @@ class TestHostileRpc(HostileFixture, HandoverCase, HttpCase):
         cls.portal = new_test_user(cls.env, login="ch_portal", groups="base.group_portal")
         cls.handover = cls._handover_at("in_progress")
         cls.export = cls.env["customer.handover.export"].with_user(cls.manager)._create_for(
-            cls.handover.with_user(cls.manager))
+            cls._handover_at("signed").with_user(cls.manager))
 
     # ------------------------------------------------------------------------------------------ helpers
 

@@ -1,0 +1,93 @@
+"""A scope that cannot surprise: customers only by default, a condition asked for, counts that list, undo."""
+
+from odoo.exceptions import UserError
+from odoo.tests import Form, tagged
+
+from .common import HandoverCase
+
+
+@tagged("post_install", "-at_install")
+class TestScope(HandoverCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.receiver = cls.env["res.partner"].create({"name": "Receiver Co.", "is_company": True, "phone": "+86 21 1"})
+        cls.domain = cls.env["customer.business.domain"].create({"name": "Scope test domain"})
+        Partner = cls.env["res.partner"]
+        tagged_with = {"business_domain_ids": [(6, 0, cls.domain.ids)]}
+        cls.customer = Partner.create({"name": "Scope customer", **tagged_with})
+        cls.no_consent = Partner.create({"name": "Scope no consent", **tagged_with})
+        cls.colleague = Partner.create({"name": "Own staff", "parent_id": cls.company_a.partner_id.id, **tagged_with})
+        cls.manager.partner_id.business_domain_ids = cls.domain
+        cls.env["customer.consent"].create(
+            {"partner_id": cls.customer.id, "purpose_id": cls.purpose_service.id, "date_given": "2026-01-01"}
+        )
+        cls.handover = cls.env["customer.handover"].with_user(cls.handover_user).create(
+            {"receiver_id": cls.receiver.id, "purpose_ids": [(6, 0, cls.purpose_service.ids)]}
+        )
+
+    def _scope(self, **values):
+        form = Form(self.env["customer.handover.scope"].with_user(self.handover_user).with_context(
+            default_handover_id=self.handover.id))
+        for name, value in values.items():
+            setattr(form, name, value)
+        return form
+
+    def test_customers_only_by_default_and_the_preview_counts_list_their_contacts(self):
+        form = self._scope()
+        form.business_domain_ids.add(self.domain)
+        self.assertTrue(form.customers_only)
+        self.assertEqual((form.total_count, form.eligible_count, form.ineligible_count), (2, 1, 1))
+        self.assertEqual(form.left_out_count, 2, "the company's own contact and the user are left out")
+        form.show_partners = "left_out"
+        self.assertEqual(set(form.shown_partner_ids.ids), {self.colleague.id, self.manager.partner_id.id})
+        form.show_partners = "no_consent"
+        self.assertEqual(form.shown_partner_ids.ids, self.no_consent.ids)
+        wizard = form.save()
+        action = wizard.with_context(show="eligible").action_show_partners()
+        self.assertEqual((action["res_id"], action["target"]), (wizard.id, "new"), "the wizard stays open")
+        self.assertEqual(wizard.shown_partner_ids, self.customer)
+        form = self._scope(customers_only=False)
+        form.business_domain_ids.add(self.domain)
+        self.assertEqual(form.total_count, 3, "users come back; the transferring company's own people never do")
+
+    def test_no_condition_needs_every_customer_ticked(self):
+        wizard = self._scope().save()
+        self.assertFalse(wizard.has_condition)
+        with self.assertRaisesRegex(UserError, "No condition is set"):
+            wizard.action_confirm()
+        self.assertFalse(self.handover.line_ids)
+        wizard.select_all = True
+        wizard.action_confirm()
+        self.assertIn(self.customer, self.handover.line_ids.partner_id)
+        self.assertNotIn(self.colleague, self.handover.line_ids.partner_id)
+        self.assertNotIn(self.manager.partner_id, self.handover.line_ids.partner_id)
+
+    def test_undo_the_last_selection_before_confirmation(self):
+        form = self._scope()
+        form.business_domain_ids.add(self.domain)
+        form.save().action_confirm()
+        lines = self.handover.line_ids
+        self.assertEqual(set(lines.mapped("scope_run")), {1})
+        self.assertTrue(self.handover.can_undo_scope)
+        self.handover.with_user(self.handover_user).action_undo_scope()
+        self.assertTrue(all(lines.mapped("excluded")), "undone lines leave the checklist by exclusion, never deletion")
+        self.assertEqual(set(lines.mapped("scope_run")), {-1})
+        undone = lines.filtered(lambda line: line.partner_id == self.customer)
+        self.assertEqual(undone.exclusion_reason, "Selection of customers undone before confirmation")
+        self.assertFalse(self.handover.can_undo_scope)
+        entry = self.env["customer.handover.event"].search([("event", "=", "scope_undone")], limit=1)
+        self.assertIn('"run":1', entry.payload)
+        self.assertIn("Selection of customers undone", self.handover.message_ids[0].body)
+        with self.assertRaisesRegex(UserError, "no selection of customers to undo"):
+            self.handover.with_user(self.handover_user).action_undo_scope()
+
+        form = self._scope()
+        form.business_domain_ids.add(self.domain)
+        self.assertEqual(form.total_count, 2, "an undone selection's customers may be selected again")
+        form.save().action_confirm()
+        self.assertEqual(self.handover.scope_run_count, 2)
+        self.handover.with_user(self.manager).action_confirm()
+        self.assertFalse(self.handover.can_undo_scope)
+        with self.assertRaisesRegex(UserError, "this step needs it to be Draft"):
+            self.handover.with_user(self.handover_user).action_undo_scope()

@@ -1,0 +1,103 @@
+"""Browser tours: the handover as the staff who run it use it, in English, in Chinese and on a phone."""
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+MANAGER = "customer_handover.group_handover_manager"
+OFFICER = "customer_handover.group_data_protection_officer"
+SIGNATURE = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+class TourCase(HttpCase):
+    """A company that can sign, a receiver, and three customers of one business domain, two with consent."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        company = cls.env.company
+        officer = new_test_user(cls.env, login="tour_officer", groups=OFFICER, name="Tour Officer")
+        company.with_user(officer).action_handover_create_signing_key()
+        cls.manager = new_test_user(cls.env, login="tour_manager", groups=MANAGER, name="Tour Manager")
+        cls.purpose = cls.env.ref("customer_handover.consent_purpose_customer_service")
+        cls.receiver = cls.env["res.partner"].create(
+            {"name": "Tour Receiver Co.", "is_company": True, "email": "legal@receiver.example.cn"}
+        )
+        domain = cls.env["customer.business.domain"].create({"name": "Tour domain"})
+        Partner = cls.env["res.partner"]
+        cls.customers = Partner.create([
+            {"name": name, "email": f"{index}@tour.example.cn", "business_domain_ids": [(6, 0, domain.ids)]}
+            for index, name in enumerate(("Tour Customer A", "Tour Customer B", "Tour No Consent"))
+        ])
+        cls.env["customer.consent"].create([
+            {"partner_id": partner.id, "purpose_id": cls.purpose.id, "date_given": "2026-01-01"}
+            for partner in cls.customers[:2]
+        ])
+        cls.domain = domain
+
+    def _handover(self, state="draft"):
+        """A handover with the tour's customers on its checklist, taken as far as ``state``."""
+        handover = self.env["customer.handover"].with_user(self.manager).create({
+            "receiver_id": self.receiver.id, "purpose_ids": [(6, 0, self.purpose.ids)],
+            "nda_reference": "NDA-1", "nda_date": "2026-11-01", "nda_document": SIGNATURE,
+        })
+        if state == "draft":
+            return handover
+        scope = self.env["customer.handover.scope"].with_user(self.manager).create(
+            {"handover_id": handover.id, "business_domain_ids": [(6, 0, self.domain.ids)]}
+        )
+        scope.action_confirm()
+        handover.action_confirm()
+        handover.action_start()
+        if state == "verified":
+            handover.action_verify_all_pending()
+            handover.action_mark_verified()
+        return handover
+
+
+@tagged("post_install", "-at_install", "customer_handover_tours")
+class TestManagerTour(TourCase):
+    def test_manager_runs_a_handover_from_new_to_done(self):
+        self.start_tour("/odoo/action-customer_handover.customer_handover_action", "customer_handover_manager_tour",
+                        login="tour_manager")
+        handover = self.env["customer.handover"].search([("receiver_id", "=", self.receiver.id)])
+        self.assertEqual(handover.state, "done")
+        self.assertEqual((handover.transfer_signer, handover.receiver_signer), ("Tour Manager", "李代表"))
+        self.assertEqual(len(handover.export_ids), 1)
+        self.assertEqual(self.customers[:2].handover_id, handover)
+
+
+@tagged("post_install", "-at_install", "customer_handover_tours")
+class TestChineseTours(TourCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("zh_CN")
+        cls.env["ir.module.module"]._load_module_terms(["web", "customer_handover"], ["zh_CN"], overwrite=True)
+        cls.manager.write({"lang": "zh_CN", "name": "王经理"})
+
+    def _url(self, handover):
+        return f"/odoo/action-customer_handover.customer_handover_action/{handover.id}"
+
+    def test_scope_wizard_in_chinese(self):
+        handover = self._handover()
+        self.start_tour(self._url(handover), "customer_handover_zh_scope_tour", login="tour_manager")
+        self.assertEqual(len(handover.line_ids), 3)
+        self.assertTrue(all(handover.line_ids.mapped("excluded")), "the selection was undone")
+
+    def test_sign_off_in_chinese(self):
+        handover = self._handover("verified")
+        handover.receiver_responsible_id = self.env["res.partner"].create({"name": "李代表"})
+        self.start_tour(self._url(handover), "customer_handover_zh_sign_tour", login="tour_manager")
+        self.assertEqual((handover.state, handover.transfer_signer, handover.receiver_signer),
+                         ("signed", "王经理", "李代表"))
+
+
+@tagged("post_install", "-at_install", "customer_handover_tours")
+class TestPhoneTour(TourCase):
+    browser_size = "390x844"
+
+    def test_checklist_at_phone_width(self):
+        handover = self._handover("in_progress")
+        self.start_tour(f"/odoo/action-customer_handover.customer_handover_action/{handover.id}",
+                        "customer_handover_phone_tour", login="tour_manager")
+        verified = handover.line_ids.filtered(lambda line: line.partner_id == self.customers[0])
+        self.assertEqual(verified.state, "verified")
