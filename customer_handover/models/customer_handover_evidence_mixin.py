@@ -11,6 +11,8 @@ _logger = logging.getLogger(__name__)
 # this variable: nothing in a request, its context included, can unlock a field.
 _UNLOCKED = contextvars.ContextVar("customer_handover_unlocked", default=frozenset())
 CREATE = "__create__"
+# The defaults a create applies to guarded fields, computed once per create call: (model, unlocked, defaults).
+_OWN_DEFAULTS = contextvars.ContextVar("customer_handover_own_defaults", default=None)
 
 
 def is_unlocked(model, field_name):
@@ -59,7 +61,11 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
             ]
             if refused:
                 self._refuse_evidence(refused, "create")
-        return super().create(vals_list)
+        token = _OWN_DEFAULTS.set((self._name, unlocked, self._own_defaults(unlocked)))
+        try:
+            return super().create(vals_list)
+        finally:
+            _OWN_DEFAULTS.reset(token)
 
     def write(self, vals):
         unlocked = _UNLOCKED.get()
@@ -86,16 +92,25 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         """
         result = super()._add_missing_default_values(values)
         unlocked = _UNLOCKED.get()
-        hidden = self._hidden_stored_fields()
-        for name in self._guarded_stored_fields():
-            field = self._fields[name]
-            if name in values:
-                continue
-            if (name in self._evidence_fields and (self._name, name) not in unlocked) or name in hidden:
+        memo = _OWN_DEFAULTS.get()
+        own = memo[2] if memo and memo[:2] == (self._name, unlocked) else self._own_defaults(unlocked)
+        for name, default in own.items():
+            if name not in values:
                 result.pop(name, None)
-                if field.default:
-                    result[name] = field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
+                if default is not None:
+                    result[name] = default
         return result
+
+    def _own_defaults(self, unlocked):
+        """Guarded fields that a create sets to their own default (None: to nothing), whatever the context says."""
+        hidden = self._hidden_stored_fields()
+        own = {}
+        for name in self._guarded_stored_fields():
+            if (name in self._evidence_fields and (self._name, name) not in unlocked) or name in hidden:
+                field = self._fields[name]
+                own[name] = (field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
+                             if field.default else None)
+        return own
 
     def copy(self, default=None):
         """A copy keeps what the original holds, even in fields the user may not read; ``default`` sets none."""

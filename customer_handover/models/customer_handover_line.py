@@ -114,10 +114,29 @@ class CustomerHandoverLine(models.Model):
                     self.env._("Say why “%(line)s” is excluded from the handover.", line=line.name)
                 )
 
+    def _check_company(self, fnames=None):
+        """Customers are checked against the handover's company in one query per company, not line by line."""
+        every = fnames is None or bool({"company_id", "company_ids"} & set(fnames))
+        if every or "partner_id" in fnames:
+            for company in self.company_id:
+                partners = self.filtered(lambda line, company=company: line.company_id == company).partner_id
+                # sudo: only which of these customers belong to another company is read
+                if partners and self.env["res.partner"].sudo().search_count(
+                        [("id", "in", partners.ids), ("company_id", "not in", [False, company.id])], limit=1):
+                    raise UserError(self.env._("A checklist of %(company)s holds only customers of %(company)s.",
+                                               company=company.name))
+        others = [name for name, field in self._fields.items()
+                  if field.relational and field.check_company and name != "partner_id"
+                  and (every or name in fnames)]
+        return super()._check_company(others) if others else None
+
     @api.depends("state", "excluded", "eligibility")
     def _compute_to_verify(self):
-        for line in self:
-            line.to_verify = line.state == "pending" and not line.excluded and line.eligibility != "ineligible"
+        # Two assignments over the batch: assigning line by line costs more than the rest of a verification.
+        todo = self.filtered(lambda line: line.state == "pending" and not line.excluded
+                             and line.eligibility != "ineligible")
+        todo.to_verify = True
+        (self - todo).to_verify = False
 
     @api.depends("public_reasons")
     @api.depends_context("lang")
@@ -260,20 +279,27 @@ class CustomerHandoverLine(models.Model):
             self._log_refused_attempt(field_names, operation)
             raise
 
+    def _by_handover(self):
+        """(handover, its lines among these) pairs, in one pass over the lines."""
+        if len(self.handover_id) <= 1:
+            return [(self.handover_id, self)] if self else []
+        ids = {}
+        for line in self:
+            ids.setdefault(line.handover_id, []).append(line.id)
+        return [(handover, self.browse(line_ids)) for handover, line_ids in ids.items()]
+
     def _step(self, field_names, values, event, payload=None):
         """Write a step's facts, which only a step may set, and log it, one entry per batch of lines."""
         with evidence_step(self._name, *field_names):
             self.write(values)
         events = self.env["customer.handover.event"]
-        for handover in self.handover_id:
-            lines = self.filtered(lambda line, handover=handover: line.handover_id == handover)
+        for handover, lines in self._by_handover():
             events._append_for(lines, event, {**(payload or {}), "handover": handover.id}, handover.company_id)
             lines._log_to_chatter(event, state=values.get("state"))
 
     def _log_to_chatter(self, event, state=None, old_name=None):
         """Tell the handover's chatter what happened to these lines, in the company's language."""
-        for handover in self.handover_id:
-            lines = self.filtered(lambda line, handover=handover: line.handover_id == handover)
+        for handover, lines in self._by_handover():
             env = handover._company_env()
             names = ", ".join(lines[:CHATTER_NAMES].mapped("name"))
             if len(lines) > CHATTER_NAMES:

@@ -1,6 +1,6 @@
 from lxml import etree
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, new_test_user, tagged
 
 from .common import MANAGER, OFFICER, USER, HandoverCase
@@ -262,3 +262,20 @@ class TestSecurity(HandoverCase):
         cron = self.env.ref("customer_handover.ir_cron_update_retention_status")
         self.assertEqual(cron.user_id, self.env.ref("base.user_root"))
         self.assertTrue(cron.active)
+
+    def test_a_checklist_holds_only_customers_of_its_company_even_from_its_own_step(self):
+        from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
+
+        receiver = self.env["res.partner"].create({"name": "Receiver", "email": "r@example.cn"})
+        handover = self.env["customer.handover"].create({"receiver_id": receiver.id})
+        foreign = self.env["res.partner"].create({"name": "B's customer", "company_id": self.company_b.id})
+        shared = self.env["res.partner"].create({"name": "Shared customer"})
+        Line = self.env["customer.handover.line"]
+        with evidence_step(Line._name, "partner_id", "line_type"):
+            Line.create({"handover_id": handover.id, "name": "Shared", "line_type": "customer",
+                         "partner_id": shared.id})
+            with self.assertRaisesRegex(UserError, "holds only customers of"), self.env.cr.savepoint():
+                Line.create({"handover_id": handover.id, "name": "Foreign", "line_type": "customer",
+                             "partner_id": foreign.id})
+        self.env.invalidate_all()
+        self.assertEqual(Line.search([("handover_id", "=", handover.id)]).partner_id, shared)
