@@ -49,6 +49,7 @@ setup(
     install_requires=[
         "cryptography>=3.4.8",
         "openpyxl>=3.0.9",
+        "pyrage>=1.4",
         "python-dateutil>=2.8.1",
     ],
     entry_points={
