@@ -57,6 +57,7 @@ setup(
             f"customer-handover-verify = {TOOLS}.cli:verify_command",
             f"customer-handover-countersign = {TOOLS}.cli:countersign_command",
             f"customer-handover-keygen = {TOOLS}.cli:keygen_command",
+            f"customer-handover-open = {TOOLS}.cli:open_command",
         ],
     },
     extras_require={
