@@ -40,6 +40,7 @@ from .checklist import (
     utc_timestamp,
     validity,
 )
+from .checklist_verify import verify
 from .checklist_zip import CHUNK, ZipProblem, iter_content, read_entries
 
 FORMAT = "customer-handover-transfer-package"
@@ -117,7 +118,11 @@ MESSAGES = {
     "untrusted": "Signed by the key {fingerprint}, not by the key you pinned.",
     "checklist_mismatch": (
         "This package does not deliver this checklist: it delivers export {export} of handover {handover} "
-        "(SHA-256 {expected}), the checklist you hold is {found}."
+        "(SHA-256 {expected}); the checklist you hold has the SHA-256 {found}."
+    ),
+    "superseded": (
+        "This package delivers export {export} of handover {handover}, superseded by export {newer}: the "
+        "checklist you hold."
     ),
     "out_exists": "{out} exists already: choose another --out (nothing is overwritten).",
 }
@@ -630,7 +635,8 @@ def open_package(path, identity=None, passphrase=None, fingerprint=None, checkli
     ``fingerprint``: the signer's pinned SHA-256 fingerprint (or a set of them); without one a correctly
     signed package is ``unknown_key``. ``checklist``: the path of the signed checklist workbook the
     receiver holds. ``out``: a folder that must not exist (default: ``default_out(path)``).
-    Returns an OpenResult; raises OSError only when ``path`` cannot be read.
+    Returns an OpenResult; raises OSError when ``path`` cannot be read, PackageError for an identity that is
+    not one.
     """
     limits = limits or Limits()
     out = os.fspath(out) if out else default_out(path)
@@ -646,10 +652,7 @@ def open_package(path, identity=None, passphrase=None, fingerprint=None, checkli
             if checklist is not None and result.checklist_sha256:
                 found = sha256_file(checklist)
                 if found != result.checklist_sha256:
-                    result.problems.append(Problem("checklist_mismatch", os.path.basename(os.fspath(checklist)), {
-                        "export": result.export, "handover": result.handover,
-                        "expected": result.checklist_sha256, "found": f"SHA-256 {found}",
-                    }))
+                    result.problems.append(_checklist_problem(checklist, found, result))
             result.status = _status(result.problems)
             if result.status == "valid":
                 try:
@@ -660,6 +663,18 @@ def open_package(path, identity=None, passphrase=None, fingerprint=None, checkli
             return result
     except _Refused as refused:
         return OpenResult(_status([refused.problem]), problems=[refused.problem])
+
+
+def _checklist_problem(checklist, found, result):
+    """The package delivers another checklist: a later export of its handover supersedes it; else it is another."""
+    held = verify(checklist)
+    manifest = held.manifest if held.status in ("valid", "unknown_key", "resaved") else {}
+    newer = str(manifest.get("export", ""))
+    name = os.path.basename(os.fspath(checklist))
+    params = {"export": result.export, "handover": result.handover}
+    if manifest.get("handover") == result.handover and newer.isdigit() and int(newer) > result.export:
+        return Problem("superseded", name, {**params, "newer": int(newer)})
+    return Problem("checklist_mismatch", name, {**params, "expected": result.checklist_sha256, "found": found})
 
 
 def _as_set(value):
@@ -778,8 +793,10 @@ class _Reader:
         if manifest.get("format") != FORMAT:
             raise _Refused("not_package", MANIFEST, detail="its manifest names another format")
         version = manifest.get("version")
-        if not isinstance(version, int) or version > VERSION:
+        if type(version) is int and version > VERSION:
             raise _Refused("newer_version", MANIFEST, version=version, known=VERSION)
+        if version != VERSION or type(version) is not int:
+            raise _Refused("not_package", MANIFEST, detail=f"its version is {version!r}")
         _manifest_shape(manifest)
         result = OpenResult(
             "valid", package=manifest["package"], handover=manifest["handover"], company=manifest["company"],

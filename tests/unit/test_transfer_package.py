@@ -23,6 +23,8 @@ from customer_handover_tools import transfer_package as tp
 from customer_handover_tools.cli import keygen_main, open_main
 from openpyxl import load_workbook
 
+from .test_checklist import build as build_checklist
+
 CHECKLIST = b"the signed checklist workbook the receiver holds"
 PASSPHRASE = "correct horse battery staple"
 AGE = shutil.which("age")
@@ -63,9 +65,10 @@ def customer(number, evidence):
     }
 
 
-def build(path, company, recipient=None, passphrase=None, customers=3, hostile_contact=None):
+def build(path, company, recipient=None, passphrase=None, customers=3, hostile_contact=None, handover="HO-2026-0001",
+          export=2):
     with tp.PackageWriter(
-        str(path), "HO-2026-0001", "Company A", 1, 2, hashlib.sha256(CHECKLIST).hexdigest(),
+        str(path), handover, "Company A", 1, export, hashlib.sha256(CHECKLIST).hexdigest(),
         cover={"receiver": "Company B", "reason": "sale"}, recipient=recipient, passphrase=passphrase,
     ) as writer:
         evidence = writer.add_evidence(b"%PDF-1.4 signed consent form", "pdf")
@@ -284,6 +287,16 @@ def test_a_package_for_another_checklist_exits_1(package, receiver, company, tmp
     assert result["problems"][0]["message"].startswith("This package does not deliver this checklist")
 
 
+def test_a_package_for_an_export_the_receiver_holds_a_later_one_of_is_superseded(company, receiver, tmp_path, capsys):
+    path = build(tmp_path / "old.age", company, recipient=receiver[1], handover="HO/2026/0001", export=1)
+    (tmp_path / "export-2.xlsx").write_bytes(build_checklist(company))
+    code, out = opened(path, receiver, company, "--checklist", str(tmp_path / "export-2.xlsx"))
+    problem = result_of(capsys)["problems"][0]
+    assert code == 1 and (problem["code"], problem["newer"]) == ("superseded", 2) and not out.exists()
+    assert problem["message"] == (
+        "This package delivers export 1 of handover HO/2026/0001, superseded by export 2: the checklist you hold.")
+
+
 # ------------------------------------------------------------------------------------------------ unreadable
 
 
@@ -304,6 +317,7 @@ def test_a_wrong_identity_a_truncated_file_and_bad_options_exit_2(package, recei
     assert open_main([str(package), "--passphrase-file", str(receiver[0] / "passphrase.txt"), "--json"]) == 2
     assert result_of(capsys)["problems"][0]["code"] == "needs_identity"
     assert open_main([str(package), "--identity", str(tmp_path / "missing.txt")]) == 2
+    assert open_main([str(package), "--identity", str(receiver[0] / "identity.txt"), "--fingerprint", "12:34"]) == 2
     assert open_main([str(package), "--identity", str(receiver[0] / "checklist.xlsx")]) == 2
     assert "not an age identity file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
@@ -378,6 +392,7 @@ def test_a_zip_bomb_member_is_refused(package, receiver, company, capsys):
     (lambda manifest: manifest.update(handover=DEEP), "json_too_deep"),
     (lambda manifest: manifest.update(package=10 ** 40), "json_number"),
     (lambda manifest: manifest.update(version=2), "newer_version"),
+    (lambda manifest: manifest.update(version=True), "not_package"),
 ])
 def test_json_bombs_and_newer_versions_are_refused_even_when_signed(package, receiver, company, change, code,
                                                                        capsys):
