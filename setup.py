@@ -49,6 +49,7 @@ setup(
     install_requires=[
         "cryptography>=3.4.8",
         "openpyxl>=3.0.9",
+        "pyrage>=1.4",
         "python-dateutil>=2.8.1",
     ],
     entry_points={
@@ -56,6 +57,7 @@ setup(
             f"customer-handover-verify = {TOOLS}.cli:verify_command",
             f"customer-handover-countersign = {TOOLS}.cli:countersign_command",
             f"customer-handover-keygen = {TOOLS}.cli:keygen_command",
+            f"customer-handover-open = {TOOLS}.cli:open_command",
         ],
     },
     extras_require={

@@ -1,8 +1,10 @@
-"""Console commands for the receiving party: verify, countersign, and create a key. They need no Odoo.
+"""Console commands for the receiving party: verify, countersign, open a transfer package, create a key.
+They need no Odoo.
 
-Exit codes: 0 success (the checklist is the signed original, signed with the pinned key); 1 it is not
-(tampered, re-saved, not signed, signed by an unknown or unpinned key); 2 a file cannot be read, is not
-a checklist, or an option is wrong.
+Exit codes: 0 success (the checklist is the signed original, or the package is intact, both signed with
+the pinned key); 1 it is not (tampered, re-saved, not signed, signed by an unknown or unpinned key, not
+the checklist the package delivers); 2 a file cannot be read or decrypted, is not a checklist or a
+package, or an option is wrong.
 """
 
 import argparse
@@ -24,6 +26,8 @@ from .checklist import (
 )
 from .checklist_countersign import countersign
 from .checklist_verify import Limits, read_source, verify
+from .transfer_package import Limits as PackageLimits
+from .transfer_package import load_identities, new_identity, open_package
 
 STATUS_TEXT = {
     "valid": "VALID: this file is the signed original, signed with the key you pinned.",
@@ -39,6 +43,15 @@ STATUS_TEXT = {
     ),
     "unreadable": "UNREADABLE: the file cannot be read as a checklist.",
     "not_checklist": "NOT A CHECKLIST: the file is not a customer handover checklist.",
+}
+PACKAGE_TEXT = {
+    "valid": "VALID: the package is intact and signed with the key you pinned.",
+    "unknown_key": (
+        "SIGNED BY AN UNKNOWN KEY (not trusted): the package is intact, but its signer's key is not the one you "
+        "pinned, or you pinned none. Nothing was written."
+    ),
+    "invalid": "INVALID: the package is not what was signed, or not the checklist's. Nothing was written.",
+    "unreadable": "UNREADABLE: the package cannot be decrypted or read. Nothing was written.",
 }
 ROLE_TEXT = {"transferring": "transferring party", "receiving": "receiving party (countersignature)"}
 
@@ -113,17 +126,75 @@ def countersign_main(argv=None):
     return 0
 
 
+def open_main(argv=None):
+    defaults = PackageLimits()
+    parser = argparse.ArgumentParser(
+        prog="customer-handover-open",
+        description="Decrypt and check a customer handover transfer package (.age); write its contents to a new "
+        "folder only if every check passed.",
+    )
+    parser.add_argument("package", help="the transfer package (…-package-N.age)")
+    secret = parser.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--identity", metavar="FILE", help="your age identity file (customer-handover-keygen --age)")
+    secret.add_argument("--passphrase-file", metavar="FILE", help="a file whose first line is the passphrase")
+    parser.add_argument("--fingerprint", metavar="SHA256", help="the transferring company's key fingerprint")
+    parser.add_argument("--checklist", metavar="FILE.xlsx", help="the signed checklist this package must deliver")
+    parser.add_argument("--out", metavar="DIR", help="the folder to create (default: beside the package)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--max-size", type=int, default=defaults.max_bytes, help="largest package, in bytes")
+    parser.add_argument("--max-members", type=int, default=defaults.max_members, help="most members")
+    parser.add_argument("--max-ratio", type=int, default=defaults.max_ratio, help="largest expansion per member")
+    parser.add_argument("--max-json-bytes", type=int, default=defaults.max_json_bytes,
+                        help="largest JSON value (manifest, one customer), in bytes")
+    parser.add_argument("--max-json-depth", type=int, default=defaults.max_json_depth, help="deepest JSON nesting")
+    parser.add_argument("--max-number-length", type=int, default=defaults.max_number_chars,
+                        help="longest JSON number, in characters")
+    args = parser.parse_args(argv)
+    limits = PackageLimits(
+        max_bytes=args.max_size, max_members=args.max_members, max_ratio=args.max_ratio,
+        max_json_bytes=args.max_json_bytes, max_json_depth=args.max_json_depth,
+        max_number_chars=args.max_number_length,
+    )
+    try:
+        identity = passphrase = None
+        if args.identity:
+            identity = load_identities(_read(args.identity, "identity file").decode("utf-8", "replace"))
+        else:
+            passphrase = _passphrase(_read(args.passphrase_file, "passphrase file"))
+        pinned = normalise_fingerprint(args.fingerprint) if args.fingerprint else None
+        if args.checklist and not os.path.isfile(args.checklist):
+            raise UsageError(f"cannot read the checklist {args.checklist}")
+        result = open_package(args.package, identity=identity, passphrase=passphrase, fingerprint=pinned,
+                              checklist=args.checklist, out=args.out, limits=limits)
+    except (UsageError, ChecklistError) as error:
+        return _fail(error, args.json)
+    except OSError as error:
+        return _fail(UsageError(f"cannot read {error.filename or args.package}: {error.strerror}"), args.json)
+    if args.json:
+        _say(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _say(_describe_package(result))
+    return result.exit_code
+
+
 def keygen_main(argv=None):
     parser = argparse.ArgumentParser(
         prog="customer-handover-keygen",
-        description="Create a private key and a self-signed certificate for countersigning checklists.",
+        description="Create a private key and a self-signed certificate for countersigning checklists, or (--age) "
+        "an age identity for receiving transfer packages.",
     )
-    parser.add_argument("--name", required=True, help="the holder named in the certificate")
-    parser.add_argument("--key-out", required=True, metavar="KEY.pem")
-    parser.add_argument("--cert-out", required=True, metavar="CERT.pem")
+    parser.add_argument("--name", help="the holder named in the certificate")
+    parser.add_argument("--key-out", metavar="KEY.pem")
+    parser.add_argument("--cert-out", metavar="CERT.pem")
     parser.add_argument("--type", choices=("ec", "rsa"), default="ec")
     parser.add_argument("--days", type=int, default=1095, help="how long the certificate is valid")
+    parser.add_argument("--age", metavar="IDENTITY.txt",
+                        help="create an age identity file instead, and print its recipient (age1…)")
     args = parser.parse_args(argv)
+    if args.age:
+        return _age_keygen(args.age)
+    if not (args.name and args.key_out and args.cert_out):
+        return _fail(UsageError("give --name, --key-out and --cert-out, or --age"), False)
     try:
         if args.days <= 0:
             raise UsageError("--days must be positive")
@@ -142,6 +213,50 @@ def keygen_main(argv=None):
     _say(f"Key: {args.key_out} (keep it private)\nCertificate: {args.cert_out}")
     _say(f"Fingerprint: {fingerprint(certificate)}")
     return 0
+
+
+def _age_keygen(path):
+    try:
+        text, recipient = new_identity()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(text)
+    except FileExistsError:
+        return _fail(UsageError(f"{path} exists already: it is not overwritten"), False)
+    except OSError as error:
+        return _fail(UsageError(f"cannot write {path}: {error.strerror}"), False)
+    _say(f"Identity: {path} (keep it private: it opens the packages sent to you)")
+    _say(f"Recipient (give it to the transferring company): {recipient}")
+    return 0
+
+
+def _passphrase(data):
+    """A passphrase file's first line; its line end (a newline, or a carriage return and newline) is not part of it."""
+    try:
+        line = data.decode("utf-8").split("\n", 1)[0]
+    except UnicodeDecodeError as error:
+        raise UsageError("the passphrase file is not UTF-8 text") from error
+    line = line[:-1] if line.endswith("\r") else line
+    if not line:
+        raise UsageError("the passphrase file's first line is empty")
+    return line
+
+
+def _describe_package(result):
+    lines = [PACKAGE_TEXT[result.status]]
+    if result.handover:
+        lines.append(
+            f"Handover {result.handover}, package {result.package} delivering export {result.export}, "
+            f"company {result.company}, created {result.created_at}."
+        )
+        lines.append(f"Checklist SHA-256: {result.checklist_sha256}")
+        lines.append("Counts: " + ", ".join(f"{count} {key.replace('_', ' ')}" for key, count in result.counts.items()))
+    if result.fingerprint:
+        lines.append(f"Signer's fingerprint: {result.fingerprint}")
+    lines.extend(f"- {problem.message}" for problem in result.problems)
+    if result.out:
+        lines.append(f"Written to {result.out}")
+    return "\n".join(lines)
 
 
 def _trusted(args):
@@ -222,3 +337,4 @@ def _entry(main):
 verify_command = _entry(verify_main)
 countersign_command = _entry(countersign_main)
 keygen_command = _entry(keygen_main)
+open_command = _entry(open_main)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from customer_handover_tools import checklist as ck
+from customer_handover_tools import transfer_package as tp
 from customer_handover_tools.cli import countersign_main, keygen_main, verify_main
 
 from .test_checklist import build, edited
@@ -123,6 +124,20 @@ def test_the_commands_install_and_run_in_a_fresh_virtualenv_without_odoo(signed,
     assert run.stdout.startswith("VALID")
     broken = subprocess.run([str(command), sys.executable], capture_output=True, text=True, check=False)
     assert broken.returncode == 2
+    # The receiver opens a transfer package with no xlsxwriter and no Odoo: the writer's libraries stay out.
+    text, recipient = tp.new_identity()
+    (tmp_path / "identity.txt").write_text(text)
+    key = ck.generate_key("ec")
+    certificate = ck.make_self_signed(key, "Company A")
+    with tp.PackageWriter(str(tmp_path / "p-package-1.age"), "HO/1", "Company A", 1, 1, "0" * 64,
+                          recipient=recipient) as writer:
+        writer.add_item({"line": 1, "name": "Paper files", "kind": "paper", "status": "verified", "remarks": ""})
+        writer.close(key, certificate)
+    run = subprocess.run([str(environment / "bin" / "customer-handover-open"), str(tmp_path / "p-package-1.age"),
+                          "--identity", str(tmp_path / "identity.txt"), "--fingerprint", ck.fingerprint(certificate)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0 and run.stdout.startswith("VALID"), run.stdout + run.stderr
+    assert (tmp_path / "p-package-1" / "data.json").is_file()
 
 
 ROUND_TRIP = """
@@ -145,6 +160,17 @@ for kind in ("ec", "rsa"):
     signed, _ = countersign(output.getvalue(), key, certificate, "B", trusted={ck.fingerprint(certificate)})
     result = verify(signed, trusted={ck.fingerprint(certificate)})
     assert result.status == "valid" and len(result.signers) == 2, result
+    from customer_handover_tools import transfer_package as tp
+    text, recipient = tp.new_identity()
+    package = io.BytesIO()
+    with tp.PackageWriter(package, "HO/1", "Company A", 1, 1, "0" * 64, recipient=recipient) as writer:
+        writer.add_item({"line": 1, "name": "Paper files", "kind": "paper", "status": "verified", "remarks": "=1"})
+        writer.close(key, certificate)
+    import pathlib, tempfile
+    folder = pathlib.Path(tempfile.mkdtemp())
+    (folder / "p.age").write_bytes(package.getvalue())
+    opened = tp.open_package(folder / "p.age", identity=text, fingerprint=ck.fingerprint(certificate))
+    assert opened.status == "valid", opened
 print("ok")
 """
 
