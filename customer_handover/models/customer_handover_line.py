@@ -42,7 +42,7 @@ class CustomerHandoverLine(models.Model):
     _evidence_fields = (
         "line_type", "partner_id", "snapshot_ref", "snapshot_contact", "snapshot_classification",
         "snapshot_consent", "snapshot_retention", "eligibility", "ineligibility_reasons", "public_reasons",
-        "admission_justification", "admitted_by_id", *VERIFICATION_FIELDS, "excluded", "scope_run",
+        "admission_justification", "admitted_by_id", *VERIFICATION_FIELDS, "excluded", "scope_run", "to_verify",
     )
     _immutable_fields = ("handover_id", "company_id")
 

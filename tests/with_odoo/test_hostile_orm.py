@@ -277,6 +277,7 @@ class TestHostileEvidenceWrites(HostileCase):
             ("excluded", True), ("partner_id", self.no_consent.id), ("line_type", "item"),
             ("snapshot_ref", "X"), ("snapshot_contact", "X"), ("snapshot_classification", "X"),
             ("snapshot_consent", "X"), ("snapshot_retention", "X"), ("public_reasons", False), ("name", "Renamed"),
+            ("scope_run", 99), ("to_verify", False),
         ]
         for who, user in self.attackers.items():
             for name, value in forged:
@@ -290,6 +291,11 @@ class TestHostileEvidenceWrites(HostileCase):
             with self.subTest(user=who, attack="a held customer made eligible"):
                 self.assertRefused(held, lambda user=user: self._as(held, user).write(
                     {"eligibility": "eligible", "excluded": False}), ["eligibility", "excluded"])
+            with self.subTest(user=who, attack="the handover's status written through its line"):
+                # a read-only related field has no inverse: the write reaches nothing
+                self._as(eligible, user).write({"handover_state": "done"})
+                self.env.invalidate_all()
+                self.assertEqual(handover.with_env(self.env).state, "in_progress")
             with self.subTest(user=who, attack="the reason of an excluded line rewritten"):
                 self.assertRefused(held, lambda user=user: self._as(held, user).write(
                     {"exclusion_reason": "Nothing to see"}), ["exclusion_reason"])

@@ -75,6 +75,7 @@ class TestHostileRpc(HostileFixture, HandoverCase, HttpCase):
             (self.manager, self.handover, {"transfer_signer": FORGED, "transfer_signed_on": PAST}),
             (self.officer, line, {"state": "verified", "verified_by_id": self.officer.id, "verified_on": PAST,
                                   "snapshot_consent": FORGED}),
+            (self.handover_user, line, {"scope_run": 99, "to_verify": False}),
             (self.admin, self.handover, {"date_done": "2020-01-02", "cancel_reason": FORGED}),
             (self.manager, self.export, {"fingerprint": FORGED, "countersigner": FORGED}),
             (self.officer, entry, {"payload": FORGED}),
