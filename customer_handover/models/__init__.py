@@ -6,6 +6,7 @@ from . import customer_consent_purpose
 from . import customer_consent
 from . import customer_handover
 from . import customer_handover_export
+from . import customer_handover_package
 from . import customer_handover_line
 from . import customer_retention_policy
 from . import res_company

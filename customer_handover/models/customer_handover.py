@@ -1,13 +1,17 @@
 import base64
+from datetime import timezone
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_date, split_every
 from odoo.tools.image import image_data_uri
 
+from ..tools import checklist as ck
+from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_export import BATCH, LINE_COLUMNS
 from .customer_handover_line import PUBLIC_REASONS
+from .customer_handover_package import CONTACT_FIELDS
 
 MANAGER = "customer_handover.group_handover_manager"
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
@@ -36,6 +40,7 @@ class CustomerHandover(models.Model):
     _check_company_auto = True
     _evidence_fields = (
         "name", "state", "date_done", *SIGNATURE_FIELDS, "cancel_reason", "cancelled_by_id", "cancelled_on",
+        "receiver_recipient",
     )
     _immutable_fields = ("company_id",)
 
@@ -129,6 +134,16 @@ class CustomerHandover(models.Model):
     )
     export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
     export_count = fields.Integer(compute="_compute_export_count")
+    package_ids = fields.One2many("customer.handover.package", "handover_id", string="Transfer Packages")
+    package_count = fields.Integer(compute="_compute_package_count")
+    receiver_recipient = fields.Char(
+        string="Receiver's Package Key", copy=False, readonly=True,
+        help="The age public key (age1…) the receiving party gave: transfer packages are encrypted to it.",
+    )
+    receiver_recipient_fingerprint = fields.Char(
+        string="Receiver's Key Fingerprint (SHA-256)", compute="_compute_receiver_recipient_fingerprint",
+        help="Read it to the receiving party: it must match the key they gave (printf %s age1… | sha256sum).",
+    )
     scope_run_count = fields.Integer(
         compute="_compute_scope_run", help="How many times Select Customers added customers to the checklist."
     )
@@ -226,6 +241,21 @@ class CustomerHandover(models.Model):
         ))
         for handover in self:
             handover.export_count = counts.get(handover, 0)
+
+    @api.depends("package_ids")
+    def _compute_package_count(self):
+        counts = dict(self.env["customer.handover.package"]._read_group(
+            [("handover_id", "in", self.ids)], ["handover_id"], ["__count"]
+        ))
+        for handover in self:
+            handover.package_count = counts.get(handover, 0)
+
+    @api.depends("receiver_recipient")
+    def _compute_receiver_recipient_fingerprint(self):
+        for handover in self:
+            handover.receiver_recipient_fingerprint = (
+                handover.receiver_recipient and tp.recipient_fingerprint(handover.receiver_recipient)[1]
+            )
 
     @api.depends("transfer_signed_on", "receiver_signed_on")
     def _compute_is_signed(self):
@@ -435,6 +465,51 @@ class CustomerHandover(models.Model):
             "view_mode": "form",
             "target": "new",
         }
+
+    def action_open_package_wizard(self):
+        """Open the dialog that makes a transfer package for the receiving party."""
+        self.ensure_one()
+        self.env["customer.handover.package"]._check_manager()
+        self._check_state("signed", "done")
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Export a transfer package"),
+            "res_model": "customer.handover.pack",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_handover_id": self.id},
+        }
+
+    def action_open_packages(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Transfer packages"),
+            "res_model": "customer.handover.package",
+            "view_mode": "list,form",
+            "domain": [("handover_id", "=", self.id)],
+            "context": {"default_handover_id": self.id},
+        }
+
+    def _set_receiver_recipient(self, recipient):
+        """Record the receiver's package key (a step: the handover may be signed and frozen by then)."""
+        self.ensure_one()
+        self.env["customer.handover.package"]._check_manager()
+        try:
+            recipient, found = tp.recipient_fingerprint(recipient)
+        except tp.PackageError as error:
+            raise UserError(self.env._("The receiver's key is not an age public key (age1…): %(reason)s",
+                                       reason=error)) from error
+        if recipient != self.receiver_recipient:
+            self._step("receiver_recipient", {"receiver_recipient": recipient}, "receiver_key_recorded",
+                       {"fingerprint": found})
+        return recipient
+
+    def _ensure_backup(self):
+        """Keep a signed, encrypted backup of the scope before the customers move; return it."""
+        self.ensure_one()
+        backup = self.package_ids.filtered(lambda package: package.kind == "backup")[:1]
+        return backup or self.env["customer.handover.package"]._create_for(self, "backup")
 
     def action_create_signing_key(self):
         self.ensure_one()
@@ -684,11 +759,152 @@ class CustomerHandover(models.Model):
                 yield [str(number), *(values[name] for name in names)]
             batch.invalidate_recordset()
 
+    def _package_cover(self, kind):
+        """The handover's cover data in a transfer package: codes and English source names, never labels."""
+        self.ensure_one()
+
+        def moment(value):
+            return ck.utc_timestamp(value.replace(tzinfo=timezone.utc)) if value else ""
+
+        return {
+            "kind": kind,
+            "reference": self.name,
+            "company": self.company_id.name,
+            "company_vat": self.company_id.vat or "",
+            "receiver": self.receiver_id.name or "",
+            "receiver_contact": self.receiver_contact or "",
+            "reason": self.reason or "",
+            "reason_note": self.reason_note or "",
+            "purposes": self.purpose_ids.with_context(lang="en_US").mapped("name"),
+            "date_planned": _day(self.date_planned),
+            "transfer_signer": self.transfer_signer or "",
+            "transfer_signed_on": moment(self.transfer_signed_on),
+            "receiver_signer": self.receiver_signer or "",
+            "receiver_signed_on": moment(self.receiver_signed_on),
+            "agreement": self.nda_reference or "",
+            "agreement_signed_on": _day(self.nda_date),
+            "receiver_abroad": bool(self.receiver_abroad),
+            "receiver_country": self.receiver_country_id.code or "",
+            "abroad_legal_basis": self.abroad_legal_basis or "",
+        }
+
+    def _package_line_numbers(self):
+        """(line id, its number on the signed checklist) for every line, in the checklist's order."""
+        self.ensure_one()
+        ids = self.env["customer.handover.line"].search([("handover_id", "=", self.id)], order="sequence, id").ids
+        return list(enumerate(ids, start=1))
+
+    def _package_customers(self, writer):
+        """Yield (customer, partner id) for each verified customer line, in batches; evidence goes to ``writer``.
+
+        Called as superuser by the package step, after its manager check: officer-only data travels with them.
+        """
+        self.ensure_one()
+        lines_model = self.env["customer.handover.line"]
+        purposes = self.purpose_ids
+        purpose_names = dict(zip(purposes.ids, purposes.with_context(lang="en_US").mapped("name"), strict=True))
+        partners_model = self.env["res.partner"].with_context(active_test=False, lang="en_US")
+        for batch in split_every(BATCH, self._package_line_numbers()):
+            numbers = {line_id: number for number, line_id in batch}
+            lines = lines_model.browse(list(numbers)).filtered(
+                lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
+            )
+            partners = partners_model.browse(lines.partner_id.ids)
+            children = partners_model.search([("parent_id", "in", partners.ids), ("active", "=", True)], order="id")
+            consents = self.env["customer.consent"].search(
+                [("partner_id", "in", partners.ids), ("purpose_id", "in", purposes.ids)], order="id"
+            )
+            evidence = self._package_evidence(consents, writer)
+            children_of, consents_of = {}, {}
+            for child in children:
+                children_of.setdefault(child.parent_id.id, []).append({**_contact(child), "type": child.type or ""})
+            for consent in consents:
+                consents_of.setdefault(consent.partner_id.id, []).append({
+                    "purpose": purpose_names[consent.purpose_id.id],
+                    "status": consent.state,
+                    "given_on": _day(consent.date_given),
+                    "withdrawn_on": _day(consent.date_withdrawn),
+                    "channel": consent.channel or "",
+                    "lawful_basis": consent.lawful_basis or "",
+                    "evidence": evidence.get(consent.id, []),
+                })
+            for line in lines:
+                partner = partners_model.browse(line.partner_id.id)
+                policy = partner.retention_policy_id
+                yield {
+                    "line": numbers[line.id],
+                    "snapshot": {
+                        "ref": line.snapshot_ref or "",
+                        "contact": line.snapshot_contact or "",
+                        "classification": line.snapshot_classification or "",
+                        "consent": line.snapshot_consent or "",
+                        "retention": line.snapshot_retention or "",
+                    },
+                    "contact": _contact(partner),
+                    "children": children_of.get(partner.id, []),
+                    "classification": {
+                        "customer_type": partner.customer_type or "",
+                        "stage": partner.relationship_stage or "",
+                        "relationship_ended_on": _day(partner.relationship_end_date),
+                        "domains": partner.business_domain_ids.mapped("name"),
+                        "sensitivity": partner.data_sensitivity or "",
+                    },
+                    "consents": consents_of.get(partner.id, []),
+                    "retention": {
+                        "policy": policy.name or "",
+                        "period": policy.period or 0,
+                        "period_unit": policy.period_unit or "",
+                        "period_start": policy.period_start or "",
+                        "end_date": _day(partner.retention_end_date),
+                        "legal_hold": bool(partner.legal_hold),
+                        "legal_hold_reason": partner.legal_hold_reason or "",
+                    },
+                }, partner.id
+            self.env.invalidate_all()
+
+    def _package_evidence(self, consents, writer):
+        """Add the consents' evidence files to ``writer``; return {consent id: [member path]}."""
+        attachments = self.env["ir.attachment"].search([
+            ("res_model", "=", "customer.consent"), ("res_field", "=", "evidence"), ("res_id", "in", consents.ids),
+        ])
+        names = {consent.id: consent.evidence_filename for consent in consents}
+        paths = {}
+        for attachment in attachments:
+            extension = tp.evidence_extension(names.get(attachment.res_id) or attachment.name, attachment.mimetype)
+            paths.setdefault(attachment.res_id, []).append(writer.add_evidence(attachment.raw, extension))
+        return paths
+
+    def _package_items(self):
+        """Yield the verified manual items (paper files, devices, accounts) with their remarks."""
+        self.ensure_one()
+        numbers = {line_id: number for number, line_id in self._package_line_numbers()}
+        items = self.env["customer.handover.line"].search(
+            [("handover_id", "=", self.id), ("line_type", "=", "item"), ("state", "=", "verified"),
+             ("excluded", "=", False)], order="sequence, id",
+        )
+        for item in items:
+            yield {"line": numbers[item.id], "name": item.name or "", "kind": "item", "status": item.state,
+                   "remarks": item.remarks or ""}
+
     def _local_time(self, moment):
         """A UTC datetime as the user's local time, with its offset: a signed document states its time zone."""
         if not moment:
             return ""
         return fields.Datetime.context_timestamp(self, moment).strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _day(value):
+    return value.isoformat() if value else ""
+
+
+def _contact(partner):
+    """A partner's contact data in a transfer package: codes for state, country and kind."""
+    return {
+        **{name: partner[name] or "" for name in CONTACT_FIELDS},
+        "kind": "organisation" if partner.is_company else "individual",
+        "state": partner.state_id.code or "",
+        "country": partner.country_id.code or "",
+    }
 
 
 def _selection_labels(records, *names):

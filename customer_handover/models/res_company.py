@@ -1,9 +1,10 @@
 import base64
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import checklist as ck
+from ..tools import transfer_package as tp
 
 OFFICER = "customer_handover.group_data_protection_officer"
 
@@ -61,6 +62,17 @@ class ResCompany(models.Model):
         groups="customer_handover.group_data_protection_officer",
     )
 
+    handover_package_identity = fields.Text(
+        string="Package Key (secret)", copy=False,
+        groups="customer_handover.group_data_protection_officer",
+        help="The company's age identity: it opens the backup packages made before customers move, and the "
+        "transfer packages other companies encrypt to this company.",
+    )
+    handover_package_recipient = fields.Char(
+        string="Package Public Key", compute="_compute_handover_package_recipient",
+        help="Give this age1… key to a transferring company: it encrypts its transfer package to it.",
+    )
+
     @api.depends("handover_certificate_id")
     def _compute_handover_certificate_info(self):
         for company in self:
@@ -71,6 +83,51 @@ class ResCompany(models.Model):
                 and ck.fingerprint(ck.load_certificate(base64.b64decode(certificate.pem_certificate)))
             )
             company.handover_certificate_expiry = certificate.date_end
+
+    @api.constrains("handover_package_identity")
+    def _check_handover_package_identity(self):
+        for company in self.sudo():
+            if company.handover_package_identity:
+                try:
+                    tp.load_identities(company.handover_package_identity)
+                except tp.PackageError as error:
+                    raise ValidationError(self.env._("The package key is not an age identity: %(reason)s",
+                                                     reason=error)) from error
+
+    @api.depends("handover_package_identity")
+    def _compute_handover_package_recipient(self):
+        for company in self:
+            # sudo: only the public half of the officer-only identity is derived and shown.
+            identity = company.sudo().handover_package_identity
+            company.handover_package_recipient = identity and str(tp.load_identities(identity)[0].to_public())
+
+    def action_handover_create_package_key(self):
+        """Create the company's age key pair for transfer and backup packages (officers only)."""
+        self.ensure_one()
+        if not self.env.user.has_group(OFFICER) or self not in self.env.user.company_ids:
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can create its package key.",
+                                         company=self.name))
+        if self.sudo().handover_package_identity:
+            raise UserError(self.env._("%(company)s already has a package key; it is not replaced: packages "
+                                       "encrypted to it would no longer open.", company=self.name))
+        self._handover_create_package_key()
+        return True
+
+    def _handover_package_recipient(self):
+        """The company's package public key, created on first use by the calling step (a manager's backup)."""
+        self.ensure_one()
+        # sudo: the secret half is officer-only; the caller is a checked step, and only the public half is read.
+        if not self.sudo().handover_package_identity:
+            self._handover_create_package_key()
+        return self.sudo().handover_package_recipient
+
+    def _handover_create_package_key(self):
+        identity, recipient = tp.new_identity()
+        # sudo: the key's fields are officer-only, and creating it is the calling step's (checked by its caller).
+        self.sudo().handover_package_identity = identity
+        self.env["customer.handover.event"]._append_for(
+            self, "package_key_created", {"fingerprint": tp.recipient_fingerprint(recipient)[1]}, self
+        )
 
     def action_handover_create_signing_key(self):
         """Create an elliptic-curve key and a self-signed certificate that sign this company's checklists."""

@@ -28,6 +28,10 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.handover_certificate_expiry",
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_package_recipient = fields.Char(
+        related="company_id.handover_package_recipient",
+        groups="customer_handover.group_data_protection_officer",
+    )
     handover_retention_due_soon_days = fields.Integer(
         string="Retention Due-Soon Window (days)",
         config_parameter="customer_handover.retention_due_soon_days",
@@ -38,3 +42,7 @@ class ResConfigSettings(models.TransientModel):
     def action_handover_create_signing_key(self):
         self.ensure_one()
         return self.company_id.action_handover_create_signing_key()
+
+    def action_handover_create_package_key(self):
+        self.ensure_one()
+        return self.company_id.action_handover_create_package_key()

@@ -22,7 +22,7 @@ class ResPartner(models.Model):
     _inherit = ["res.partner", "customer.handover.evidence.mixin"]
     _evidence_fields = (
         "retention_end_date", "retention_status", "last_review_date", "last_reviewed_by_id", "handover_id",
-        "handover_date",
+        "handover_date", "handover_package_ids",
     )
 
     customer_type = fields.Selection(
@@ -129,6 +129,12 @@ class ResPartner(models.Model):
     )
     handover_receiver_id = fields.Many2one(
         related="handover_id.receiver_id", string="Handed Over To", groups="customer_handover.group_handover_user"
+    )
+    handover_package_ids = fields.Many2many(
+        "customer.handover.package", "customer_handover_package_partner_rel", "partner_id", "package_id",
+        string="Transfer Packages", readonly=True, copy=False,
+        groups="customer_handover.group_handover_manager",
+        help="The transfer and backup packages that carried this customer's data out of the company.",
     )
 
     @api.constrains("legal_hold", "legal_hold_reason")

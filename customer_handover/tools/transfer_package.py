@@ -17,6 +17,7 @@ anything, checks every digest and the signature, and writes the contents only wh
 import contextlib
 import hashlib
 import json
+import mimetypes
 import os
 import re
 import shutil
@@ -543,6 +544,28 @@ def load_identities(text):
     if not identities:
         raise PackageError("the identity file holds no AGE-SECRET-KEY-1… line")
     return identities
+
+
+def recipient_fingerprint(recipient):
+    """Check an age X25519 recipient; return it cleaned and the SHA-256 of its text, as ``AB:CD:…``.
+
+    The receiver compares it with ``printf %s age1… | sha256sum`` of the key it gave.
+    """
+    recipient = (recipient or "").strip()
+    try:
+        pyrage.x25519.Recipient.from_str(recipient)
+    except pyrage.RecipientError as error:
+        raise PackageError(f"this is not an age X25519 recipient (age1…): {error}") from error
+    digest = hashlib.sha256(recipient.encode("ascii")).hexdigest().upper()
+    return recipient, ":".join(digest[index:index + 2] for index in range(0, 64, 2))
+
+
+def evidence_extension(filename, mimetype=""):
+    """An evidence file's extension in a package: from its file name, else from its type, else ``bin``."""
+    extension = os.path.splitext(filename or "")[1].lower().lstrip(".")
+    if not _EXTENSION.fullmatch(extension):
+        extension = (mimetypes.guess_extension(mimetype or "") or ".bin").lower().lstrip(".")
+    return extension if _EXTENSION.fullmatch(extension) else "bin"
 
 
 def new_identity():

@@ -501,3 +501,21 @@ def test_the_age_tool_and_pyrage_agree_on_passphrases(age_tool, tmp_path, compan
     assert code == 0
     result = tp.open_package(tmp_path / "theirs.age", passphrase=PASSPHRASE, fingerprint=ck.fingerprint(company[1]))
     assert result.status == "valid" and result.counts["customers"] == 1
+
+
+def test_a_recipient_has_a_fingerprint_that_sha256sum_gives_and_junk_has_none(receiver):
+    recipient = receiver[1]
+    cleaned, found = tp.recipient_fingerprint(f"  {recipient}\n")
+    assert cleaned == recipient
+    printed = subprocess.run(["sha256sum"], input=recipient.encode(), capture_output=True, check=True).stdout
+    assert found.replace(":", "").lower() == printed.split()[0].decode()
+    with pytest.raises(tp.PackageError, match="not an age X25519 recipient"):
+        tp.recipient_fingerprint("age1notakey")
+
+
+@pytest.mark.parametrize(("filename", "mimetype", "expected"), [
+    ("consent.PDF", "", "pdf"), ("scan", "image/png", "png"), ("../../x.sh!", "", "bin"), ("", "", "bin"),
+    ("recording.verylongextension", "audio/mpeg", "mp3"),
+])
+def test_an_evidence_file_keeps_a_safe_extension(filename, mimetype, expected):
+    assert tp.evidence_extension(filename, mimetype) == expected

@@ -1,0 +1,242 @@
+import base64
+import hashlib
+import os
+import tempfile
+from datetime import timezone
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL, split_every
+
+from ..tools import checklist as ck
+from ..tools import transfer_package as tp
+from .customer_handover_evidence_mixin import CREATE, evidence_step
+
+MANAGER = "customer_handover.group_handover_manager"
+BATCH = 2000
+CONTACT_FIELDS = ("ref", "name", "function", "street", "street2", "zip", "city", "email", "phone", "mobile", "vat",
+                  "lang")
+
+
+class CustomerHandoverPackage(models.Model):
+    _name = "customer.handover.package"
+    _description = "Transfer Package"
+    _order = "handover_id, number desc"
+    _rec_name = "number"
+    _check_company_auto = True
+    _inherit = ["customer.handover.evidence.mixin"]
+    _evidence_create = True
+    _evidence_fields = (
+        "number", "kind", "export_id", "created_on", "user_id", "encryption", "recipient", "recipient_fingerprint",
+        "signer_fingerprint", "manifest_sha256", "file_sha256", "customer_count", "child_count", "consent_count",
+        "evidence_count", "item_count", "attachment_id", "partner_ids",
+    )
+    _immutable_fields = ("handover_id", "company_id")
+
+    handover_id = fields.Many2one("customer.handover", required=True, ondelete="cascade", index=True, readonly=True)
+    company_id = fields.Many2one(related="handover_id.company_id", store=True, index=True)
+    number = fields.Integer(string="Package No.", required=True, readonly=True)
+    kind = fields.Selection(
+        [("transfer", "Transfer to the receiver"), ("backup", "Backup before the move")],
+        required=True, default="transfer", readonly=True,
+    )
+    export_id = fields.Many2one(
+        "customer.handover.export", string="Delivers Export", required=True, readonly=True, ondelete="restrict",
+        help="The signed checklist export whose customers this package carries.",
+    )
+    state = fields.Selection(
+        related="export_id.state", string="Status",
+        help="A package delivers one export of the checklist: when a later export supersedes it, so is the package.",
+    )
+    created_on = fields.Datetime(required=True, readonly=True)
+    user_id = fields.Many2one("res.users", string="Created By", required=True, readonly=True)
+    encryption = fields.Selection(
+        [("recipient", "To the receiver's key"), ("passphrase", "With a one-time passphrase"),
+         ("company", "To the company's own key")],
+        required=True, readonly=True,
+    )
+    recipient = fields.Char(string="Encrypted To", readonly=True, help="The age recipient (public key) it opens with.")
+    recipient_fingerprint = fields.Char(string="Recipient Fingerprint (SHA-256)", readonly=True)
+    signer_fingerprint = fields.Char(string="Signed With (SHA-256)", readonly=True)
+    manifest_sha256 = fields.Char(string="Manifest SHA-256", readonly=True)
+    file_sha256 = fields.Char(string="File SHA-256", readonly=True)
+    customer_count = fields.Integer(string="Customers", readonly=True)
+    child_count = fields.Integer(string="Child Contacts", readonly=True)
+    consent_count = fields.Integer(string="Consents", readonly=True)
+    evidence_count = fields.Integer(string="Evidence Files", readonly=True)
+    item_count = fields.Integer(string="Items", readonly=True)
+    attachment_id = fields.Many2one("ir.attachment", string="Encrypted Package", readonly=True)
+    partner_ids = fields.Many2many(
+        "res.partner", "customer_handover_package_partner_rel", "package_id", "partner_id", string="Customers Carried",
+        readonly=True,
+    )
+
+    _sql_constraints = [
+        ("number_unique", "UNIQUE (handover_id, number)", "Each package of a handover has its own number."),
+    ]
+
+    @api.depends("handover_id.name", "number", "kind")
+    def _compute_display_name(self):
+        for package in self:
+            package.display_name = self.env._(
+                "%(handover)s, package %(number)s", handover=package.handover_id.name, number=package.number
+            )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        self._refuse_evidence([], "unlink")
+
+    def action_download(self):
+        self.ensure_one()
+        self._check_manager()
+        if self.state == "superseded":
+            raise UserError(
+                self.env._("Package %(number)s delivers export %(export)s of the checklist, which a later export "
+                           "superseded: make a new package from the current export.",
+                           number=self.number, export=self.export_id.number)
+            )
+        self.env["customer.handover.event"]._append_for(
+            self, "package_downloaded", {"handover": self.handover_id.id, "number": self.number}
+        )
+        return {"type": "ir.actions.act_url", "url": f"/web/content/{self.attachment_id.id}?download=true",
+                "target": "self"}
+
+    @api.model
+    def _check_manager(self):
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(self.env._("Only handover managers can make or download transfer packages."))
+
+    @api.model
+    def _create_for(self, handover, kind="transfer", recipient=None, passphrase=None):
+        """Build, sign, encrypt and keep a package of ``handover``'s verified customers; return the record.
+
+        ``kind`` transfer: to ``recipient`` (an age1… key) or with ``passphrase``; backup: to the company's own key.
+        """
+        self._check_manager()
+        handover.ensure_one()
+        handover.check_access("write")
+        if handover.state not in ("signed", "done"):
+            raise UserError(
+                self.env._("%(handover)s is not signed: a transfer package carries what both parties signed.",
+                           handover=handover.name)
+            )
+        company = handover.company_id
+        if kind == "backup":
+            recipient = company._handover_package_recipient()
+            encryption, recipient_print = "company", tp.recipient_fingerprint(recipient)[1]
+        elif recipient:
+            try:
+                recipient, recipient_print = tp.recipient_fingerprint(recipient)
+            except tp.PackageError as error:
+                raise UserError(self.env._("The receiver's key is not an age public key (age1…): %(reason)s",
+                                           reason=error)) from error
+            encryption = "recipient"
+        elif passphrase:
+            encryption, recipient_print = "passphrase", ""
+        else:
+            raise UserError(self.env._("Give the receiver's public key, or let Odoo make a one-time passphrase."))
+        export = handover._record_export() or self.env["customer.handover.export"]._create_for(handover)
+        # sudo: the signing key is an officer's setting and the customers' officer-only data (sensitivity, legal
+        # hold, consent evidence) travels with them; the user was checked as a manager of this handover above.
+        key, cert = company.sudo().handover_certificate_id._handover_signing_material()
+        checklist = base64.b64decode(export.attachment_id.sudo().datas)
+        # Serialise the packages of one handover so that two never get the same number.
+        self.env.cr.execute(SQL("SELECT id FROM customer_handover WHERE id = %s FOR UPDATE", handover.id))
+        number = max(self.search([("handover_id", "=", handover.id)]).mapped("number"), default=0) + 1
+        now = fields.Datetime.now()
+        partner_ids = []
+        with tempfile.TemporaryDirectory(prefix="customer-handover-") as folder:
+            path = os.path.join(folder, "package.age")
+            writer = tp.PackageWriter(
+                path, handover.name, company.name, number, export.number, hashlib.sha256(checklist).hexdigest(),
+                cover=handover._package_cover(kind), recipient=recipient if encryption != "passphrase" else None,
+                passphrase=passphrase if encryption == "passphrase" else None,
+                created_at=ck.utc_timestamp(now.replace(tzinfo=timezone.utc)),
+            )
+            try:
+                with writer:
+                    for customer, partner_id in handover.sudo()._package_customers(writer):
+                        writer.add_customer(customer)
+                        partner_ids.append(partner_id)
+                    for item in handover._package_items():
+                        writer.add_item(item)
+                    manifest = writer.close(key, cert)
+            except tp.PackageError as error:
+                raise UserError(self.env._("The package cannot be made: %(reason)s", reason=error)) from error
+            with open(path, "rb") as handle:
+                data = handle.read()
+        values = {
+            "handover_id": handover.id,
+            "number": number,
+            "kind": kind,
+            "export_id": export.id,
+            "created_on": now,
+            "user_id": self.env.uid,
+            "encryption": encryption,
+            "recipient": recipient if encryption != "passphrase" else False,
+            "recipient_fingerprint": recipient_print or False,
+            "signer_fingerprint": ck.fingerprint(cert),
+            "manifest_sha256": hashlib.sha256(tp.canonical_json(manifest)).hexdigest(),
+            "file_sha256": hashlib.sha256(data).hexdigest(),
+            "customer_count": manifest["counts"]["customers"],
+            "child_count": manifest["counts"]["child_contacts"],
+            "consent_count": manifest["counts"]["consents"],
+            "evidence_count": manifest["counts"]["evidence_files"],
+            "item_count": manifest["counts"]["items"],
+        }
+        with evidence_step(self._name, CREATE, *self._evidence_fields):
+            return self._record_package(handover, values, data, partner_ids)
+
+    def _record_package(self, handover, values, data, partner_ids):
+        package = self.create(values)
+        reference = (handover.name or "handover").replace("/", "-")
+        suffix = "backup" if package.kind == "backup" else "package"
+        # The package is attached to its own record, which only managers read: not to the handover, which users read.
+        attachment = self.env["ir.attachment"].create({
+            "name": f"{reference}-{suffix}-{package.number}.age",
+            "raw": data,
+            "res_model": self._name,
+            "res_id": package.id,
+            "mimetype": "application/octet-stream",
+        })
+        package.write({"attachment_id": attachment.id})
+        for batch in split_every(BATCH * 5, partner_ids):
+            self.env.cr.execute(SQL(
+                "INSERT INTO customer_handover_package_partner_rel (package_id, partner_id) "
+                "SELECT %s, unnest(%s::int[]) ON CONFLICT DO NOTHING", package.id, list(batch),
+            ))
+        company_env = handover._company_env()
+        if package.kind == "backup":
+            body = company_env._(
+                "Backup package %(number)s of %(count)s customers kept, encrypted to the company's own key "
+                "(fingerprint %(fingerprint)s), before the customers move.",
+                number=package.number, count=package.customer_count, fingerprint=package.recipient_fingerprint,
+            )
+        elif package.encryption == "passphrase":
+            body = company_env._(
+                "Transfer package %(number)s of %(count)s customers made for export %(export)s, encrypted with a "
+                "one-time passphrase shown once to %(user)s and not stored.",
+                number=package.number, count=package.customer_count, export=package.export_id.number,
+                user=self.env.user.name,
+            )
+        else:
+            body = company_env._(
+                "Transfer package %(number)s of %(count)s customers made for export %(export)s, encrypted to the "
+                "receiver's key of fingerprint %(fingerprint)s.",
+                number=package.number, count=package.customer_count, export=package.export_id.number,
+                fingerprint=package.recipient_fingerprint,
+            )
+        handover._message_log(body=body)
+        events = self.env["customer.handover.event"]
+        events._append_for(package, f"{package.kind}_package_created", {
+            "handover": handover.id, "number": package.number, "export": package.export_id.number,
+            "manifest": package.manifest_sha256, "file": package.file_sha256, "encryption": package.encryption,
+            "recipient": package.recipient_fingerprint or "passphrase", "customers": package.customer_count,
+        })
+        events._append_for(
+            self.env["res.partner"].browse(partner_ids), "customers_packaged",
+            {"package": package.id, "handover": handover.id, "kind": package.kind}, handover.company_id,
+        )
+        self.env["res.partner"].invalidate_model(["handover_package_ids"])
+        return package
+

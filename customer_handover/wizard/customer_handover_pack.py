@@ -1,0 +1,91 @@
+import secrets
+
+from odoo import api, fields, models
+
+from ..tools import transfer_package as tp
+
+PASSPHRASE_KEY = "customer_handover_passphrase"
+# Crockford's base32: no I, L, O or U to misread when the passphrase is read out or typed.
+PASSPHRASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class CustomerHandoverPack(models.TransientModel):
+    _name = "customer.handover.pack"
+    _description = "Export a transfer package"
+
+    handover_id = fields.Many2one("customer.handover", required=True, readonly=True)
+    export_number = fields.Integer(string="Delivers Export", compute="_compute_export_number")
+    encryption = fields.Selection(
+        [("recipient", "To the receiver's public key"), ("passphrase", "With a one-time passphrase")],
+        required=True, default=lambda self: self._default_encryption(),
+    )
+    recipient = fields.Char(
+        string="Receiver's Public Key", default=lambda self: self._default_recipient(),
+        help="The age1… key the receiving party made with customer-handover-keygen --age or age-keygen.",
+    )
+    recipient_fingerprint = fields.Char(string="Key Fingerprint (SHA-256)", compute="_compute_recipient_fingerprint")
+    package_id = fields.Many2one("customer.handover.package", readonly=True)
+    passphrase = fields.Char(
+        compute="_compute_passphrase",
+        help="Shown once, never stored: give it to the receiver by another channel than the file.",
+    )
+
+    def _default_encryption(self):
+        handover = self.env["customer.handover"].browse(self.env.context.get("default_handover_id"))
+        return "recipient" if handover.exists() and handover.receiver_recipient else "passphrase"
+
+    def _default_recipient(self):
+        handover = self.env["customer.handover"].browse(self.env.context.get("default_handover_id"))
+        return handover.exists() and handover.receiver_recipient
+
+    @api.depends("handover_id")
+    def _compute_export_number(self):
+        for wizard in self:
+            export = wizard.handover_id._record_export()
+            wizard.export_number = export.number
+
+    @api.depends("recipient")
+    def _compute_recipient_fingerprint(self):
+        for wizard in self:
+            try:
+                wizard.recipient_fingerprint = wizard.recipient and tp.recipient_fingerprint(wizard.recipient)[1]
+            except tp.PackageError:
+                wizard.recipient_fingerprint = self.env._("not an age public key (age1…)")
+
+    @api.depends_context(PASSPHRASE_KEY)
+    def _compute_passphrase(self):
+        for wizard in self:
+            # Only the response to the step carries it: neither the database nor a later read ever holds it.
+            wizard.passphrase = (wizard.package_id and self.env.context.get(PASSPHRASE_KEY)) or False
+
+    def action_make(self):
+        self.ensure_one()
+        handover = self.handover_id
+        passphrase = None
+        if self.encryption == "recipient":
+            recipient = handover._set_receiver_recipient(self.recipient)
+            package = self.env["customer.handover.package"]._create_for(handover, recipient=recipient)
+        else:
+            passphrase = new_passphrase()
+            package = self.env["customer.handover.package"]._create_for(handover, passphrase=passphrase)
+        self.package_id = package
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Transfer package made"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "context": {**self.env.context, PASSPHRASE_KEY: passphrase} if passphrase else dict(self.env.context),
+        }
+
+    def action_download(self):
+        self.ensure_one()
+        return self.package_id.action_download()
+
+
+def new_passphrase(groups=6, size=5):
+    """A random passphrase of about 150 bits, in groups easy to read out: ``7KQ2M-…``."""
+    return "-".join(
+        "".join(secrets.choice(PASSPHRASE_ALPHABET) for _ in range(size)) for _ in range(groups)
+    )
