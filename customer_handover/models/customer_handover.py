@@ -14,6 +14,10 @@ from .customer_handover_line import PUBLIC_REASONS
 from .customer_handover_package import CONTACT_FIELDS
 
 MANAGER = "customer_handover.group_handover_manager"
+PACKAGE_PARTNER_FIELDS = (
+    "customer_type", "relationship_stage", "relationship_end_date", "business_domain_ids", "data_sensitivity",
+    "retention_policy_id", "retention_end_date", "legal_hold", "legal_hold_reason",
+)
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 # States in which the checklist may still change; a signature freezes it whatever the state.
 CHECKLIST_OPEN_STATES = ("draft", "confirmed", "in_progress")
@@ -810,6 +814,7 @@ class CustomerHandover(models.Model):
                 lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
             )
             partners = partners_model.browse(lines.partner_id.ids)
+            partners.fetch([*CONTACT_FIELDS, "is_company", "state_id", "country_id", *PACKAGE_PARTNER_FIELDS])
             children = partners_model.search([("parent_id", "in", partners.ids), ("active", "=", True)], order="id")
             consents = self.env["customer.consent"].search(
                 [("partner_id", "in", partners.ids), ("purpose_id", "in", purposes.ids)], order="id"
@@ -828,8 +833,9 @@ class CustomerHandover(models.Model):
                     "lawful_basis": consent.lawful_basis or "",
                     "evidence": evidence.get(consent.id, []),
                 })
+            by_id = {partner.id: partner for partner in partners}
             for line in lines:
-                partner = partners_model.browse(line.partner_id.id)
+                partner = by_id[line.partner_id.id]
                 policy = partner.retention_policy_id
                 yield {
                     "line": numbers[line.id],
