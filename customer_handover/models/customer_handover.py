@@ -3,7 +3,7 @@ from datetime import timezone
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import format_date, split_every
+from odoo.tools import SQL, format_date, split_every
 from odoo.tools.image import image_data_uri
 
 from ..tools import checklist as ck
@@ -512,7 +512,10 @@ class CustomerHandover(models.Model):
     def _ensure_backup(self):
         """Keep a signed, encrypted backup of the scope before the customers move; return it."""
         self.ensure_one()
-        backup = self.package_ids.filtered(lambda package: package.kind == "backup")[:1]
+        # Serialise with the handover's other packages, so that two first packages keep one backup.
+        self.env.cr.execute(SQL("SELECT id FROM customer_handover WHERE id = %s FOR UPDATE", self.id))
+        backup = self.env["customer.handover.package"].search(
+            [("handover_id", "=", self.id), ("kind", "=", "backup")], limit=1)
         return backup or self.env["customer.handover.package"]._create_for(self, "backup")
 
     def action_create_signing_key(self):

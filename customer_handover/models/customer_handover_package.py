@@ -72,7 +72,7 @@ class CustomerHandoverPackage(models.Model):
     )
 
     _sql_constraints = [
-        ("number_unique", "UNIQUE (handover_id, number)", "Each package of a handover has its own number."),
+        ("number_unique", "UNIQUE (handover_id, kind, number)", "Each package of a handover has its own number."),
     ]
 
     @api.depends("handover_id.name", "number", "kind")
@@ -135,6 +135,8 @@ class CustomerHandoverPackage(models.Model):
             encryption, recipient_print = "passphrase", ""
         else:
             raise UserError(self.env._("Give the receiver's public key, or let Odoo make a one-time passphrase."))
+        if kind == "transfer":
+            handover._ensure_backup()
         export = handover._record_export() or self.env["customer.handover.export"]._create_for(handover)
         # sudo: the signing key is an officer's setting and the customers' officer-only data (sensitivity, legal
         # hold, consent evidence) travels with them; the user was checked as a manager of this handover above.
@@ -142,7 +144,8 @@ class CustomerHandoverPackage(models.Model):
         checklist = base64.b64decode(export.attachment_id.sudo().datas)
         # Serialise the packages of one handover so that two never get the same number.
         self.env.cr.execute(SQL("SELECT id FROM customer_handover WHERE id = %s FOR UPDATE", handover.id))
-        number = max(self.search([("handover_id", "=", handover.id)]).mapped("number"), default=0) + 1
+        number = max(self.search([("handover_id", "=", handover.id), ("kind", "=", kind)]).mapped("number"),
+                     default=0) + 1
         now = fields.Datetime.now()
         partner_ids = []
         with tempfile.TemporaryDirectory(prefix="customer-handover-") as folder:

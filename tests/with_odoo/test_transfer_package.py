@@ -148,7 +148,9 @@ class TestTransferPackage(HandoverCase):
             self.assertEqual(data["handover"]["kind"], "transfer")
             numbers = sorted([customer["line"] for customer in data["customers"]] + [data["items"][0]["line"]])
             self.assertEqual(len(set(numbers)), 3)
-        self.assertEqual(self.wang.with_user(self.manager).handover_package_ids, package)
+        backup = self.env["customer.handover.package"].search([("handover_id", "=", self.handover.id)]) - package
+        self.assertEqual((backup.kind, backup.number), ("backup", 1), "the scope was backed up before it left")
+        self.assertEqual(self.wang.with_user(self.manager).handover_package_ids, package | backup)
         self.assertIn("encrypted to the receiver's key of fingerprint", self.handover.message_ids[0].body)
         self.assertTrue(self.env["customer.handover.event"].search(
             [("event", "=", "transfer_package_created"), ("res_id", "=", package.id)]))
@@ -234,7 +236,7 @@ class TestTransferPackage(HandoverCase):
             with self.assertRaises(AccessError):
                 self.env["customer.handover.package"].with_user(user)._create_for(
                     self.handover.with_user(user), recipient=self.receiver_recipient)
-        self.assertEqual(self.env["customer.handover.package"].search_count([]), 1)
+        self.assertEqual(sorted(self.env["customer.handover.package"].search([]).mapped("kind")), ["backup", "transfer"])
 
     def test_package_facts_are_refused_to_raw_create_and_write_by_every_group(self):
         _wizard, package = self._make(recipient=self.receiver_recipient)
