@@ -233,3 +233,25 @@ class TestHostileRpc(HostileFixture, HandoverCase, HttpCase):
                                  ("search_count", [[]])):
                 with self.subTest(model=model, method=method):
                     self._refused(self.portal.login, model, method, args)
+
+    def test_transfer_packages_are_neither_forged_nor_read_outside_their_step(self):
+        signed = self.export.handover_id
+        package = self.env["customer.handover.package"].with_user(self.manager)._create_for(
+            signed.with_user(self.manager), passphrase=FORGED + "-pass")
+        for login in (self.handover_user.login, self.employee.login, self.portal.login):
+            answer = self._call(login, "customer.handover.package", "read", [package.ids, ["recipient", "number"]])
+            self.assertIn("error", answer, f"{login} read a transfer package")
+            answer = self._call(login, "customer.handover", "action_open_package_wizard", [signed.ids])
+            self.assertIn("error", answer, f"{login} opened the package dialog")
+        for login in (self.manager.login, self.officer.login):
+            self._refused(login, "customer.handover.package", "write", [package.ids, {"recipient": FORGED}],
+                          fields=["recipient"])
+            self._refused(login, "customer.handover.package", "create", [{
+                "handover_id": signed.id, "number": 7, "export_id": self.export.id, "created_on": PAST,
+                "user_id": self.manager.id, "encryption": "passphrase"}])
+            self._refused(login, "res.partner", "write",
+                          [self.no_consent.ids, {"handover_package_ids": [[4, package.id]]}],
+                          fields=["handover_package_ids"])
+        package.invalidate_recordset()
+        self.assertEqual(package.encryption, "passphrase")
+        self.assertNotIn(FORGED, self.env["customer.handover.package"].search([]).mapped("recipient"))

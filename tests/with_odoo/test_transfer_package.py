@@ -236,7 +236,8 @@ class TestTransferPackage(HandoverCase):
             with self.assertRaises(AccessError):
                 self.env["customer.handover.package"].with_user(user)._create_for(
                     self.handover.with_user(user), recipient=self.receiver_recipient)
-        self.assertEqual(sorted(self.env["customer.handover.package"].search([]).mapped("kind")), ["backup", "transfer"])
+        kinds = sorted(self.env["customer.handover.package"].search([]).mapped("kind"))
+        self.assertEqual(kinds, ["backup", "transfer"])
 
     def test_package_facts_are_refused_to_raw_create_and_write_by_every_group(self):
         _wizard, package = self._make(recipient=self.receiver_recipient)
