@@ -147,7 +147,9 @@ class ResPartner(models.Model):
         groups="customer_handover.group_handover_user",
     )
     moved_on = fields.Datetime(readonly=True, copy=False, groups="customer_handover.group_handover_user")
-    moved_by_id = fields.Many2one("res.users", readonly=True, copy=False, groups="customer_handover.group_handover_user")
+    moved_by_id = fields.Many2one(
+        "res.users", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
 
     @api.constrains("legal_hold", "legal_hold_reason")
     def _check_legal_hold_reason(self):
