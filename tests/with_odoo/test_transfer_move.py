@@ -109,6 +109,11 @@ class TestTransferMove(HandoverCase):
         self.assertEqual(as_b.consent_ids.purpose_id, self.purpose_service, "the receiving company reads the consents")
         self.assertEqual(as_b.moved_from_company_id, self.company_a)
         self.assertEqual(as_b.child_ids, contact.with_user(self.user_b))
+        spec = {name: {"fields": {"display_name": {}}} for name in ("handover_id", *MOVE_FIELDS) if name != "moved_on"}
+        values = as_b.web_read({**spec, "moved_on": {}})[0]
+        self.assertEqual(values["moved_from_company_id"]["display_name"], self.company_a.name,
+                         "the receiving company opens the customer and reads where it came from")
+        self.assertEqual(values["moved_from_user_id"]["id"], self.seller_a.id)
 
         entries = self.env["customer.handover.event"].search([("event", "=", "customer_moved")])
         self.assertEqual(set(entries.mapped("company_id")), {self.company_a, self.company_b},
