@@ -12,6 +12,7 @@ from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_export import BATCH, LINE_COLUMNS
 from .customer_handover_line import PUBLIC_REASONS
 from .customer_handover_package import CONTACT_FIELDS
+from .res_partner import MOVE_FIELDS
 
 MANAGER = "customer_handover.group_handover_manager"
 PACKAGE_PARTNER_FIELDS = (
@@ -27,6 +28,13 @@ SIGNATURE_FIELDS = (
     "transfer_signer", "transfer_signature", "transfer_signed_on",
     "receiver_signer", "receiver_signature", "receiver_signed_on",
 )
+# Customers moved inside the database per batch: a constant number of queries each.
+MOVE_BATCH = 2000
+TRANSFER_MODES = [
+    ("package", "Transfer package"),
+    ("company", "Move to a company of this database"),
+    ("team", "Move to another team"),
+]
 # PIPL Art. 38 lists the ways personal information may lawfully leave mainland China.
 ABROAD_BASES = [
     ("security_assessment", "CAC security assessment (Art. 38(1))"),
@@ -108,6 +116,21 @@ class CustomerHandover(models.Model):
     )
     receiver_responsible_id = fields.Many2one(
         "res.partner", string="Responsible (receiving)", tracking=True, check_company=True
+    )
+    receiver_user_id = fields.Many2one(
+        "res.users",
+        string="Receiving Responsible User",
+        tracking=True,
+        domain="[('share', '=', False)]",
+        help="When the customers move inside this database: the user who becomes their salesperson, follows them "
+        "and takes over their open activities. For a company of this database, one of its users.",
+    )
+    transfer_mode = fields.Selection(
+        TRANSFER_MODES,
+        compute="_compute_transfer_mode",
+        help="Transfer package: the customers are copied to a receiver outside this database. Move: the receiver is "
+        "a company of this database, or the handover is an internal team handover, and completing the handover "
+        "moves the customers to it instead of copying them.",
     )
     nda_reference = fields.Char(string="Agreement Reference", tracking=True)
     nda_date = fields.Date(string="Agreement Signed On", tracking=True)
@@ -205,6 +228,39 @@ class CustomerHandover(models.Model):
                     self.env._("The receiving party is outside mainland China: choose the legal basis for export "
                                "(PIPL Art. 38) under Parties, or every customer would be ineligible.")
                 )
+
+    @api.constrains("receiver_user_id", "receiver_id", "reason", "company_id")
+    def _check_receiver_user(self):
+        for handover in self:
+            user = handover.receiver_user_id
+            target = handover._receiving_company() if handover.transfer_mode == "company" else handover.company_id
+            # sudo: which companies the user works for, whether or not the current user may read them
+            if user and handover.transfer_mode != "package" and target not in user.sudo().company_ids:
+                raise ValidationError(
+                    self.env._(
+                        "%(user)s is not a user of %(company)s: choose a user of the receiving company who takes "
+                        "the customers over.",
+                        user=user.display_name, company=target.sudo().display_name,
+                    )
+                )
+
+    @api.constrains("archive_customers", "receiver_id", "reason")
+    def _check_archive_not_moved(self):
+        for handover in self:
+            if handover.archive_customers and handover.transfer_mode != "package":
+                raise ValidationError(
+                    self.env._("Customers that move inside this database stay active with their new holder: "
+                               "untick “Archive Customers on Completion”.")
+                )
+
+    @api.depends("reason", "receiver_id.commercial_partner_id", "company_id")
+    def _compute_transfer_mode(self):
+        for handover in self:
+            company = handover._receiving_company()
+            if handover.reason == "team_handover" or company == handover.company_id:
+                handover.transfer_mode = "team"
+            else:
+                handover.transfer_mode = "company" if company else "package"
 
     @api.depends("receiver_id.name", "receiver_id.email", "receiver_id.phone", "receiver_id.contact_address")
     def _compute_receiver_contact(self):
@@ -424,16 +480,19 @@ class CustomerHandover(models.Model):
         }
 
     def action_done(self):
+        """Complete the handover: stamp the customers handed over and, inside this database, move them."""
         self._check_manager()
         self._check_state("signed")
         for handover in self:
             customers = handover.line_ids.filtered(
                 lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
             ).partner_id
-            with evidence_step("res.partner", "handover_id", "handover_date"):
-                customers.write({"handover_id": handover.id, "handover_date": fields.Date.context_today(self)})
-            if handover.archive_customers:
-                customers.action_archive()
+            if handover.transfer_mode != "package":
+                handover._move_customers(customers)
+            else:
+                handover._stamp_customers(customers)
+                if handover.archive_customers:
+                    customers.action_archive()
             handover._message_log(
                 body=handover._company_env()._("%(count)s customers handed over to %(receiver)s.",
                                 count=len(customers), receiver=handover.receiver_id.display_name)
@@ -648,11 +707,187 @@ class CustomerHandover(models.Model):
             )
         if self[f"{side}_signed_on"]:
             raise UserError(self.env._("This side has already signed."))
+        if self.transfer_mode != "package" and not self.receiver_user_id:
+            raise UserError(
+                self.env._("The customers of %(handover)s move inside this database: choose the receiving responsible "
+                           "user under Parties before signing; a signed handover can no longer be changed.",
+                           handover=self.name)
+            )
         values = {f"{side}_signer": signer, f"{side}_signature": signature, f"{side}_signed_on": fields.Datetime.now()}
         if self.transfer_signed_on or self.receiver_signed_on:
             values["state"] = "signed"
         self._step(tuple(values), values, "handover_signed", {"side": side})
         return True
+
+    def _stamp_customers(self, customers):
+        """Record on each customer that this handover handed it over, and when."""
+        with evidence_step("res.partner", "handover_id", "handover_date"):
+            customers.write({"handover_id": self.id, "handover_date": fields.Date.context_today(self)})
+
+    def _receiving_company(self):
+        """The company of this database the receiving party belongs to, if any."""
+        self.ensure_one()
+        commercial = self.receiver_id.commercial_partner_id
+        if not commercial:
+            return self.env["res.company"]
+        # sudo: whether the receiver is a company of this database, which the user may not be allowed to open
+        return self.env["res.company"].sudo().search([("partner_id", "=", commercial.id)], limit=1)
+
+    def _move_customers(self, customers):
+        """Move ``customers`` and their contacts to the receiving company or team, all or nothing.
+
+        What cannot move is refused before anything moves; then, batch by batch and with a constant number of
+        queries each: followers, open activities, the partners (company, salesperson, retention policy and the
+        evidence of the move), and the consents given to the transferring company.
+        """
+        self.ensure_one()
+        user = self.receiver_user_id
+        if not user:
+            raise UserError(self.env._("Choose the receiving responsible user of %(handover)s: the customers move to "
+                                       "them.", handover=self.name))
+        self._check_receiver_user()
+        company_mode = self.transfer_mode == "company"
+        target = self._receiving_company() if company_mode else self.company_id
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        ids = set()
+        for batch in split_every(MOVE_BATCH, customers.ids):
+            ids.update(Partner.search([("id", "child_of", list(batch))]).ids)
+        partners = Partner.browse(sorted(ids))
+        for batch in split_every(MOVE_BATCH, partners.ids):
+            Partner.browse(batch).check_access("write")
+        purposes, policies = self._move_mapping(partners, target) if company_mode else ({}, {})
+        # Everything that could refuse the move has been checked: keep the backup before anything moves.
+        self._ensure_backup()
+        now = fields.Datetime.now()
+        for batch in split_every(MOVE_BATCH, partners.ids):
+            batch = customers.browse(batch)
+            # Odoo syncs a partner's contacts one partner at a time on every write: read them for the batch at once.
+            batch.fetch(["child_ids", "user_ids"])
+            # Stamped before the move: once moved, the transferring company's users may no longer write them.
+            self._stamp_customers(batch & customers)
+            self._move_batch(batch, target if company_mode else None, purposes, policies, now)
+        payload = {"handover": self.id, "mode": self.transfer_mode, "to_company": target.id, "to_user": user.id}
+        events = self.env["customer.handover.event"]
+        for company in (self.company_id | target):
+            events._append_for(partners, "customer_moved", payload, company)
+        self._message_log(
+            body=self._company_env()._("%(count)s customers and contacts moved to %(company)s, %(user)s.",
+                                       count=len(partners), company=target.sudo().display_name, user=user.display_name)
+        )
+
+    def _move_mapping(self, partners, target):
+        """The receiving company's purposes and retention policies for the transferring company's own ones.
+
+        A purpose or policy of another company maps to ``target``'s of the same name, else to a shared one of the
+        same name; when one has neither, nothing moves and the user is told what to create.
+        """
+        Consent = self.env["customer.consent"]
+        purposes, policies = self.env["customer.consent.purpose"], self.env["customer.retention.policy"]
+        for batch in split_every(MOVE_BATCH, partners.ids):
+            purposes |= Consent._read_group(
+                [("partner_id", "in", batch), ("company_id", "=", self.company_id.id)], [], ["purpose_id:recordset"]
+            )[0][0]
+            policies |= self.env["res.partner"].with_context(active_test=False)._read_group(
+                [("id", "in", batch)], [], ["retention_policy_id:recordset"]
+            )[0][0]
+        cannot = partners._move_conflicts()
+        if cannot:
+            raise UserError(
+                self.env._(
+                    "Nothing was moved: %(contacts)s are users or companies of this database, whose company follows "
+                    "the user's or the company's own. Cancel the handover and hand the customers over without them.",
+                    contacts=", ".join(cannot[:20]),
+                )
+            )
+        mapping, missing = [], []
+        for records, label in ((purposes, self.env._("Consent purpose")), (policies, self.env._("Retention policy"))):
+            foreign = records.filtered(lambda record: record.company_id and record.company_id != target)
+            names = {record.id: record.with_context(lang="en_US").name for record in foreign}
+            # sudo: the receiving company's purposes and policies, which the transferring manager may not read
+            found = self.env[records._name].sudo().with_context(lang="en_US").search(
+                [("company_id", "in", [target.id, False]), ("name", "in", list(names.values()))]
+            )
+            # a shared record first, so that the receiving company's own of the same name wins
+            by_name = {record.name: record.id for record in found.sorted(lambda record: bool(record.company_id))}
+            mapping.append({source: by_name[name] for source, name in names.items() if name in by_name})
+            missing += [f"{label} “{record.display_name}”" for record in foreign if names[record.id] not in by_name]
+        if missing:
+            raise UserError(
+                self.env._(
+                    "Nothing was moved: %(company)s lacks what these customers need. Create in %(company)s, or share "
+                    "between companies, a record of the same name for each of: %(missing)s. Then complete the "
+                    "handover again.",
+                    company=target.sudo().display_name, missing="; ".join(missing),
+                )
+            )
+        return mapping[0], mapping[1]
+
+    def _move_batch(self, partners, company, purposes, policies, now):
+        """Move one batch of partners; ``company`` is None when they stay in their company (a team handover)."""
+        user = self.receiver_user_id
+        ids = partners.ids
+        cr = self.env.cr
+        self.env.flush_all()
+        # The former salesperson, and in a company move every internal user without access to the receiving
+        # company, stop following; the receiving user follows.
+        cr.execute(SQL(
+            """DELETE FROM mail_followers f USING res_partner p
+                WHERE f.res_model = 'res.partner' AND f.res_id = p.id AND p.id = ANY(%(ids)s)
+                  AND f.partner_id != %(keep)s
+                  AND (EXISTS (SELECT 1 FROM res_users u WHERE u.id = p.user_id AND u.partner_id = f.partner_id)
+                       OR (%(company)s IS NOT NULL AND EXISTS (
+                           SELECT 1 FROM res_users u WHERE u.partner_id = f.partner_id AND NOT u.share
+                              AND NOT EXISTS (SELECT 1 FROM res_company_users_rel r
+                                               WHERE r.user_id = u.id AND r.cid = %(company)s))))""",
+            ids=ids, keep=user.partner_id.id, company=company.id if company else None,
+        ))
+        self.env["mail.followers"].invalidate_model()
+        # sudo: the user's right to write these partners was checked above; followers are the system's to keep
+        partners.sudo().message_subscribe(partner_ids=user.partner_id.ids)
+        cr.execute(SQL(
+            """UPDATE mail_activity SET user_id = %(user)s, user_tz = %(tz)s, write_uid = %(uid)s, write_date = %(now)s
+                WHERE res_model = 'res.partner' AND res_id = ANY(%(ids)s) AND active
+                  AND user_id IS DISTINCT FROM %(user)s""",
+            user=user.id, tz=user.tz, uid=self.env.uid, now=now, ids=ids,
+        ))
+        self.env["mail.activity"].invalidate_model(["user_id", "user_tz", "write_uid", "write_date"])
+        policy_case = SQL("retention_policy_id")
+        if policies:
+            policy_case = SQL("CASE %s ELSE retention_policy_id END", SQL(" ").join(
+                SQL("WHEN retention_policy_id = %s THEN %s", source, mapped) for source, mapped in policies.items()
+            ))
+        # One statement for the batch: each row keeps its own former salesperson as evidence. Odoo's partner write
+        # would write each customer's contacts one customer at a time.
+        with evidence_step(partners._name, *MOVE_FIELDS, "retention_end_date", "retention_status"):
+            cr.execute(SQL(
+                """UPDATE res_partner
+                      SET moved_from_company_id = %(from)s, moved_from_user_id = user_id,
+                          company_id = COALESCE(%(company)s, company_id), user_id = %(user)s,
+                          retention_policy_id = %(policy)s,
+                          moved_on = %(now)s, moved_by_id = %(uid)s, write_uid = %(uid)s, write_date = %(now)s
+                    WHERE id = ANY(%(ids)s)""",
+                **{"from": self.company_id.id}, company=company.id if company else None, user=user.id,
+                policy=policy_case, now=now, uid=self.env.uid, ids=ids,
+            ))
+            names = ["company_id", "user_id", "retention_policy_id", *MOVE_FIELDS, "write_uid", "write_date"]
+            partners.invalidate_recordset(names)
+            partners.modified(["company_id", "user_id", "retention_policy_id"])
+            self.env.flush_all()
+        if company:
+            self._move_consents(partners, company, purposes)
+
+    def _move_consents(self, partners, company, purposes):
+        """Give the consents these partners gave the transferring company to ``company``, with its purposes."""
+        consents = self.env["customer.consent"].search(
+            [("partner_id", "in", partners.ids), ("company_id", "=", self.company_id.id)]
+        )
+        # The move is logged as one event per batch; tracking would write a message per consent.
+        consents = consents.with_context(tracking_disable=True)
+        with evidence_step(consents._name, "company_id"):
+            for purpose_id in set(consents.purpose_id.ids):
+                group = consents.filtered(lambda consent, purpose_id=purpose_id: consent.purpose_id.id == purpose_id)
+                group.write({"company_id": company.id, "purpose_id": purposes.get(purpose_id, purpose_id)})
+        self.env.flush_all()
 
     def _check_manager(self):
         if not self.env.user.has_group(MANAGER):

@@ -37,6 +37,7 @@ EVENTS = [
     ("lines_included", "Checklist lines included again"),
     ("lines_admitted", "Ineligible customers admitted"),
     ("customers_reviewed", "Customers reviewed for accuracy"),
+    ("customer_moved", "Customers moved inside the database"),
     ("consent_recorded", "Consent recorded"),
     ("consent_changed", "Consent status changed"),
     ("export_created", "Signed checklist exported"),

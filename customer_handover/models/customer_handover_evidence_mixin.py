@@ -34,7 +34,7 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
     """Fields that record a fact of the procedure are set by their step's method only.
 
     ``_evidence_fields``: set only inside ``evidence_step``; a new record may state their defaults.
-    ``_immutable_fields``: given on create, never changed afterwards (a record's company, its parent).
+    ``_immutable_fields``: given on create, changed afterwards only inside ``evidence_step`` (a move's step).
     ``_evidence_create``: records are created by their step only.
     Any other ``create`` or ``write`` of them is refused, whoever calls, and the attempt is logged.
     """
@@ -72,7 +72,8 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         refused = [
             name for name in vals
             if (name in self._evidence_fields and (self._name, name) not in unlocked)
-            or (name in self._immutable_fields and self._changes(name, vals[name]))
+            or (name in self._immutable_fields and (self._name, name) not in unlocked
+                and self._changes(name, vals[name]))
         ]
         if refused:
             self._refuse_evidence(refused, "write")

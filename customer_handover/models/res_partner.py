@@ -14,6 +14,8 @@ RETENTION_STATUSES = [
     ("expired", "Expired"),
 ]
 CUSTOMER_TYPES = [("individual", "Individual"), ("organisation", "Organisation")]
+# What a move inside the database records on each customer that moved (customer.handover, _move_customers).
+MOVE_FIELDS = ("moved_from_company_id", "moved_from_user_id", "moved_on", "moved_by_id")
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
 
 
@@ -22,7 +24,7 @@ class ResPartner(models.Model):
     _inherit = ["res.partner", "customer.handover.evidence.mixin"]
     _evidence_fields = (
         "retention_end_date", "retention_status", "last_review_date", "last_reviewed_by_id", "handover_id",
-        "handover_date", "handover_package_ids",
+        "handover_date", "handover_package_ids", *MOVE_FIELDS,
     )
 
     customer_type = fields.Selection(
@@ -135,6 +137,24 @@ class ResPartner(models.Model):
         string="Transfer Packages", readonly=True, copy=False,
         groups="customer_handover.group_handover_manager",
         help="The transfer and backup packages that carried this customer's data out of the company.",
+    )
+    moved_from_company_id = fields.Many2one(
+        "res.company",
+        readonly=True,
+        copy=False,
+        groups="customer_handover.group_handover_user",
+        help="The company that held this contact before a handover moved it inside this database.",
+    )
+    moved_from_user_id = fields.Many2one(
+        "res.users",
+        string="Moved From Salesperson",
+        readonly=True,
+        copy=False,
+        groups="customer_handover.group_handover_user",
+    )
+    moved_on = fields.Datetime(readonly=True, copy=False, groups="customer_handover.group_handover_user")
+    moved_by_id = fields.Many2one(
+        "res.users", readonly=True, copy=False, groups="customer_handover.group_handover_user"
     )
 
     @api.constrains("legal_hold", "legal_hold_reason")
@@ -251,6 +271,13 @@ class ResPartner(models.Model):
             done += len(batch_ids)
             self.env["ir.cron"]._notify_progress(done=done, remaining=len(ids) - done)
         return done
+
+    def _move_conflicts(self):
+        """The names of these partners that cannot change company: users' and companies' own partners."""
+        # sudo: only whether a contact is a user's or a company's own is asked, whatever the user may read
+        users = self.env["res.users"].sudo().with_context(active_test=False).search([("partner_id", "in", self.ids)])
+        companies = self.env["res.company"].sudo().search([("partner_id", "in", self.ids)])
+        return (users.partner_id | companies.partner_id).sudo().mapped("display_name")
 
     def _granted_purposes(self):
         """The purposes this partner's granted consents cover, among the consents the user may see."""

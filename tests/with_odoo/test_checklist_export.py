@@ -41,8 +41,9 @@ class TestChecklistExport(HandoverCase):
         ))
 
     @classmethod
-    def _signed_handover(cls, receiver):
-        handover = cls.env["customer.handover"].create({"receiver_id": receiver.id, "reason": "shop_transfer"})
+    def _signed_handover(cls, receiver, **values):
+        handover = cls.env["customer.handover"].create(
+            {"receiver_id": receiver.id, "reason": "shop_transfer", **values})
         lines = cls.env["customer.handover.line"].create([
             {"handover_id": handover.id, "name": "王芳 · 客户档案", "line_type": "item",
              "remarks": '=HYPERLINK("x")'},
@@ -296,7 +297,8 @@ class TestChecklistExport(HandoverCase):
             self._verify(countersigned, user=self.manager).action_record_countersignature()
 
     def test_countersigning_inside_odoo_with_the_receiving_company_key(self):
-        handover = self._signed_handover(self.company_b.partner_id)
+        # A company of this database receives: its customers move to one of its users (test_transfer_move).
+        handover = self._signed_handover(self.company_b.partner_id, receiver_user_id=self.user_b.id)
         export = self._export(handover)
         with self.assertRaisesRegex(UserError, "not one of your companies"):
             export.with_user(self.manager).action_countersign()

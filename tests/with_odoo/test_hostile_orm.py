@@ -373,7 +373,8 @@ class TestHostileEvidenceWrites(HostileCase):
         forged = [
             ("retention_status", "active"), ("retention_end_date", "2099-12-31"), ("handover_id", handover.id),
             ("handover_date", "2020-01-02"), ("last_review_date", "2020-01-02"),
-            ("last_reviewed_by_id", self.officer.id),
+            ("last_reviewed_by_id", self.officer.id), ("moved_from_company_id", self.company_b.id),
+            ("moved_from_user_id", self.manager.id), ("moved_on", PAST), ("moved_by_id", self.manager.id),
         ]
         for who, user in self.attackers.items():
             for name, value in forged:
