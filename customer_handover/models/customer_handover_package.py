@@ -158,7 +158,7 @@ class CustomerHandoverPackage(models.Model):
             )
             try:
                 with writer:
-                    for customer, partner_id in handover.sudo()._package_customers(writer):
+                    for customer, partner_id in handover._package_customers(writer):
                         writer.add_customer(customer)
                         partner_ids.append(partner_id)
                     for item in handover._package_items():

@@ -429,7 +429,8 @@ class _Workbook:
         self.items = self.book.add_worksheet("Items")
         for sheet, columns in ((self.customers, self.CUSTOMER_COLUMNS), (self.items, self.ITEM_COLUMNS)):
             sheet.freeze_panes(1, 0)
-            sheet.set_column(0, len(columns) - 1, 24)
+            # The columns carry the cells' format: each cell is written without one, and an empty one not at all.
+            sheet.set_column(0, len(columns) - 1, 24, self.wrap)
             self._row(sheet, 0, [title for title, _key in columns], bold)
         self.rows = {"customers": 0, "items": 0}
 
@@ -443,12 +444,13 @@ class _Workbook:
         self.rows[name] += 1
         if self.rows[name] >= 1048576:
             raise PackageError("the workbook holds at most 1,048,575 customers")
-        self._row(sheet, self.rows[name], [_value(record, key) for _title, key in columns], self.wrap)
+        self._row(sheet, self.rows[name], [_value(record, key) for _title, key in columns])
 
     @staticmethod
-    def _row(sheet, number, values, cell_format):
+    def _row(sheet, number, values, cell_format=None):
         for column, value in enumerate(values):
-            sheet.write_string(number, column, _text(value)[:32767], cell_format)
+            if text := _text(value):
+                sheet.write_string(number, column, text[:32767], cell_format)
 
     def close(self):
         self.book.close()
@@ -458,7 +460,13 @@ class _Workbook:
             self.book.fileclosed = True
 
 
+ADDRESS_KEYS = ("street", "street2", "zip", "city", "state", "country")
+
+
 def _value(record, key):
+    if key == "contact.address":
+        contact = record.get("contact") or {}
+        return ", ".join(str(contact[name]) for name in ADDRESS_KEYS if contact.get(name))
     for part in key.split("."):
         record = record.get(part) if isinstance(record, dict) else None
     if key == "children":
