@@ -59,13 +59,13 @@ class TestTransferPackage(HandoverCase):
         )
 
     @classmethod
-    def _signed_handover(cls):
+    def _signed_handover(cls, domain=None):
         handover = cls.env["customer.handover"].with_user(cls.handover_user).create(
             {"receiver_id": cls.receiver.id, "purpose_ids": [(6, 0, cls.purpose_service.ids)]}
         )
         scope = Form(cls.env["customer.handover.scope"].with_user(cls.handover_user).with_context(
             default_handover_id=handover.id))
-        scope.business_domain_ids.add(cls.domain)
+        scope.business_domain_ids.add(domain or cls.domain)
         scope.save().action_confirm()
         item = cls.env["customer.handover.line"].with_user(cls.handover_user).create(
             {"handover_id": handover.id, "name": "Paper files, two boxes", "remarks": "boxes 1 and 2"}
@@ -208,6 +208,32 @@ class TestTransferPackage(HandoverCase):
         with tempfile.TemporaryDirectory() as folder:
             stranger = self._open(backup, folder, identity=self.receiver_identity)
             self.assertEqual([problem.code for problem in stranger.problems], ["wrong_key"])
+
+    def test_reading_the_customers_costs_the_same_queries_for_two_or_twelve(self):
+        domain = self.env["customer.business.domain"].create({"name": "Twelve customers"})
+        customers = self.env["res.partner"].create([
+            {"name": f"Customer {n}", "business_domain_ids": [(6, 0, domain.ids)],
+             "child_ids": [(0, 0, {"name": f"Contact {n}", "type": "invoice"})]} for n in range(12)])
+        self.env["customer.consent"].create([
+            {"partner_id": customer.id, "purpose_id": self.purpose_service.id, "date_given": "2026-01-01",
+             "evidence": base64.b64encode(b"form %d" % n), "evidence_filename": "form.pdf"}
+            for n, customer in enumerate(customers)])
+        larger = self._signed_handover(domain)
+        counts = []
+        for handover in (self.handover, larger):
+            with tempfile.TemporaryDirectory() as folder:
+                writer = tp.PackageWriter(os.path.join(folder, "p.age"), "H", "C", 1, 1, "0" * 64,
+                                          recipient=self.receiver_recipient)
+                with writer:
+                    self.env.flush_all()
+                    self.env.invalidate_all()
+                    list(handover.with_user(self.manager)._package_customers(writer))  # warm-up: the registry's caches
+                    self.env.invalidate_all()
+                    before = self.env.cr.sql_log_count
+                    read = list(handover.with_user(self.manager)._package_customers(writer))
+                    counts.append(self.env.cr.sql_log_count - before)
+                    self.assertEqual(len(read), 2 if handover == self.handover else 12)
+        self.assertEqual(counts[0], counts[1], "queries grow with the number of customers")
 
     # ------------------------------------------------------------------------------------------ bad input
 
