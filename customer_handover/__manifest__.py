@@ -7,7 +7,7 @@
     "author": "Customer Handover contributors",
     "license": "LGPL-3",
     "depends": ["certificate", "contacts", "mail"],
-    "external_dependencies": {"python": ["cryptography", "openpyxl", "xlsxwriter"]},
+    "external_dependencies": {"python": ["cryptography", "openpyxl", "xlsxwriter", "pyrage"]},
     "data": [
         "security/customer_handover_security.xml",
         "security/ir.model.access.csv",
@@ -21,6 +21,8 @@
         "views/customer_consent_views.xml",
         "wizard/customer_handover_verify_views.xml",
         "views/customer_handover_export_views.xml",
+        "views/customer_handover_incoming_views.xml",
+        "wizard/customer_handover_import_views.xml",
         "report/customer_handover_reports.xml",
         "views/customer_handover_line_views.xml",
         "views/customer_handover_views.xml",

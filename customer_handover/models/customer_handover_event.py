@@ -45,6 +45,11 @@ EVENTS = [
     ("checklist_verified", "Checklist workbook verified"),
     ("log_exported", "Event log exported"),
     ("evidence_refused", "Refused attempt on evidence"),
+    ("package_key_created", "Package key created"),
+    ("signer_pinned", "Sender's key pinned"),
+    ("package_imported", "Transfer package imported"),
+    ("customers_imported", "Customers imported from a package"),
+    ("package_countersigned", "Received checklist countersigned"),
     (event_log.SEAL_EVENT, "Chain sealed"),
 ]
 

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..tools import checklist as ck
+from ..tools.transfer_package import new_identity
 
 OFFICER = "customer_handover.group_data_protection_officer"
 
@@ -61,6 +62,19 @@ class ResCompany(models.Model):
         groups="customer_handover.group_data_protection_officer",
     )
 
+    handover_package_identity = fields.Text(
+        string="Package Key (age identity)",
+        copy=False,
+        groups="customer_handover.group_data_protection_officer",
+        help="The private age identity that decrypts the transfer packages sent to this company.",
+    )
+    handover_package_recipient = fields.Char(
+        string="Package Recipient (age1…)",
+        copy=False,
+        readonly=True,
+        help="Give it to the transferring company: it encrypts the packages it sends you to this key.",
+    )
+
     @api.depends("handover_certificate_id")
     def _compute_handover_certificate_info(self):
         for company in self:
@@ -94,3 +108,22 @@ class ResCompany(models.Model):
             "company_id": self.id,
         })
         return True
+
+    def action_handover_create_package_key(self):
+        """Create the age identity that decrypts the transfer packages sent to this company; show its recipient."""
+        self.ensure_one()
+        if not self.env.user.has_group(OFFICER) or self not in self.env.user.company_ids:
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can create its package key.",
+                                         company=self.name))
+        # sudo: the identity is officer-only (groups=); the user is an officer of this company (checked above)
+        company = self.sudo()
+        if company.handover_package_identity:
+            raise UserError(
+                self.env._("%(company)s already has a package key (recipient %(recipient)s); it is not replaced.",
+                           company=self.name, recipient=company.handover_package_recipient)
+            )
+        identity, recipient = new_identity()
+        company.write({"handover_package_identity": identity, "handover_package_recipient": recipient})
+        self.env["customer.handover.event"]._append_for(self, "package_key_created", {"recipient": recipient},
+                                                        company=self)
+        return recipient

@@ -14,6 +14,10 @@ RETENTION_STATUSES = [
     ("expired", "Expired"),
 ]
 CUSTOMER_TYPES = [("individual", "Individual"), ("organisation", "Organisation")]
+PROVENANCE_FIELDS = (
+    "handover_incoming_id", "handover_sender", "handover_source_reference", "handover_source_package",
+    "handover_received_on",
+)
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
 
 
@@ -22,7 +26,7 @@ class ResPartner(models.Model):
     _inherit = ["res.partner", "customer.handover.evidence.mixin"]
     _evidence_fields = (
         "retention_end_date", "retention_status", "last_review_date", "last_reviewed_by_id", "handover_id",
-        "handover_date",
+        "handover_date", *PROVENANCE_FIELDS,
     )
 
     customer_type = fields.Selection(
@@ -129,6 +133,26 @@ class ResPartner(models.Model):
     )
     handover_receiver_id = fields.Many2one(
         related="handover_id.receiver_id", string="Handed Over To", groups="customer_handover.group_handover_user"
+    )
+
+    handover_incoming_id = fields.Many2one(
+        "customer.handover.incoming",
+        string="Received In",
+        readonly=True,
+        copy=False,
+        groups="customer_handover.group_handover_user",
+    )
+    handover_sender = fields.Char(
+        string="Received From", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+    handover_source_reference = fields.Char(
+        string="Sender's Handover", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+    handover_source_package = fields.Integer(
+        string="Package No. Received", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+    handover_received_on = fields.Date(
+        string="Received On", readonly=True, copy=False, groups="customer_handover.group_handover_user"
     )
 
     @api.constrains("legal_hold", "legal_hold_reason")

@@ -4,3 +4,4 @@ from . import customer_handover_admit
 from . import customer_handover_verify
 from . import customer_handover_cancel
 from . import customer_handover_event_check
+from . import customer_handover_import

@@ -35,7 +35,7 @@ def _declared_models():
 def test_manifest_declares_odoo_18_and_its_dependencies():
     assert MANIFEST["version"].startswith("18.0.")
     assert set(MANIFEST["depends"]) == {"certificate", "contacts", "mail"}
-    assert set(MANIFEST["external_dependencies"]["python"]) == {"cryptography", "openpyxl", "xlsxwriter"}
+    assert set(MANIFEST["external_dependencies"]["python"]) == {"cryptography", "openpyxl", "xlsxwriter", "pyrage"}
     assert MANIFEST["license"] == "LGPL-3"
 
 
