@@ -191,6 +191,16 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertEqual(json.loads(entry.payload)["fingerprint"], self.fingerprint)
         self.assertNotIn("上海", entry.payload, "the log holds no personal data")
 
+    def test_a_received_customer_shows_its_provenance_on_its_tab(self):
+        self._pin()
+        incoming = self._import()
+        partner = self._imported_partners()[0].with_user(self.user_b2)
+        form = Form(partner)
+        self.assertEqual((form.handover_sender, form.handover_source_reference, form.handover_incoming_id),
+                         (self.company_a.name, self.handover.name, incoming))
+        self.assertIn('name="handover_source_package"', partner.get_views([(False, "form")])["views"]["form"]["arch"])
+        self.assertEqual(Form(incoming.with_user(self.user_b2)).sender, self.company_a.name)
+
     def test_the_same_package_twice_creates_nothing_twice(self):
         self._pin()
         self._import()
