@@ -114,10 +114,13 @@ class CustomerHandoverImport(models.TransientModel):
             # sudo: only whether the officer-only key exists is told, never the key
             wizard.has_package_key = bool(wizard.company_id.sudo().handover_package_identity)
 
-    @api.onchange("package_file", "checklist_file", "decrypt_with")
-    def _onchange_files(self):
-        self.plain_package = False
-        self.state = "upload"
+    def write(self, vals):
+        # Another package, or another way to decrypt it, is decrypted and previewed again from the start.
+        if {"package_file", "decrypt_with"} & set(vals):
+            vals = {**vals, "plain_package": False, "state": "upload"}
+        elif "checklist_file" in vals:
+            vals = {**vals, "state": "upload"}
+        return super().write(vals)
 
     # ------------------------------------------------------------------------------------------ actions
 
@@ -160,6 +163,8 @@ class CustomerHandoverImport(models.TransientModel):
             try:
                 with self.env.cr.savepoint():
                     incoming = self._import(result, folder, checklist, mappings)
+            except AccessError:
+                raise
             except (UserError, ValidationError, ValueError) as error:
                 raise UserError(self.env._(
                     "Nothing was imported: %(reason)s", reason=getattr(error, "args", [error])[0]
@@ -620,11 +625,20 @@ class _ImportContext:
         states = self._states(customers)
         domains = self._domains(customers)
         new, merged, refused = [], [], []
+        matches = self.wizard._match(customers)
+        officer = self.env.user.has_group(OFFICER)
         for customer in customers:
             number = customer["line"]
             decision = self.decisions.get(number)
             if decision is None:
                 self._fail(number, self.env._("the package changed since its preview."))
+            match = matches.get(number)
+            if decision.decision == "merge" and (not match or match[0] != decision.partner_id.id):
+                self._fail(number, self.env._("the contact it matched in the preview no longer matches it; preview "
+                                              "the package again."))
+            if decision.decision != ("merge" if match else "create") and not officer:
+                raise AccessError(self.env._("Only a data-protection officer decides a customer differently from "
+                                             "what the preview proposes (line %(line)s).", line=number))
             self.seen.add(number)
             if decision.decision == "refuse":
                 refused.append(customer)

@@ -247,6 +247,20 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertEqual((incoming.created_count, incoming.refused_count), (2, 1))
         self.assertTrue(incoming.reconciled, "a refused line is accounted for")
 
+    def test_a_decision_forged_by_a_manager_is_refused_at_import(self):
+        self._pin()
+        unrelated = self.env["res.partner"].create({"name": "Unrelated", "company_id": self.company_b.id})
+        wizard = self._preview()
+        line = wizard.line_ids[0]
+        line.write({"decision": "merge", "partner_id": unrelated.id, "default_decision": "merge"})
+        with self.assertRaisesRegex(UserError, "no longer matches"):
+            wizard.action_import()
+        line.write({"decision": "refuse", "reason": "x", "default_decision": "refuse", "partner_id": False})
+        with self.assertRaisesRegex(AccessError, "data-protection officer"):
+            wizard.action_import()
+        self.assertFalse(self._imported_partners())
+        self.assertFalse(unrelated.consent_ids)
+
     def test_a_passphrase_package_and_the_passphrase_is_never_stored(self):
         self._pin()
         package = build_package(self.export, passphrase="correct horse battery staple")
