@@ -60,9 +60,9 @@ class CustomerHandoverImport(models.TransientModel):
 
     company_id = fields.Many2one("res.company", string="Receiving Company", required=True, readonly=True,
                                  default=lambda self: self.env.company)
-    package_file = fields.Binary(string="Transfer Package (.age)", attachment=False, required=True)
+    package_file = fields.Binary(string="Transfer Package (.age)", attachment=False)
     package_filename = fields.Char()
-    checklist_file = fields.Binary(string="Signed Checklist Workbook", attachment=False, required=True,
+    checklist_file = fields.Binary(string="Signed Checklist Workbook", attachment=False,
                                    help="The signed checklist workbook the transferring company gave you: the "
                                    "package must deliver exactly this checklist.")
     checklist_filename = fields.Char()
@@ -147,14 +147,10 @@ class CustomerHandoverImport(models.TransientModel):
         """Import the previewed package: all of it in one step, or nothing."""
         self.ensure_one()
         self._check_importer()
-        if self.state != "preview" or not (self.signer_pinned or self.confirm_signer) or not self.line_ids:
+        lines = self.env["customer.handover.import.line"]
+        if (self.state != "preview" or not (self.signer_pinned or self.confirm_signer)
+                or not lines.search_count([("wizard_id", "=", self.id)], limit=1)):
             raise UserError(self.env._("Preview the package before importing it."))
-        if any(line.decision == "refuse" and not (line.reason or "").strip() for line in self.line_ids):
-            raise UserError(self.env._("Give the reason for each customer you refuse."))
-        changed = self.line_ids.filtered(lambda line: line.decision != line.default_decision)
-        if changed and not self.env.user.has_group(OFFICER):
-            raise AccessError(self.env._("Only a data-protection officer decides a customer differently from what "
-                                         "the preview proposes (line %(line)s).", line=changed[0].line_number))
         with self._opened() as (result, folder, checklist):
             self._check_not_imported(result)
             if not self.signer_pinned:
@@ -345,7 +341,8 @@ class CustomerHandoverImport(models.TransientModel):
             self.env["customer.handover.import.line"].create([
                 self._preview_line(customer, matches.get(customer["line"])) for customer in batch
             ])
-        self.match_count = sum(1 for line in self.line_ids if line.partner_id)
+        self.match_count = self.env["customer.handover.import.line"].search_count(
+            [("wizard_id", "=", self.id), ("partner_id", "!=", False)])
         self.env["customer.handover.import.mapping"].create(
             self._mapping_lines("purpose", {name: {} for name in purposes - {None, ""}})
             + self._mapping_lines("policy", policies)
@@ -489,8 +486,7 @@ class CustomerHandoverImport(models.TransientModel):
                 "checklist_attachment_id": checklist_attachment.id,
             })
         checklist_attachment.res_id = incoming.id
-        decisions = {line.line_number: line for line in self.line_ids}
-        context = _ImportContext(self, incoming, folder, mappings, decisions, rows, now)
+        context = _ImportContext(self, incoming, folder, mappings, rows)
         counts = dict.fromkeys(COUNT_FIELDS, 0)
         for batch in split_every(BATCH, self._customers(folder)):
             context.import_customers(batch, counts)
@@ -547,14 +543,14 @@ class CustomerHandoverImport(models.TransientModel):
 class _ImportContext:
     """What one import keeps between batches: the maps of codes to records, the lines seen."""
 
-    def __init__(self, wizard, incoming, folder, mappings, decisions, rows, now):
+    def __init__(self, wizard, incoming, folder, mappings, rows):
         self.wizard = wizard
         self.env = wizard.env
         self.company = wizard.company_id
         self.incoming = incoming
         self.folder = folder
         self.mappings = mappings
-        self.decisions = decisions
+        self.decisions = {}
         self.rows = rows
         self.seen = set()
         self.today = fields.Date.context_today(wizard)
@@ -627,11 +623,18 @@ class _ImportContext:
         new, merged, refused = [], [], []
         matches = self.wizard._match(customers)
         officer = self.env.user.has_group(OFFICER)
+        # this batch's decisions only: memory stays flat in the package's size
+        self.decisions = {line.line_number: line for line in self.env["customer.handover.import.line"].search([
+            ("wizard_id", "=", self.wizard.id), ("line_number", "in", [c["line"] for c in customers]),
+        ])}
         for customer in customers:
             number = customer["line"]
             decision = self.decisions.get(number)
             if decision is None:
                 self._fail(number, self.env._("the package changed since its preview."))
+            if decision.decision == "refuse" and not (decision.reason or "").strip():
+                raise UserError(self.env._("Give the reason for each customer you refuse (line %(line)s).",
+                                           line=number))
             match = matches.get(number)
             if decision.decision == "merge" and (not match or match[0] != decision.partner_id.id):
                 self._fail(number, self.env._("the contact it matched in the preview no longer matches it; preview "

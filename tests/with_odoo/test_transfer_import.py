@@ -119,6 +119,22 @@ class TestTransferImport(ImportFixture, HandoverCase):
             self.company_b.with_user(self.manager_b).read(["handover_package_identity"])
         self.assertIn("AGE-SECRET-KEY-1", self.company_b.with_user(self.officer_b).handover_package_identity)
 
+    def test_an_officer_creates_the_package_key_from_the_wizard_before_any_upload(self):
+        company = self.env["res.company"].create({"name": "Company C"})
+        officer = self._new_user("ch_officer_c", OFFICER, company=company)
+        manager = self._new_user("ch_manager_c", MANAGER, company=company)
+        wizard = Form(self.env["customer.handover.import"].with_user(manager).with_company(company)).save()
+        self.assertFalse(wizard.has_package_key)
+        wizard.package_file = base64.b64encode(self.package)
+        with self.assertRaisesRegex(UserError, "has no package key"):
+            wizard.action_preview()
+        with self.assertRaises(AccessError):
+            wizard.action_create_package_key()
+        wizard = Form(self.env["customer.handover.import"].with_user(officer).with_company(company)).save()
+        wizard.action_create_package_key()
+        self.assertTrue(wizard.has_package_key)
+        self.assertTrue(wizard.package_recipient.startswith("age1"))
+
     def test_an_unpinned_signer_is_refused_for_a_manager_and_pinned_by_an_officer(self):
         with self.assertRaisesRegex(UserError, "not pinned for Company B"):
             self._preview()
