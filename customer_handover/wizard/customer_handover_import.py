@@ -133,8 +133,6 @@ class CustomerHandoverImport(models.TransientModel):
         """Decrypt and check the package, then show what the import would do; nothing is written yet."""
         self.ensure_one()
         self._check_importer()
-        if not self.plain_package:
-            self._decrypt()
         with self._opened() as (result, folder, _checklist):
             self._write_facts(result)
             if not self.signer_pinned and not self.confirm_signer:
@@ -193,9 +191,17 @@ class CustomerHandoverImport(models.TransientModel):
                 incoming=done.name,
             ))
 
-    def _decrypt(self, passphrase=None):
-        """Decrypt the uploaded package with the passphrase or the company's key; keep the decrypted zip only."""
+    def _decrypt(self, passphrase):
+        """Decrypt the uploaded package with the passphrase, which is not kept: keep the decrypted zip instead."""
         self._check_importer()
+        with tempfile.TemporaryFile() as plain:
+            self._decrypt_into(plain, passphrase)
+            plain.seek(0)
+            self.plain_package = base64.b64encode(plain.read())
+        self.state = "upload"
+
+    def _decrypt_into(self, plain, passphrase=None):
+        """Decrypt the uploaded package into the binary file ``plain``, with ``passphrase`` or the company's key."""
         if not self.package_file:
             raise UserError(self.env._("Upload the transfer package (.age file) first."))
         identity = None
@@ -212,19 +218,17 @@ class CustomerHandoverImport(models.TransientModel):
             path = os.path.join(folder, "package.age")
             with open(path, "wb") as handle:
                 handle.write(base64.b64decode(self.package_file))
-            with tempfile.TemporaryFile() as plain:
-                problem = tp.decrypt_package(path, plain, identity=identity, passphrase=passphrase)
-                if problem:
-                    raise UserError(self._problem_text(problem))
-                plain.seek(0)
-                self.plain_package = base64.b64encode(plain.read())
-        self.state = "upload"
+            problem = tp.decrypt_package(path, plain, identity=identity, passphrase=passphrase)
+            if problem:
+                raise UserError(self._problem_text(problem))
 
     @contextlib.contextmanager
     def _opened(self):
         """Check the decrypted package again and open it into a temporary folder: (result, folder, checklist)."""
-        if not self.plain_package or not self.checklist_file:
+        if not self.package_file or not self.checklist_file:
             raise UserError(self.env._("Upload the transfer package and the signed checklist workbook."))
+        if self.decrypt_with == "passphrase" and not self.plain_package:
+            raise UserError(self.env._("Enter the passphrase of the package."))
         pinned = self.env["customer.handover.trusted.signer"]._pinned(self.company_id)
         if self.confirm_signer and self.fingerprint:
             if not self.env.user.has_group(OFFICER):
@@ -236,7 +240,11 @@ class CustomerHandoverImport(models.TransientModel):
             with open(checklist, "wb") as handle:
                 handle.write(base64.b64decode(self.checklist_file))
             with tempfile.TemporaryFile() as plain:
-                plain.write(base64.b64decode(self.plain_package))
+                # a package for the company's key is decrypted each time; one for a passphrase was kept decrypted
+                if self.decrypt_with == "passphrase":
+                    plain.write(base64.b64decode(self.plain_package))
+                else:
+                    self._decrypt_into(plain)
                 plain.flush()
                 result = tp.open_plain(plain, fingerprint=pinned, checklist=checklist,
                                        out=os.path.join(folder, "package"))

@@ -125,7 +125,8 @@ class TestTransferImport(ImportFixture, HandoverCase):
         manager = self._new_user("ch_manager_c", MANAGER, company=company)
         wizard = Form(self.env["customer.handover.import"].with_user(manager).with_company(company)).save()
         self.assertFalse(wizard.has_package_key)
-        wizard.package_file = base64.b64encode(self.package)
+        wizard.write({"package_file": base64.b64encode(self.package),
+                      "checklist_file": base64.b64encode(self.workbook)})
         with self.assertRaisesRegex(UserError, "has no package key"):
             wizard.action_preview()
         with self.assertRaises(AccessError):
@@ -199,7 +200,7 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertEqual(incoming.line_ids.mapped("line_number"), [1, 2, 3, 4])
         self.assertEqual(incoming.checklist_sha256, hashlib.sha256(self.workbook).hexdigest())
         self.assertEqual(incoming.fingerprint, self.fingerprint)
-        self.assertFalse(wizard.plain_package, "the decrypted package is not kept after the import")
+        self.assertFalse(wizard.plain_package, "a package for the company's key is never kept decrypted")
         events = self.env["customer.handover.event"].sudo().search([("company_id", "=", self.company_b.id)])
         self.assertTrue({"package_imported", "customers_imported", "consent_recorded", "signer_pinned",
                          "package_key_created"} <= set(events.mapped("event")))
@@ -286,9 +287,11 @@ class TestTransferImport(ImportFixture, HandoverCase):
             self._preview(package=package)
         wizard = self._wizard(package=package, passphrase="correct horse battery staple")
         self.assertNotIn("passphrase", self._columns("customer_handover_import"))
+        self.assertTrue(wizard.plain_package, "decrypted as the form was saved")
         wizard.action_preview()
         wizard.action_import()
         self.assertEqual(len(self._imported_partners()), 3)
+        self.assertFalse(wizard.plain_package, "the decrypted package is dropped once imported")
 
     def _columns(self, table):
         self.env.cr.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", [table])
