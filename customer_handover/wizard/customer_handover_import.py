@@ -497,7 +497,13 @@ class CustomerHandoverImport(models.TransientModel):
         context = _ImportContext(self, incoming, folder, mappings, rows)
         counts = dict.fromkeys(COUNT_FIELDS, 0)
         for batch in split_every(BATCH, self._customers(folder)):
-            context.import_customers(batch, counts)
+            try:
+                context.import_customers(batch, counts)
+            except ValidationError as error:
+                raise UserError(self.env._(
+                    "the package stopped in the lines %(first)s to %(last)s: %(reason)s",
+                    first=batch[0]["line"], last=batch[-1]["line"], reason=error.args[0],
+                )) from error
         context.import_items(counts)
         counts["difference_count"] += context.not_delivered()
         counts["customer_count"] = result.counts["customers"]
@@ -743,7 +749,6 @@ class _ImportContext:
                     "lawful_basis": self._code(number, "lawful_basis", consent.get("lawful_basis"), "consent"),
                     "evidence": evidence and self._evidence(evidence),
                     "evidence_filename": evidence and evidence.rsplit("/", 1)[-1],
-                    "note": self.env._("Received in %(incoming)s.", incoming=self.incoming.name),
                 })
         consent_model = self.env["customer.consent"]
         with evidence_step(consent_model._name, *CONSENT_STEP_FIELDS):

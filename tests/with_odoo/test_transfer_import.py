@@ -384,6 +384,19 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertEqual((partner.retention_policy_id.name, partner.retention_policy_id.period,
                           partner.retention_policy_id.company_id), ("Five years", 5, self.company_b))
 
+    def test_a_constraint_failing_in_a_batch_names_its_lines(self):
+        self._pin()
+
+        def withdrawn_without_date(customer):
+            if customer["line"] == 3:
+                customer["consents"][0].update(status="withdrawn", withdrawn_on="")
+
+        wizard = self._preview(package=build_package(self.export, recipient=self.recipient,
+                                                     change=withdrawn_without_date))
+        with self.assertRaisesRegex(UserError, "Nothing was imported: the package stopped in the lines 1 to 3"):
+            wizard.action_import()
+        self.assertFalse(self._imported_partners())
+
     def test_a_failure_part_way_imports_nothing_and_says_where_it_stopped(self):
         self._pin()
 
@@ -465,6 +478,13 @@ class TestTransferImport(ImportFixture, HandoverCase):
                 self.env["res.partner"].with_user(user).create({"name": "Forged", "handover_sender": "X"})
         with self.assertRaises(AccessError):
             incoming.sudo().write({"reconciled": False})
+        with self.assertRaises(AccessError):
+            self.env["customer.handover.incoming"].sudo().create({"name": "Forged", "company_id": self.company_b.id})
+        with self.assertRaises(AccessError):
+            incoming.line_ids.sudo().create({"incoming_id": incoming.id, "outcome": "created"})
+        for record in (incoming, line, signer):
+            with self.assertRaises(AccessError):
+                record.sudo().unlink()
         self.assertTrue(incoming.reconciled)
 
     # ------------------------------------------------------------------------------------------ batches
