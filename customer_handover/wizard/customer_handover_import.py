@@ -646,6 +646,11 @@ class _ImportContext:
             decision = self.decisions.get(number)
             if decision is None:
                 self._fail(number, self.env._("the package changed since its preview."))
+            if customer["classification"].get("sensitivity") == "sensitive" and not officer:
+                raise AccessError(self.env._(
+                    "The package holds customers with sensitive personal information (PIPL Art. 28), line %(line)s "
+                    "first: a data-protection officer imports it.", line=number,
+                ))
             if decision.decision == "refuse" and not (decision.reason or "").strip():
                 raise UserError(self.env._("Give the reason for each customer you refuse (line %(line)s).",
                                            line=number))

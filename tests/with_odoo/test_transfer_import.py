@@ -346,6 +346,16 @@ class TestTransferImport(ImportFixture, HandoverCase):
         package = build_package(self.export, recipient=self.recipient, change=sensitive)
         with self.assertRaisesRegex(UserError, "sensitive personal information"):
             self._preview(package=package)
+        # a preview forged line by line, without the preview step, is refused at import all the same
+        wizard = self._wizard(package=package)
+        wizard.write({"state": "preview", "signer_pinned": True})
+        self.env["customer.handover.import.line"].with_user(self.manager_b).create([
+            {"wizard_id": wizard.id, "line_number": number, "decision": "create", "default_decision": "create"}
+            for number in (1, 2, 3)
+        ])
+        with self.assertRaisesRegex(AccessError, "sensitive personal information"):
+            wizard.action_import()
+        self.assertFalse(self._imported_partners())
         self._import(self.officer_b, package=package)
         self.assertEqual(set(self._imported_partners().mapped("data_sensitivity")), {"sensitive"})
 
