@@ -42,11 +42,12 @@ def customer_of(number, line):
 
 
 def build_package(export, recipient=None, passphrase=None, package=1, change=None, extra=(), signer=None,
-                  manifest=None):
+                  manifest=None, skip=()):
     """The bytes of a package delivering ``export``; ``change(customer)`` edits each customer before it is added.
 
     ``extra``: more customers (dicts) added after the handover's; ``signer``: (key, certificate) instead of
-    the handover company's; ``manifest``: manifest values to override before signing.
+    the handover company's; ``manifest``: manifest values to override before signing; ``skip``: line
+    numbers left out.
     """
     handover = export.handover_id.sudo()
     workbook = base64.b64decode(export.attachment_id.sudo().datas)
@@ -60,7 +61,7 @@ def build_package(export, recipient=None, passphrase=None, package=1, change=Non
     evidence = writer.add_evidence(EVIDENCE, "pdf")
     lines = handover.line_ids.sorted(lambda line: (line.sequence, line.id))
     for number, line in enumerate(lines, start=1):
-        if line.excluded:
+        if line.excluded or number in skip:
             continue
         if line.line_type == "item":
             writer.add_item({"line": number, "name": line.name, "kind": "item", "status": "verified",

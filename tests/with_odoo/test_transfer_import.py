@@ -218,6 +218,25 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertIn('name="handover_source_package"', partner.get_views([(False, "form")])["views"]["form"]["arch"])
         self.assertEqual(Form(incoming.with_user(self.user_b2)).sender, self.company_a.name)
 
+    def test_the_reconciliation_lists_every_difference_with_the_signed_checklist(self):
+        self._pin()
+        line = self.handover.line_ids.filtered("partner_id")[0]
+        stranger = customer_of(9, line)
+        stranger["contact"].update(vat="CN-STRANGER", ref="S-9", email="s9@example.cn", phone="")
+
+        def changed(customer):
+            if customer["line"] == 2:
+                customer["snapshot"]["consent"] = "Marketing communications"
+
+        incoming = self._import(package=build_package(self.export, recipient=self.recipient, change=changed,
+                                                      extra=[stranger], skip={3}))
+        differences = {line.line_number: (line.outcome, line.difference) for line in incoming.line_ids}
+        self.assertEqual(differences, {
+            1: ("created", False), 2: ("created", "snapshot_differs"), 3: ("not_delivered", "not_delivered"),
+            4: ("received", False), 9: ("created", "not_in_checklist"),
+        })
+        self.assertEqual((incoming.difference_count, incoming.reconciled), (3, False))
+
     def test_the_same_package_twice_creates_nothing_twice(self):
         self._pin()
         self._import()
