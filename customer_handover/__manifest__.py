@@ -22,6 +22,8 @@
         "wizard/customer_handover_verify_views.xml",
         "views/customer_handover_export_views.xml",
         "views/customer_handover_package_views.xml",
+        "views/customer_handover_incoming_views.xml",
+        "wizard/customer_handover_import_views.xml",
         "report/customer_handover_reports.xml",
         "views/customer_handover_line_views.xml",
         "views/customer_handover_views.xml",

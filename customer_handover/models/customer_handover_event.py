@@ -52,6 +52,10 @@ EVENTS = [
     ("package_key_created", "Company package key created"),
     ("log_exported", "Event log exported"),
     ("evidence_refused", "Refused attempt on evidence"),
+    ("signer_pinned", "Sender's key pinned"),
+    ("package_imported", "Transfer package imported"),
+    ("customers_imported", "Customers imported from a package"),
+    ("package_countersigned", "Received checklist countersigned"),
     (event_log.SEAL_EVENT, "Chain sealed"),
 ]
 

@@ -16,6 +16,10 @@ RETENTION_STATUSES = [
 CUSTOMER_TYPES = [("individual", "Individual"), ("organisation", "Organisation")]
 # What a move inside the database records on each customer that moved (customer.handover, _move_customers).
 MOVE_FIELDS = ("moved_from_company_id", "moved_from_user_id", "moved_on", "moved_by_id")
+PROVENANCE_FIELDS = (
+    "handover_incoming_id", "handover_sender", "handover_source_reference", "handover_source_package",
+    "handover_received_on",
+)
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
 
 
@@ -24,7 +28,7 @@ class ResPartner(models.Model):
     _inherit = ["res.partner", "customer.handover.evidence.mixin"]
     _evidence_fields = (
         "retention_end_date", "retention_status", "last_review_date", "last_reviewed_by_id", "handover_id",
-        "handover_date", "handover_package_ids", *MOVE_FIELDS,
+        "handover_date", "handover_package_ids", *MOVE_FIELDS, *PROVENANCE_FIELDS,
     )
 
     customer_type = fields.Selection(
@@ -155,6 +159,26 @@ class ResPartner(models.Model):
     moved_on = fields.Datetime(readonly=True, copy=False, groups="customer_handover.group_handover_user")
     moved_by_id = fields.Many2one(
         "res.users", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+
+    handover_incoming_id = fields.Many2one(
+        "customer.handover.incoming",
+        string="Received In",
+        readonly=True,
+        copy=False,
+        groups="customer_handover.group_handover_user",
+    )
+    handover_sender = fields.Char(
+        string="Received From", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+    handover_source_reference = fields.Char(
+        string="Sender's Handover", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+    handover_source_package = fields.Integer(
+        string="Package No. Received", readonly=True, copy=False, groups="customer_handover.group_handover_user"
+    )
+    handover_received_on = fields.Date(
+        string="Received On", readonly=True, copy=False, groups="customer_handover.group_handover_user"
     )
 
     @api.constrains("legal_hold", "legal_hold_reason")

@@ -678,22 +678,75 @@ def open_package(path, identity=None, passphrase=None, fingerprint=None, checkli
         identities = _identities(identity)
         with open(path, "rb") as source, tempfile.TemporaryFile() as plain:
             _decrypt(source, plain, identities, passphrase, limits)
-            reader = _Reader(plain, limits)
-            result = reader.check(pinned)
-            if checklist is not None and result.checklist_sha256:
-                found = sha256_file(checklist)
-                if found != result.checklist_sha256:
-                    result.problems.append(_checklist_problem(checklist, found, result))
-            result.status = _status(result.problems)
-            if result.status == "valid":
-                try:
-                    reader.extract(out)
-                except FileExistsError as error:
-                    raise _Refused("out_exists", out=out) from error
-                result.out = out
-            return result
+            return _check_plain(plain, pinned, checklist, out, limits)
     except _Refused as refused:
         return OpenResult(_status([refused.problem]), problems=[refused.problem])
+
+
+def open_plain(plain, fingerprint=None, checklist=None, out=None, limits=None):
+    """Check a package already decrypted (``plain``: a binary file of its zip) as ``open_package`` does.
+
+    For a receiver that decrypted the package earlier and checks it again before using it: the
+    signature, every digest, the pin and the checklist, then the contents written to ``out`` (which
+    must not exist) only if every check passed.
+    """
+    limits = limits or Limits()
+    pinned = {normalise_fingerprint(item) for item in _as_set(fingerprint)}
+    try:
+        if os.path.lexists(out):
+            raise _Refused("out_exists", out=out)
+        return _check_plain(plain, pinned, checklist, os.fspath(out), limits)
+    except _Refused as refused:
+        return OpenResult(_status([refused.problem]), problems=[refused.problem])
+
+
+def decrypt_package(path, plain, identity=None, passphrase=None, limits=None):
+    """Decrypt the package at ``path`` into the binary file ``plain``; None, or the Problem that stopped it."""
+    try:
+        _decrypt_file(path, plain, _identities(identity), passphrase, limits or Limits())
+    except _Refused as refused:
+        return refused.problem
+    return None
+
+
+def iter_data(path):
+    """``(kind, record)`` of an opened package's data.json, one line at a time: ``customer``, ``cover``, ``item``.
+
+    Only for a data.json that the opener checked: its layout is then the one documented.
+    """
+    kind = "customer"
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line in (DATA_HEAD, DATA_TAIL):
+                continue
+            if line.startswith(DATA_MIDDLE):
+                yield "cover", json.loads(line[len(DATA_MIDDLE):-len(DATA_ITEMS)])
+                kind = "item"
+                continue
+            body = line.rstrip(b"\n")
+            yield kind, json.loads(body[:-1] if body.endswith(b",") else body)
+
+
+def _decrypt_file(path, plain, identities, passphrase, limits):
+    with open(path, "rb") as source:
+        _decrypt(source, plain, identities, passphrase, limits)
+
+
+def _check_plain(plain, pinned, checklist, out, limits):
+    reader = _Reader(plain, limits)
+    result = reader.check(pinned)
+    if checklist is not None and result.checklist_sha256:
+        found = sha256_file(checklist)
+        if found != result.checklist_sha256:
+            result.problems.append(_checklist_problem(checklist, found, result))
+    result.status = _status(result.problems)
+    if result.status == "valid":
+        try:
+            reader.extract(out)
+        except FileExistsError as error:
+            raise _Refused("out_exists", out=out) from error
+        result.out = out
+    return result
 
 
 def _checklist_problem(checklist, found, result):

@@ -5,3 +5,4 @@ from . import customer_handover_verify
 from . import customer_handover_cancel
 from . import customer_handover_event_check
 from . import customer_handover_pack
+from . import customer_handover_import

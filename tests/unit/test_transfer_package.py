@@ -519,3 +519,31 @@ def test_a_recipient_has_a_fingerprint_that_sha256sum_gives_and_junk_has_none(re
 ])
 def test_an_evidence_file_keeps_a_safe_extension(filename, mimetype, expected):
     assert tp.evidence_extension(filename, mimetype) == expected
+
+
+def test_a_package_decrypted_earlier_is_checked_again_before_it_is_used(package, receiver, company, tmp_path):
+    pinned = ck.fingerprint(company[1])
+    with open(tmp_path / "plain.zip", "w+b") as plain:
+        assert tp.decrypt_package(package, plain, identity=identity(receiver)) is None
+        result = tp.open_plain(plain, fingerprint=pinned, checklist=receiver[0] / "checklist.xlsx",
+                               out=tmp_path / "opened")
+    assert (result.status, result.package, result.counts["customers"]) == ("valid", 1, 3)
+    records = list(tp.iter_data(tmp_path / "opened" / tp.DATA))
+    assert [kind for kind, _record in records] == ["customer", "customer", "customer", "cover", "item"]
+    assert [record["line"] for kind, record in records if kind != "cover"] == [1, 2, 3, 4]
+    assert records[3][1]["receiver"] == "Company B"
+    plain_bytes = (tmp_path / "plain.zip").read_bytes()
+    changed = bytearray(plain_bytes)
+    changed[200] ^= 1
+    with open(tmp_path / "changed.zip", "w+b") as plain:
+        plain.write(changed)
+        result = tp.open_plain(plain, fingerprint=pinned, out=tmp_path / "changed")
+    assert result.status in ("invalid", "unreadable")
+    assert not (tmp_path / "changed").exists()
+
+
+def test_decrypting_with_a_wrong_key_or_passphrase_says_why(package, tmp_path):
+    other, _recipient = tp.new_identity()
+    with open(tmp_path / "plain.zip", "w+b") as plain:
+        assert tp.decrypt_package(package, plain, identity=other).code == "wrong_key"
+        assert tp.decrypt_package(package, plain, passphrase="x").code == "needs_identity"
