@@ -27,19 +27,26 @@ class ImportFixture:
         cls.company_b.with_user(cls.officer_b).action_handover_create_package_key()
         cls.recipient = cls.company_b.handover_package_recipient
         cls.fingerprint = cls.company_a.with_user(cls.officer).handover_certificate_fingerprint
-        domain = cls.env["customer.business.domain"].create({"name": "Import test domain"})
+        # As package_builder's customers are: the real package and the crafted ones carry the same data.
+        domain = cls.env["customer.business.domain"].create({"name": "Imported domain"})
         partners = cls.env["res.partner"].create([
             {"name": name, "email": email, "vat": vat, "phone": phone, "ref": ref, "company_id": cls.company_a.id,
-             "business_domain_ids": [(6, 0, domain.ids)], "is_company": True}
+             "business_domain_ids": [(6, 0, domain.ids)], "is_company": True, "relationship_stage": "active",
+             "country_id": cls.env.ref("base.cn").id}
             for name, email, vat, phone, ref in (
                 ("上海明远科技有限公司", "info@mingyuan.example.cn", "CN91310000MY", "+86 21 5555 0101", "C-001"),
                 ("Wang Fang Trading", "Fang.Wang@Example.cn", "", "021-5555-0202", "C-002"),
                 ("Li Lei Studio", "", "", "+86 (21) 5555-0303", "C-003"),
             )
         ])
-        cls.env["customer.consent"].create([
-            {"partner_id": partner.id, "purpose_id": cls.purpose_service.id, "date_given": "2026-01-01",
+        cls.env["res.partner"].create([
+            {"name": f"{partner.name} accounts", "parent_id": partner.id, "type": "invoice", "function": "Accountant",
              "company_id": cls.company_a.id} for partner in partners
+        ])
+        cls.env["customer.consent"].create([
+            {"partner_id": partner.id, "purpose_id": cls.purpose_service.id, "date_given": "2025-03-01",
+             "channel": "paper", "lawful_basis": "contract", "company_id": cls.company_a.id, "evidence": base64.b64encode(EVIDENCE), "evidence_filename": "form.pdf"}
+            for partner in partners
         ])
         receiver = cls.env["res.partner"].create({"name": "Company B", "email": "b@example.com", "is_company": True})
         form = Form(cls.env["customer.handover"].with_user(cls.handover_user))
@@ -64,7 +71,10 @@ class ImportFixture:
         cls.partners = partners
         cls.export = cls._export(handover)
         cls.workbook = base64.b64decode(cls.export.attachment_id.sudo().datas)
-        cls.package = build_package(cls.export, recipient=cls.recipient)
+        # The package the transferring company's own step makes; package_builder crafts the hostile variants.
+        package = cls.env["customer.handover.package"].with_user(cls.manager)._create_for(
+            handover.with_user(cls.manager), recipient=cls.recipient)
+        cls.package = base64.b64decode(package.attachment_id.sudo().datas)
 
     @classmethod
     def _export(cls, handover):
