@@ -45,7 +45,8 @@ class ImportFixture:
         ])
         cls.env["customer.consent"].create([
             {"partner_id": partner.id, "purpose_id": cls.purpose_service.id, "date_given": "2025-03-01",
-             "channel": "paper", "lawful_basis": "contract", "company_id": cls.company_a.id, "evidence": base64.b64encode(EVIDENCE), "evidence_filename": "form.pdf"}
+             "channel": "paper", "lawful_basis": "contract", "company_id": cls.company_a.id,
+             "evidence": base64.b64encode(EVIDENCE), "evidence_filename": "form.pdf"}
             for partner in partners
         ])
         receiver = cls.env["res.partner"].create({"name": "Company B", "email": "b@example.com", "is_company": True})
