@@ -164,12 +164,34 @@ def open_offline(data, identity, fingerprint):
     return {"seconds": seconds, "status": json.loads(run.stdout)["status"], "peak_mb": int(peak.group(1)) / 1024}
 
 
+def import_package(env, manager, officer, package, workbook, sender, fingerprint):
+    """Import ``package`` (bytes) with the signed ``workbook`` as the receiving company's manager; return figures.
+
+    An officer pins the sender's key first, as the receiving side does once.
+    """
+    env["customer.handover.trusted.signer"].with_user(officer)._pin(env.company, sender, fingerprint)
+    env.cr.commit()
+    wizard = env["customer.handover.import"].with_user(manager).create({
+        "package_file": base64.b64encode(package), "checklist_file": base64.b64encode(workbook),
+    })
+
+    def preview_and_import():
+        wizard.action_preview()
+        return env["customer.handover.incoming"].browse(wizard.action_import()["res_id"])
+
+    incoming, seconds, queries, peak = timed(env, preview_and_import)
+    env.cr.commit()
+    return {"seconds": seconds, "queries": queries, "peak_mb": peak, "created": incoming.created_count,
+            "consents": incoming.consent_count, "reconciled": incoming.reconciled,
+            "differences": incoming.difference_count}
+
+
 def run(args):
     import odoo
     from odoo.modules.registry import Registry
 
-    sender_db, receiver_db = f"{args.db}_sender", f"{args.db}_receiver"
-    for database in (sender_db, receiver_db):
+    sender_db, receiver_db, restore_db = f"{args.db}_sender", f"{args.db}_receiver", f"{args.db}_restore"
+    for database in (sender_db, receiver_db, restore_db):
         install(database)
     odoo.tools.config.parse_config([f"--addons-path={addons_path()}", "-d", sender_db, "--log-level=warn"])
     figures, failed = {}, []
@@ -195,11 +217,28 @@ def run(args):
         package, *figures["package"] = timed(env, lambda: Package._create_for(handover, recipient=receiver_recipient))
         cr.commit()
         data = base64.b64decode(package.attachment_id.sudo().datas)
-        fingerprint = export.fingerprint
+        backup_data = base64.b64decode(_backup.attachment_id.sudo().datas)
+        workbook = base64.b64decode(export.attachment_id.sudo().datas)
+        backup_workbook = base64.b64decode(_backup.export_id.attachment_id.sudo().datas)
+        company_identity = env.company.sudo().handover_package_identity
+        sender, fingerprint = env.company.name, export.fingerprint
         counts = (package.customer_count, package.consent_count)
         growth = rss_mb() - baseline
 
     opened = open_offline(data, receiver_identity, fingerprint)
+
+    with Registry(receiver_db).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        Users = env["res.users"]
+        manager, officer = (Users.search([("login", "=", name)]) for name in ("benchmark_manager", "benchmark_officer"))
+        imported = import_package(env, manager, officer, data, workbook, sender, fingerprint)
+
+    with Registry(restore_db).cursor() as cr:
+        # A backup that was never restored is not a backup: the transferring company's key opens it elsewhere.
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        manager, officer = users(env)
+        env.company.handover_package_identity = company_identity  # the administrator restores the company's key
+        restored = import_package(env, manager, officer, backup_data, backup_workbook, sender, fingerprint)
 
     ratio = figures["package"][0] / figures["export"][0]
     print(f"\ntransfer package of {counts[0]} customers with {counts[1]} consents "
@@ -211,6 +250,11 @@ def run(args):
         print(f"{label:<34}{seconds:>9.2f}{queries:>9}{peak:>10.1f}")
     print(f"{'package opened offline (no Odoo)':<34}{opened['seconds']:>9.2f}{'':>9}"
           f"{opened['peak_mb']:>10.1f}  (whole process; status {opened['status']})")
+    for label, figures_ in (("imported (preview, import, reconcile)", imported),
+                            ("backup restored and reconciled", restored)):
+        print(f"{label:<34}{figures_['seconds']:>9.2f}{figures_['queries']:>9}{figures_['peak_mb']:>10.1f}  "
+              f"({figures_['created']} customers and {figures_['consents']} consents created; "
+              f"reconciled: {figures_['reconciled']}, {figures_['differences']} differences)")
     print(f"ratio package / export: {ratio:.2f} (target <= {PACKAGE_RATIO_TARGET}); "
           f"open / build: {opened['seconds'] / figures['package'][0]:.2f} (target <= 1)")
     print(f"memory growth of the transferring side over the three steps: {growth:.1f} MB "
@@ -223,11 +267,19 @@ def run(args):
         failed.append("memory")
     if counts != (args.customers, 2 * args.customers):
         failed.append("package counts")
+    print(f"import: {imported['seconds']:.1f} s (target < {IMPORT_TARGET:.0f} s)")
+    for name, figures_ in (("import", imported), ("restore", restored)):
+        if figures_["seconds"] > IMPORT_TARGET:
+            failed.append(f"{name} too slow")
+        if figures_["peak_mb"] > MEMORY_TARGET_MB:
+            failed.append(f"{name} memory")
+        if not figures_["reconciled"] or figures_["created"] != args.customers:
+            failed.append(f"{name} not reconciled")
     if failed:
         print("FAILED: " + ", ".join(failed))
     if not args.keep:
         odoo.sql_db.close_all()
-        for database in (sender_db, receiver_db):
+        for database in (sender_db, receiver_db, restore_db):
             subprocess.run(["dropdb", "--if-exists", database], check=True)
     return 1 if failed else 0
 

@@ -52,6 +52,9 @@ def _digits(phone):
 
 def _snapshot_digest(values):
     return hashlib.sha256(tp.canonical_json([str(value or "") for value in values])).hexdigest()
+# An imported customer's provenance and the event log record the import: no chatter message or follower per record,
+# which would cost more than the import itself.
+QUIET = {"tracking_disable": True, "mail_create_nolog": True, "mail_create_nosubscribe": True, "mail_notrack": True}
 
 
 class CustomerHandoverImport(models.TransientModel):
@@ -668,7 +671,7 @@ class _ImportContext:
                 merged.append(customer)
             else:
                 new.append(customer)
-        partner_model = self.env["res.partner"]
+        partner_model = self.env["res.partner"].with_context(**QUIET)
         with evidence_step(partner_model._name, *PARTNER_STEP_FIELDS):
             created = partner_model.create([
                 {**self._contact_values(c["contact"], states), **self._classification(c, domains),
@@ -755,7 +758,7 @@ class _ImportContext:
                     "evidence": evidence and self._evidence(evidence),
                     "evidence_filename": evidence and evidence.rsplit("/", 1)[-1],
                 })
-        consent_model = self.env["customer.consent"]
+        consent_model = self.env["customer.consent"].with_context(**QUIET)
         with evidence_step(consent_model._name, *CONSENT_STEP_FIELDS):
             return consent_model.create(values)
 
