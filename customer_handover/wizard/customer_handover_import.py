@@ -352,6 +352,7 @@ class CustomerHandoverImport(models.TransientModel):
             self.env["customer.handover.import.line"].create([
                 self._preview_line(customer, matches.get(customer["line"])) for customer in batch
             ])
+            _release(self.env)
         self.match_count = self.env["customer.handover.import.line"].search_count(
             [("wizard_id", "=", self.id), ("partner_id", "!=", False)])
         self.env["customer.handover.import.mapping"].create(
@@ -502,6 +503,7 @@ class CustomerHandoverImport(models.TransientModel):
         for batch in split_every(BATCH, self._customers(folder)):
             try:
                 context.import_customers(batch, counts)
+                _release(self.env)
             except ValidationError as error:
                 raise UserError(self.env._(
                     "the package stopped in the lines %(first)s to %(last)s: %(reason)s",
@@ -555,6 +557,12 @@ class CustomerHandoverImport(models.TransientModel):
             "target": "new",
             "name": self.env._("Import a Transfer Package"),
         }
+
+
+def _release(env):
+    """Write a finished batch and forget its records, so that memory stays flat in the package's size."""
+    env.flush_all()
+    env.invalidate_all()
 
 
 class _ImportContext:
