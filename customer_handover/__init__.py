@@ -1,2 +1,11 @@
+from odoo.tools import SQL
+
 from . import models
 from . import wizard
+from .models.res_partner import PARTNER_INDEXES
+
+
+def uninstall_hook(env):
+    """Drop the indexes res.partner's init() added to Odoo's own table: Odoo drops the addon's columns only."""
+    for name in PARTNER_INDEXES:
+        env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(name)))

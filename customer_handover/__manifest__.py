@@ -48,4 +48,5 @@
         "web.assets_tests": ["customer_handover/static/tests/tours/**/*"],
     },
     "application": True,
+    "uninstall_hook": "uninstall_hook",
 }

@@ -62,4 +62,8 @@ def test_install_upgrade_twice_uninstall(scratch_db):
         "AND column_name IN ('customer_type', 'retention_status', 'legal_hold')"
     )
     assert not survivors.strip(), f"res_partner columns survived the uninstall: {survivors}"
+    indexes = _sql(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'res_partner' AND indexname LIKE 'customer_handover%'"
+    )
+    assert not indexes.strip(), f"indexes on res_partner survived the uninstall: {indexes}"
     assert _sql("SELECT count(*) FROM ir_model_data WHERE module = 'customer_handover'").strip() == "0"
