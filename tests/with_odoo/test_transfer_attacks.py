@@ -1,0 +1,174 @@
+"""The transfer path (packages, backups, moves, imports) attacked by a hostile user of each group."""
+
+import base64
+
+from odoo.addons.customer_handover.tools.transfer_package import new_identity
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, tagged
+
+from .common import MANAGER, OFFICER, HandoverCase
+from .package_builder import build_package
+from .test_transfer_import import ImportFixture
+
+
+@tagged("post_install", "-at_install", "customer_handover_hostile")
+class TestTransferAttacks(ImportFixture, HandoverCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._build_import_fixture()
+        cls.manager_b2 = cls._new_user("ch_manager_b2", MANAGER, company=cls.company_b)
+        cls.officer_b2 = cls._new_user("ch_officer_b2", OFFICER, company=cls.company_b)
+        cls.portal = cls._new_user("ch_portal", "base.group_portal")
+        cls.transfer_package = cls.env["customer.handover.package"].search(
+            [("handover_id", "=", cls.handover.id), ("kind", "=", "transfer")])
+
+    # ------------------------------------------------------------------------------------- packages
+
+    def test_nobody_but_an_officer_reads_the_company_package_key(self):
+        for user in (self.employee, self.handover_user, self.manager_b, self.user_b2, self.portal):
+            with self.assertRaises(AccessError, msg=user.login):
+                self.company_b.with_user(user).read(["handover_package_identity"])
+            with self.assertRaises(AccessError, msg=user.login):
+                self.company_b.with_user(user).search([("handover_package_identity", "!=", False)])
+        with self.assertRaises(AccessError):
+            self.company_b.with_user(self.officer).read(["handover_package_identity"])
+
+    def test_a_pack_wizard_of_another_companys_handover_makes_nothing_and_records_no_key(self):
+        _identity, recipient = new_identity()
+        before = self.handover.receiver_recipient
+        count = self.env["customer.handover.package"].search_count([])
+        for user in (self.manager_b, self.handover_user, self.employee):
+            with self.assertRaises(AccessError, msg=user.login):
+                wizard = self.env["customer.handover.pack"].with_user(user).create(
+                    {"handover_id": self.handover.id, "encryption": "recipient", "recipient": recipient})
+                wizard.action_make()
+        self.handover.invalidate_recordset()
+        self.assertEqual(self.handover.receiver_recipient, before)
+        self.assertEqual(self.env["customer.handover.package"].search_count([]), count)
+
+    def test_a_completed_move_of_another_companys_handover_is_refused(self):
+        for user in (self.manager_b, self.handover_user):
+            with self.assertRaises(AccessError, msg=user.login):
+                self.handover.with_user(user).action_done()
+        self.assertEqual(self.handover.state, "signed")
+
+    def test_partner_side_writes_of_package_move_and_provenance_facts_are_refused(self):
+        partner = self.partners[0]
+        incoming = self.env["customer.handover.incoming"]
+        facts = {
+            "handover_package_ids": [(4, self.transfer_package.id)],
+            "moved_from_company_id": self.company_b.id,
+            "moved_from_user_id": self.manager_b.id,
+            "moved_on": "2026-01-01 00:00:00",
+            "moved_by_id": self.manager.id,
+            "handover_sender": "Forged Ltd",
+            "handover_source_reference": "HO-FORGED",
+            "handover_source_package": 7,
+            "handover_received_on": "2026-01-01",
+        }
+        for user in (self.handover_user, self.manager, self.officer, self.env.ref("base.user_root")):
+            for name, value in facts.items():
+                with self.assertRaises(AccessError, msg=f"{user.login} {name}"):
+                    partner.with_user(user).write({name: value})
+                with self.assertRaises(AccessError, msg=f"{user.login} {name}"):
+                    self.env["res.partner"].with_user(user).create({"name": "Forged", name: value})
+            with self.assertRaises(AccessError, msg=user.login):
+                partner.with_user(user).write({"handover_package_ids": [(5, 0, 0)]})
+            with self.assertRaises(AccessError, msg=user.login):
+                self.transfer_package.with_user(user).write({"partner_ids": [(4, self.partners[1].id)]})
+            created = self.env["res.partner"].with_user(user).with_context(
+                **{f"default_{name}": value for name, value in facts.items() if name != "handover_package_ids"},
+                default_handover_incoming_id=incoming.search([], limit=1).id or False,
+            ).create({"name": "Defaults only"})
+            self.assertFalse(created.sudo().moved_from_company_id or created.sudo().handover_sender
+                             or created.sudo().handover_incoming_id, user.login)
+        partner.invalidate_recordset()
+        self.assertFalse(partner.sudo().moved_from_company_id or partner.sudo().handover_sender)
+        self.assertEqual(partner.sudo().handover_package_ids.filtered(lambda p: p.kind == "transfer"),
+                         self.transfer_package)
+
+    def test_a_consent_cannot_carry_a_customer_to_another_company(self):
+        consent = self.partners[0].consent_ids[:1]
+        for user in (self.handover_user, self.manager, self.officer):
+            with self.assertRaises(AccessError, msg=user.login):
+                consent.with_user(user).write({"company_id": self.company_b.id})
+            with self.assertRaises(AccessError, msg=user.login):
+                consent.with_user(user).write({"partner_id": self.partners[1].id})
+
+    # --------------------------------------------------------------------------------------- imports
+
+    def test_another_users_import_wizard_its_decrypted_package_and_its_lines_stay_its_own(self):
+        self._pin()
+        package = build_package(self.export, passphrase="correct horse battery staple")
+        wizard = self._wizard(user=self.officer_b, package=package, passphrase="correct horse battery staple")
+        wizard.action_preview()
+        self.assertTrue(wizard.plain_package)
+        for user in (self.manager_b2, self.officer_b2, self.manager):
+            self.env.invalidate_all()
+            with self.assertRaises(AccessError, msg=user.login):
+                wizard.with_user(user).read(["plain_package"])
+            with self.assertRaises(AccessError, msg=user.login):
+                wizard.line_ids.with_user(user).read(["name", "email", "vat"])
+            with self.assertRaises(AccessError, msg=user.login):
+                wizard.mapping_ids.with_user(user).read(["name"])
+            with self.assertRaises(AccessError, msg=user.login):
+                wizard.with_user(user).action_import()
+            self.assertFalse(self.env["customer.handover.import.line"].with_user(user).search(
+                [("wizard_id", "=", wizard.id)]), user.login)
+
+    def test_another_managers_pack_wizard_stays_its_own(self):
+        other_manager = self._new_user("ch_manager_a2", MANAGER)
+        pack = Form(self.env["customer.handover.pack"].with_user(self.manager).with_context(
+            default_handover_id=self.handover.id)).save()
+        self.env.invalidate_all()
+        with self.assertRaises(AccessError):
+            pack.with_user(other_manager).read(["recipient", "package_id"])
+        with self.assertRaises(AccessError):
+            pack.with_user(other_manager).action_make()
+        self.assertFalse(self.env["customer.handover.pack"].with_user(other_manager).search([("id", "=", pack.id)]))
+
+    def test_an_import_into_another_company_is_refused(self):
+        self._pin()
+        for user in (self.manager, self.officer):
+            with self.assertRaises(AccessError, msg=user.login):
+                wizard = self.env["customer.handover.import"].with_user(user).create({
+                    "company_id": self.company_b.id, "package_file": base64.b64encode(self.package),
+                    "checklist_file": base64.b64encode(self.workbook)})
+                wizard.action_preview()
+        self.assertFalse(self._imported_partners())
+
+    def test_a_mapping_to_another_companys_purpose_imports_nothing(self):
+        self._pin()
+        theirs = self.env["customer.consent.purpose"].create({"name": "Company A only", "company_id":
+                                                              self.company_a.id})
+        foreign_policy = self.env["customer.retention.policy"].create(
+            {"name": "Company A policy", "company_id": self.company_a.id, "period": 1})
+        wizard = self._preview()
+        for mapping in wizard.mapping_ids:
+            with self.assertRaises(UserError):
+                mapping.write({"action": "map", "purpose_id": theirs.id, "policy_id": foreign_policy.id})
+                wizard.action_import()
+        self.assertFalse(self._imported_partners())
+        self.assertFalse(self.env["customer.handover.incoming"].search([("company_id", "=", self.company_b.id)]))
+
+    def test_users_outside_the_managers_call_no_import_step(self):
+        self._pin()
+        wizard = self._preview()
+        for user in (self.user_b2, self.employee, self.portal, self.handover_user):
+            for method in ("action_preview", "action_import", "action_create_package_key"):
+                with self.assertRaises(AccessError, msg=f"{user.login} {method}"):
+                    getattr(wizard.with_user(user), method)()
+        self.assertFalse(self._imported_partners())
+
+    def test_a_superseded_package_is_not_downloaded(self):
+        newer = self._export(self.handover)
+        self.assertEqual(self.transfer_package.state, "superseded")
+        with self.assertRaisesRegex(UserError, "superseded"):
+            self.transfer_package.with_user(self.manager).action_download()
+        pack = Form(self.env["customer.handover.pack"].with_user(self.manager).with_context(
+            default_handover_id=self.handover.id)).save()
+        pack.write({"package_id": self.transfer_package.id})
+        with self.assertRaisesRegex(UserError, "superseded"):
+            pack.action_download()
+        self.assertEqual(newer.state, "current")
