@@ -128,6 +128,52 @@ class TestTransferAttacks(ImportFixture, HandoverCase):
             pack.with_user(other_manager).action_make()
         self.assertFalse(self.env["customer.handover.pack"].with_user(other_manager).search([("id", "=", pack.id)]))
 
+    def test_the_import_wizard_facts_are_set_by_its_steps_only(self):
+        self._pin()
+        wizard = self._preview()
+        forged = {
+            "plain_package": base64.b64encode(b"PK forged"),
+            "state": "preview",
+            "signer_pinned": True,
+            "fingerprint": "AB:CD",
+            "sender": "Forged Ltd",
+            "handover_reference": "HO-FORGED",
+            "package_number": 9,
+            "export_number": 9,
+            "incoming_id": 1,
+        }
+        for user in (self.manager_b, self.officer_b):
+            for name, value in forged.items():
+                with self.assertRaises(AccessError, msg=f"{user.login} {name}"):
+                    wizard.with_user(user).write({name: value})
+                with self.assertRaises(AccessError, msg=f"{user.login} {name}"):
+                    self.env["customer.handover.import"].with_user(user).with_company(self.company_b).create(
+                        {name: value})
+
+    def test_an_officer_cannot_skip_pinning_the_sender_by_forging_signer_pinned(self):
+        wizard = self._wizard(user=self.officer_b)
+        wizard.action_preview()
+        self.assertFalse(wizard.signer_pinned)
+        with self.assertRaises(AccessError):
+            wizard.write({"signer_pinned": True})
+        wizard.confirm_signer = True
+        wizard.action_preview()
+        wizard.action_import()
+        self.assertEqual(len(self._imported_partners()), 3)
+        pinned = self.env["customer.handover.trusted.signer"].search([("company_id", "=", self.company_b.id)])
+        self.assertEqual(pinned.mapped("fingerprint"), [self.fingerprint], "the import pinned the key it trusted")
+
+    def test_the_package_file_recorded_is_the_package_imported(self):
+        self._pin()
+        other = build_package(self.export, recipient=self.recipient, package=5)
+        wizard = self._preview()
+        # a forged decrypted content, or another package file after the preview, is not what gets recorded
+        with self.assertRaises(AccessError):
+            wizard.write({"plain_package": base64.b64encode(b"x")})
+        wizard.write({"package_file": base64.b64encode(other)})
+        with self.assertRaisesRegex(UserError, "Preview"):
+            wizard.action_import()
+
     def test_an_import_into_another_company_is_refused(self):
         self._pin()
         for user in (self.manager, self.officer):
