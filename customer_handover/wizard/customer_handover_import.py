@@ -868,9 +868,10 @@ class CustomerHandoverImportLine(models.TransientModel):
     consent_count = fields.Integer(string="Consents", readonly=True)
     child_count = fields.Integer(string="Child Contacts", readonly=True)
     partner_id = fields.Many2one("res.partner", string="Existing Contact", readonly=True)
-    partner_vat = fields.Char(related="partner_id.vat", string="Existing Tax ID")
-    partner_email = fields.Char(related="partner_id.email", string="Existing Email")
-    partner_phone = fields.Char(related="partner_id.phone", string="Existing Phone")
+    # As the user may read the contact: a line written by the client may name any contact of the database.
+    partner_vat = fields.Char(related="partner_id.vat", string="Existing Tax ID", related_sudo=False)
+    partner_email = fields.Char(related="partner_id.email", string="Existing Email", related_sudo=False)
+    partner_phone = fields.Char(related="partner_id.phone", string="Existing Phone", related_sudo=False)
     match_key = fields.Selection(MATCH_KEYS, string="Matched On", readonly=True)
     decision = fields.Selection(DECISIONS, required=True, default="create")
     default_decision = fields.Selection(DECISIONS, readonly=True)

@@ -174,6 +174,15 @@ class TestTransferAttacks(ImportFixture, HandoverCase):
         with self.assertRaisesRegex(UserError, "Preview"):
             wizard.action_import()
 
+    def test_a_preview_line_pointing_at_another_companys_contact_tells_nothing_of_it(self):
+        secret = self.partners[1]  # a contact of company A, invisible to company B
+        wizard = self.env["customer.handover.import"].with_user(self.manager_b).with_company(self.company_b).create({})
+        line = self.env["customer.handover.import.line"].with_user(self.manager_b).create(
+            {"wizard_id": wizard.id, "line_number": 1, "partner_id": secret.id, "decision": "create"})
+        self.env.invalidate_all()
+        with self.assertRaises(AccessError):
+            line.read(["partner_email", "partner_phone", "partner_vat"])
+
     def test_an_import_into_another_company_is_refused(self):
         self._pin()
         for user in (self.manager, self.officer):
