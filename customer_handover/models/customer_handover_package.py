@@ -89,6 +89,8 @@ class CustomerHandoverPackage(models.Model):
     def action_download(self):
         self.ensure_one()
         self._check_manager()
+        # the state is read as superuser (a related field): the package itself must be this user's to read
+        self.check_access("read")
         if self.state == "superseded":
             raise UserError(
                 self.env._("Package %(number)s delivers export %(export)s of the checklist, which a later export "

@@ -1,14 +1,17 @@
 """The transfer path (packages, backups, moves, imports) attacked by a hostile user of each group."""
 
 import base64
+import json
 
 from odoo.addons.customer_handover.tools.transfer_package import new_identity
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, tagged
+from odoo.tests import Form, HttpCase, tagged
 
 from .common import MANAGER, OFFICER, HandoverCase
 from .package_builder import build_package
 from .test_transfer_import import ImportFixture
+
+ACCESS_ERROR = "odoo.exceptions.AccessError"
 
 
 @tagged("post_install", "-at_install", "customer_handover_hostile")
@@ -227,3 +230,71 @@ class TestTransferAttacks(ImportFixture, HandoverCase):
         with self.assertRaisesRegex(UserError, "superseded"):
             pack.action_download()
         self.assertEqual(newer.state, "current")
+
+
+@tagged("post_install", "-at_install", "customer_handover_hostile")
+class TestTransferAttacksRpc(ImportFixture, HandoverCase, HttpCase):
+    """What a user sends from outside the web client: /web/content and /web/dataset/call_kw, with a password."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._build_import_fixture()
+        cls.portal = cls._new_user("ch_portal", "base.group_portal")
+        cls.transfer_package = cls.env["customer.handover.package"].search(
+            [("handover_id", "=", cls.handover.id), ("kind", "=", "transfer")])
+
+    def _call(self, login, model, method, args, kwargs=None):
+        self.env.flush_all()
+        self.authenticate(login, login)
+        body = {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+            "model": model, "method": method, "args": args, "kwargs": kwargs or {}}}
+        response = self.url_open(f"/web/dataset/call_kw/{model}/{method}", data=json.dumps(body),
+                                 headers={"Content-Type": "application/json"})
+        self.env.invalidate_all()
+        return response.json()
+
+    def _refused(self, login, model, method, args, kwargs=None):
+        answer = self._call(login, model, method, args, kwargs)
+        self.assertIn("error", answer, f"{login} was allowed {model}.{method}: {answer.get('result')}")
+        self.assertEqual(answer["error"]["data"]["name"], ACCESS_ERROR, answer["error"]["data"]["message"])
+        return answer["error"]["data"]["message"]
+
+    def _download(self, login, attachment):
+        self.env.flush_all()
+        self.authenticate(login, login)
+        return self.url_open(f"/web/content/{attachment.id}?download=true")
+
+    def test_nobody_but_the_companys_managers_reads_or_finds_a_package_or_its_file(self):
+        attachment = self.transfer_package.attachment_id
+        for login in ("ch_employee", "ch_user", "ch_user_b", "ch_manager_b", "ch_officer_b", "ch_portal"):
+            response = self._download(login, attachment)
+            self.assertNotEqual(response.status_code, 200, login)
+            self.assertNotIn(self.package, response.content, login)
+            if login == "ch_portal":
+                continue
+            self._refused(login, "ir.attachment", "read", [attachment.ids, ["datas"]])
+            answer = self._call(login, "ir.attachment", "search_read",
+                                [[("res_model", "=", "customer.handover.package")], ["datas"]])
+            self.assertEqual(answer.get("result"), [], login)
+            self._refused(login, "customer.handover.package", "read", [self.transfer_package.ids, ["number"]])
+            self._refused(login, "customer.handover.package", "action_download", [self.transfer_package.ids])
+        self.assertEqual(self._download("ch_manager", attachment).content, self.package)
+
+    def test_the_package_key_and_the_wizard_facts_are_refused_over_rpc(self):
+        for login in ("ch_manager_b", "ch_user_b2", "ch_employee", "ch_manager"):
+            self._refused(login, "res.company", "read", [self.company_b.ids, ["handover_package_identity"]])
+        values = {"package_file": base64.b64encode(self.package).decode(),
+                  "checklist_file": base64.b64encode(self.workbook).decode()}
+        for forged in ({"plain_package": base64.b64encode(b"PK").decode()}, {"state": "preview"},
+                       {"signer_pinned": True}, {"fingerprint": "AB:CD"}):
+            message = self._refused("ch_manager_b", "customer.handover.import", "create", [{**values, **forged}],
+                                    {"context": {"allowed_company_ids": self.company_b.ids}})
+            self.assertIn("recorded by their step", message)
+        # a passphrase sent in the context, or a default of a fact, sets and leaks nothing
+        answer = self._call("ch_manager_b", "customer.handover.import", "create", [values], {"context": {
+            "allowed_company_ids": self.company_b.ids, "customer_handover_passphrase": "x",
+            "default_state": "preview", "default_signer_pinned": True, "default_plain_package": "UEs=",
+            "tracking_disable": True}})
+        wizard = self.env["customer.handover.import"].browse(answer["result"])
+        self.assertEqual((wizard.state, wizard.signer_pinned, wizard.plain_package), ("upload", False, False))
