@@ -6,6 +6,7 @@ import json
 from odoo.addons.customer_handover.tools.transfer_package import new_identity
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, HttpCase, tagged
+from odoo.tools import SQL
 
 from .common import MANAGER, OFFICER, HandoverCase
 from .package_builder import build_package
@@ -219,6 +220,45 @@ class TestTransferAttacks(ImportFixture, HandoverCase):
                     getattr(wizard.with_user(user), method)()
         self.assertFalse(self._imported_partners())
 
+    def _tables_holding(self, text):
+        """Every (table, column) of the database whose text holds ``text``."""
+        self.env.flush_all()
+        self.env.cr.execute("""
+            SELECT c.table_name, c.column_name FROM information_schema.columns c
+              JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema
+             WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+               AND c.data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea')""")
+        found = []
+        for table, column in self.env.cr.fetchall():
+            self.env.cr.execute(SQL("SELECT 1 FROM %s WHERE position(%s IN %s::text) > 0 LIMIT 1",
+                                    SQL.identifier(table), text, SQL.identifier(column)))
+            if self.env.cr.fetchone():
+                found.append((table, column))
+        return found
+
+    def test_a_passphrase_is_stored_in_no_table_after_the_package_and_its_import(self):
+        self._pin()
+        self._export(self.handover)  # the package below delivers the current export
+        form = Form(self.env["customer.handover.pack"].with_user(self.manager).with_context(
+            default_handover_id=self.handover.id))
+        form.encryption = "passphrase"
+        pack = form.save()
+        action = pack.action_make()
+        passphrase = pack.with_context(action["context"]).passphrase
+        self.assertTrue(passphrase)
+        self.assertFalse(pack.with_context(customer_handover_passphrase="injected").with_user(self.manager_b2)
+                         .search([]), "another user finds no pack wizard")
+        package = base64.b64decode(pack.package_id.attachment_id.sudo().datas)
+        export = pack.package_id.export_id
+        wizard = self._wizard(package=package, workbook=base64.b64decode(export.attachment_id.sudo().datas),
+                              passphrase=passphrase)
+        wizard.action_preview()
+        wizard.action_import()
+        self.assertIn(("customer_handover_incoming", "sender"), self._tables_holding(self.company_a.name),
+                      "the search finds what is stored")
+        self.assertEqual(self._tables_holding(passphrase), [])
+        self.assertEqual(self._tables_holding(passphrase.encode().hex()), [])
+
     def test_a_superseded_package_is_not_downloaded(self):
         newer = self._export(self.handover)
         self.assertEqual(self.transfer_package.state, "superseded")
@@ -298,3 +338,19 @@ class TestTransferAttacksRpc(ImportFixture, HandoverCase, HttpCase):
             "tracking_disable": True}})
         wizard = self.env["customer.handover.import"].browse(answer["result"])
         self.assertEqual((wizard.state, wizard.signer_pinned, wizard.plain_package), ("upload", False, False))
+
+    def test_the_steps_of_another_companys_records_are_refused_over_rpc(self):
+        self.env["customer.handover.trusted.signer"].with_user(self.officer_b)._pin(
+            self.company_b, self.company_a.name, self.fingerprint)
+        incoming = self._import()
+        for method in ("action_countersign", "action_download_countersigned", "action_view_partners"):
+            self._refused("ch_manager", "customer.handover.incoming", method, [incoming.ids])
+        self._refused("ch_user_b", "customer.handover.export", "action_download", [self.export.ids])
+        self._refused("ch_manager_b", "customer.handover", "action_done", [self.handover.ids])
+        self._refused("ch_manager_b", "customer.handover", "action_open_package_wizard", [self.handover.ids])
+        self._refused("ch_officer_b", "customer.handover.trusted.signer", "create", [{
+            "company_id": self.company_b.id, "name": "Forged", "fingerprint": "AB:CD", "pinned_by_id": 1,
+            "pinned_on": "2026-01-01 00:00:00"}])
+        self._refused("ch_officer", "res.company", "action_handover_create_package_key", [self.company_b.ids])
+        self.assertEqual(incoming.state, "imported")
+        self.assertEqual(self.handover.state, "signed")
