@@ -319,7 +319,41 @@ class TestTransferAttacksRpc(ImportFixture, HandoverCase, HttpCase):
             self.assertEqual(answer.get("result"), [], login)
             self._refused(login, "customer.handover.package", "read", [self.transfer_package.ids, ["number"]])
             self._refused(login, "customer.handover.package", "action_download", [self.transfer_package.ids])
-        self.assertEqual(self._download("ch_manager", attachment).content, self.package)
+        # the company's managers download it through its step only, which logs each download
+        response = self._download("ch_manager", attachment)
+        self.assertNotEqual(response.status_code, 200)
+        self.assertNotIn(self.package, response.content)
+        answer = self._call("ch_manager", "ir.attachment", "search_read",
+                            [[("res_model", "=", "customer.handover.package")], ["datas"]])
+        self.assertEqual(answer.get("result"), [])
+        url = self._call("ch_manager", "customer.handover.package", "action_download",
+                         [self.transfer_package.ids])["result"]["url"]
+        for login in ("ch_manager_b", "ch_user", "ch_employee"):
+            self.authenticate(login, login)
+            self.assertNotIn(self.package, self.url_open(url).content, login)
+        self.authenticate("ch_manager", "ch_manager")
+        self.assertEqual(self.url_open(url).content, self.package)
+        events = self.env["customer.handover.event"].search(
+            [("event", "=", "package_downloaded"), ("res_id", "=", self.transfer_package.id)])
+        self.assertEqual(len(events), 1, "one download, one entry")
+        # the package's form still opens, its file's name included (technical features)
+        answer = self._call("ch_manager", "customer.handover.package", "web_read", [self.transfer_package.ids],
+                            {"specification": {"number": {}, "attachment_id": {"fields": {"display_name": {}}}}})
+        self.assertEqual(answer["result"][0]["number"], self.transfer_package.number, answer)
+
+    def test_a_superseded_package_is_downloaded_by_no_route(self):
+        url = self._call("ch_manager", "customer.handover.package", "action_download",
+                         [self.transfer_package.ids])["result"]["url"]
+        self._export(self.handover)
+        self.assertEqual(self.transfer_package.state, "superseded")
+        self.authenticate("ch_manager", "ch_manager")
+        for address in (url, f"/web/content/{self.transfer_package.attachment_id.id}?download=true",
+                        f"/web/content/customer.handover.package/{self.transfer_package.id}/file"):
+            response = self.url_open(address)
+            self.assertNotEqual(response.status_code, 200, address)
+            self.assertNotIn(self.package, response.content, address)
+        self.assertFalse(self.env["customer.handover.event"].search(
+            [("event", "=", "package_downloaded"), ("res_id", "=", self.transfer_package.id)]))
 
     def test_the_package_key_and_the_wizard_facts_are_refused_over_rpc(self):
         for login in ("ch_manager_b", "ch_user_b2", "ch_employee", "ch_manager"):
@@ -354,3 +388,10 @@ class TestTransferAttacksRpc(ImportFixture, HandoverCase, HttpCase):
         self._refused("ch_officer", "res.company", "action_handover_create_package_key", [self.company_b.ids])
         self.assertEqual(incoming.state, "imported")
         self.assertEqual(self.handover.state, "signed")
+
+    def test_a_pack_wizard_defaulted_to_another_companys_handover_tells_nothing_of_it(self):
+        self.handover.with_user(self.manager)._set_receiver_recipient(self.recipient)
+        answer = self._call("ch_manager_b", "customer.handover.pack", "default_get",
+                            [["encryption", "recipient", "handover_id"]],
+                            {"context": {"default_handover_id": self.handover.id}})
+        self.assertNotIn(self.recipient, json.dumps(answer))
