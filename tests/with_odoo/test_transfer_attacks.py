@@ -11,6 +11,7 @@ from odoo.tools import SQL
 from .common import MANAGER, OFFICER, HandoverCase
 from .package_builder import build_package
 from .test_transfer_import import ImportFixture
+from .test_transfer_move import TestTransferMove
 
 ACCESS_ERROR = "odoo.exceptions.AccessError"
 
@@ -395,3 +396,37 @@ class TestTransferAttacksRpc(ImportFixture, HandoverCase, HttpCase):
                             [["encryption", "recipient", "handover_id"]],
                             {"context": {"default_handover_id": self.handover.id}})
         self.assertNotIn(self.recipient, json.dumps(answer))
+
+
+@tagged("post_install", "-at_install", "customer_handover_hostile")
+class TestTransferMoveAttacks(HandoverCase):
+    """A company move done: what the transferring company may still do with the customers that left it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.receiver_b = cls.company_b.partner_id
+        cls.receiver_b.email = "legal@company-b.example.cn"
+        cls.seller_a = cls._new_user("ch_seller_a", "base.group_user")
+        cls.follower = cls.env["res.partner"].create({"name": "Outside adviser", "email": "adviser@example.com"})
+        cls.company_a.with_user(cls.officer).action_handover_create_signing_key()
+
+    _customers = TestTransferMove._customers
+    _signed = TestTransferMove._signed
+
+    def test_customers_moved_to_another_company_leave_in_no_package_of_the_former_one(self):
+        customers = self._customers(2)
+        handover = self._signed(customers)
+        handover.with_user(self.manager).action_done()
+        officer_b = self._new_user("ch_officer_b", OFFICER, company=self.company_b)
+        # what the receiving company knows of its customers afterwards is its own
+        customers[0].with_user(officer_b).write({"legal_hold": True, "legal_hold_reason": "Company B's own case",
+                                                  "email": "new-address@company-b.example.cn"})
+        self.assertEqual(customers[0].company_id, self.company_b)
+        count = self.env["customer.handover.package"].search_count([])
+        form = Form(self.env["customer.handover.pack"].with_user(self.manager).with_context(
+            default_handover_id=handover.id))
+        form.encryption = "passphrase"
+        with self.assertRaises(AccessError):
+            form.save().action_make()
+        self.assertEqual(self.env["customer.handover.package"].search_count([]), count)
