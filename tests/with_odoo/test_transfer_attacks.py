@@ -93,6 +93,30 @@ class TestTransferAttacks(ImportFixture, HandoverCase):
         self.assertEqual(partner.sudo().handover_package_ids.filtered(lambda p: p.kind == "transfer"),
                          self.transfer_package)
 
+    def test_one2many_commands_forge_no_package_or_reconciliation_line(self):
+        self._pin()
+        incoming = self._import()
+        draft = self.env["customer.handover"].with_user(self.handover_user).create(
+            {"receiver_id": self.company_b.partner_id.id})
+        line = incoming.line_ids[:1]
+        for user in (self.manager_b, self.officer_b, self.env.ref("base.user_root")):
+            with self.assertRaises(UserError, msg=user.login):
+                incoming.with_user(user).write({"line_ids": [(0, 0, {"line_number": 99, "outcome": "created"})]})
+            with self.assertRaises(UserError, msg=user.login):
+                incoming.with_user(user).write({"line_ids": [(1, line.id, {"outcome": "refused"})]})
+            with self.assertRaises(UserError, msg=user.login):
+                incoming.with_user(user).write({"line_ids": [(2, line.id)]})
+        for user in (self.manager, self.officer, self.env.ref("base.user_root")):
+            with self.assertRaises(UserError, msg=user.login):
+                draft.with_user(user).write({"package_ids": [(0, 0, {
+                    "number": 5, "export_id": self.export.id, "created_on": "2026-01-01", "user_id": user.id,
+                    "encryption": "passphrase"})]})
+            with self.assertRaises(UserError, msg=user.login):
+                draft.with_user(user).write({"package_ids": [(4, self.transfer_package.id)]})
+        self.assertEqual(self.transfer_package.handover_id, self.handover)
+        self.assertEqual(line.outcome, "created")
+        self.assertFalse(draft.sudo().package_ids)
+
     def test_a_consent_cannot_carry_a_customer_to_another_company(self):
         consent = self.partners[0].consent_ids[:1]
         for user in (self.handover_user, self.manager, self.officer):
