@@ -1,5 +1,6 @@
 from odoo.tools import SQL
 
+from . import controllers
 from . import models
 from . import wizard
 from .models.res_partner import PARTNER_INDEXES

@@ -1055,8 +1055,11 @@ class CustomerHandover(models.Model):
             ))
             partner_ids = [line[1] for line in lines]
             partners = {row["id"]: row for row in self._package_partner_rows(SQL("p.id = ANY(%s)", partner_ids))}
+            children = self._package_partner_rows(SQL("p.parent_id = ANY(%s) AND p.active", partner_ids))
+            # SQL reads what the user may not: customers moved to another company since, or their contacts there.
+            self.env["res.partner"].browse(partner_ids + [child["id"] for child in children]).check_access("read")
             children_of, consents_of = {}, {}
-            for child in self._package_partner_rows(SQL("p.parent_id = ANY(%s) AND p.active", partner_ids)):
+            for child in children:
                 children_of.setdefault(child["parent_id"], []).append({**_contact(child), "type": child["type"] or ""})
             domains = self._package_domains(partner_ids)
             consents = self.env.execute_query_dict(SQL(

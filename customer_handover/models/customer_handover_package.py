@@ -66,6 +66,9 @@ class CustomerHandoverPackage(models.Model):
     evidence_count = fields.Integer(string="Evidence Files", readonly=True)
     item_count = fields.Integer(string="Items", readonly=True)
     attachment_id = fields.Many2one("ir.attachment", string="Encrypted Package", readonly=True)
+    # The file's attachment belongs to this field, which no manager reads: it is downloaded through its step only
+    # (action_download), which refuses a superseded package and logs each download.
+    file = fields.Binary(string="Encrypted Package File", attachment=True, readonly=True, groups="base.group_system")
     partner_ids = fields.Many2many(
         "res.partner", "customer_handover_package_partner_rel", "package_id", "partner_id", string="Customers Carried",
         readonly=True,
@@ -88,18 +91,30 @@ class CustomerHandoverPackage(models.Model):
 
     def action_download(self):
         self.ensure_one()
+        self._check_download()
+        return {"type": "ir.actions.act_url", "url": f"/customer_handover/package/{self.id}/download",
+                "target": "self"}
+
+    def _download_attachment(self):
+        """The package's file, once the user and the export are checked and the download is logged."""
+        self.ensure_one()
+        self._check_download()
+        self.env["customer.handover.event"]._append_for(
+            self, "package_downloaded", {"handover": self.handover_id.id, "number": self.number}
+        )
+        # sudo: nobody reads the file's attachment directly; this step checked the user above
+        return self.attachment_id.sudo()
+
+    def _check_download(self):
         self._check_manager()
+        # the state is read as superuser (a related field): the package itself must be this user's to read
+        self.check_access("read")
         if self.state == "superseded":
             raise UserError(
                 self.env._("Package %(number)s delivers export %(export)s of the checklist, which a later export "
                            "superseded: make a new package from the current export.",
                            number=self.number, export=self.export_id.number)
             )
-        self.env["customer.handover.event"]._append_for(
-            self, "package_downloaded", {"handover": self.handover_id.id, "number": self.number}
-        )
-        return {"type": "ir.actions.act_url", "url": f"/web/content/{self.attachment_id.id}?download=true",
-                "target": "self"}
 
     @api.model
     def _check_manager(self):
@@ -194,12 +209,15 @@ class CustomerHandoverPackage(models.Model):
         package = self.create(values)
         reference = (handover.name or "handover").replace("/", "-")
         suffix = "backup" if package.kind == "backup" else "package"
-        # The package is attached to its own record, which only managers read: not to the handover, which users read.
-        attachment = self.env["ir.attachment"].create({
+        # The package is attached to its own record, which only managers read: not to the handover, which users read;
+        # and to a field no manager reads, so that it is downloaded through its step only.
+        # sudo: the field is an administrator's; the package step checked the user as a manager of the handover.
+        attachment = self.env["ir.attachment"].sudo().create({
             "name": f"{reference}-{suffix}-{package.number}.age",
             "raw": data,
             "res_model": self._name,
             "res_id": package.id,
+            "res_field": "file",
             "mimetype": "application/octet-stream",
         })
         package.write({"attachment_id": attachment.id})

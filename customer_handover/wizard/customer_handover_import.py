@@ -35,6 +35,11 @@ INCOMING_FIELDS = (
     "name", "company_id", "sender", "fingerprint", "handover_reference", "export_number", "checklist_sha256",
     "package_number", "package_sha256", "package_created_at", "received_on", "user_id", "checklist_attachment_id",
 )
+WIZARD_STEP_FIELDS = (
+    "plain_package", "state", "sender", "fingerprint", "signer_pinned", "handover_reference", "export_number",
+    "package_number", "customer_count", "match_count", "child_count", "consent_count", "evidence_count", "item_count",
+    "incoming_id",
+)
 CHILD_TYPES = {"contact", "invoice", "delivery", "other"}
 CODES = {
     "customer_type": {"individual", "organisation"},
@@ -60,6 +65,10 @@ QUIET = {"tracking_disable": True, "mail_create_nolog": True, "mail_create_nosub
 class CustomerHandoverImport(models.TransientModel):
     _name = "customer.handover.import"
     _description = "Import a Transfer Package"
+    _inherit = ["customer.handover.evidence.mixin"]
+    # What the package said and how far the steps went: set by the steps only, never sent by the client (a forged
+    # decrypted package, state or pin would be imported and recorded as the package received).
+    _evidence_fields = WIZARD_STEP_FIELDS
 
     company_id = fields.Many2one("res.company", string="Receiving Company", required=True, readonly=True,
                                  default=lambda self: self.env.company)
@@ -119,11 +128,20 @@ class CustomerHandoverImport(models.TransientModel):
 
     def write(self, vals):
         # Another package, or another way to decrypt it, is decrypted and previewed again from the start.
+        reset = {}
         if {"package_file", "decrypt_with"} & set(vals):
-            vals = {**vals, "plain_package": False, "state": "upload"}
+            reset = {"plain_package": False, "state": "upload"}
         elif "checklist_file" in vals:
-            vals = {**vals, "state": "upload"}
+            reset = {"state": "upload"}
+        if reset:
+            # reset first: a passphrase sent with the package decrypts it as the values are written
+            self._step_write(reset)
         return super().write(vals)
+
+    def _step_write(self, values):
+        """Write what a step of the import found; the client never sets it."""
+        with evidence_step(self._name, *values):
+            return self.write(values)
 
     # ------------------------------------------------------------------------------------------ actions
 
@@ -166,7 +184,7 @@ class CustomerHandoverImport(models.TransientModel):
                 raise UserError(self.env._(
                     "Nothing was imported: %(reason)s", reason=getattr(error, "args", [error])[0]
                 )) from error
-        self.write({"plain_package": False, "state": "done", "incoming_id": incoming.id})
+        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id})
         return {
             "type": "ir.actions.act_window",
             "res_model": incoming._name,
@@ -200,8 +218,7 @@ class CustomerHandoverImport(models.TransientModel):
         with tempfile.TemporaryFile() as plain:
             self._decrypt_into(plain, passphrase)
             plain.seek(0)
-            self.plain_package = base64.b64encode(plain.read())
-        self.state = "upload"
+            self._step_write({"plain_package": base64.b64encode(plain.read()), "state": "upload"})
 
     def _decrypt_into(self, plain, passphrase=None):
         """Decrypt the uploaded package into the binary file ``plain``, with ``passphrase`` or the company's key."""
@@ -301,7 +318,7 @@ class CustomerHandoverImport(models.TransientModel):
         return text % {"company": self.company_id.name, **params}
 
     def _write_facts(self, result):
-        self.write({
+        self._step_write({
             "sender": result.company,
             "fingerprint": result.fingerprint,
             "signer_pinned": result.trusted and result.fingerprint in self.env[
@@ -353,8 +370,8 @@ class CustomerHandoverImport(models.TransientModel):
                 self._preview_line(customer, matches.get(customer["line"])) for customer in batch
             ])
             _release(self.env)
-        self.match_count = self.env["customer.handover.import.line"].search_count(
-            [("wizard_id", "=", self.id), ("partner_id", "!=", False)])
+        self._step_write({"match_count": self.env["customer.handover.import.line"].search_count(
+            [("wizard_id", "=", self.id), ("partner_id", "!=", False)])})
         self.env["customer.handover.import.mapping"].create(
             self._mapping_lines("purpose", {name: {} for name in purposes - {None, ""}})
             + self._mapping_lines("policy", policies)
@@ -851,9 +868,10 @@ class CustomerHandoverImportLine(models.TransientModel):
     consent_count = fields.Integer(string="Consents", readonly=True)
     child_count = fields.Integer(string="Child Contacts", readonly=True)
     partner_id = fields.Many2one("res.partner", string="Existing Contact", readonly=True)
-    partner_vat = fields.Char(related="partner_id.vat", string="Existing Tax ID")
-    partner_email = fields.Char(related="partner_id.email", string="Existing Email")
-    partner_phone = fields.Char(related="partner_id.phone", string="Existing Phone")
+    # As the user may read the contact: a line written by the client may name any contact of the database.
+    partner_vat = fields.Char(related="partner_id.vat", string="Existing Tax ID", related_sudo=False)
+    partner_email = fields.Char(related="partner_id.email", string="Existing Email", related_sudo=False)
+    partner_phone = fields.Char(related="partner_id.phone", string="Existing Phone", related_sudo=False)
     match_key = fields.Selection(MATCH_KEYS, string="Matched On", readonly=True)
     decision = fields.Selection(DECISIONS, required=True, default="create")
     default_decision = fields.Selection(DECISIONS, readonly=True)

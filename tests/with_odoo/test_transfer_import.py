@@ -2,6 +2,7 @@ import base64
 import hashlib
 import json
 
+from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
 from odoo.addons.customer_handover.tools import checklist as ck
 from odoo.addons.customer_handover.tools.checklist_verify import verify
 from odoo.addons.customer_handover.tools.transfer_package import new_identity
@@ -377,9 +378,12 @@ class TestTransferImport(ImportFixture, HandoverCase):
         package = build_package(self.export, recipient=self.recipient, change=sensitive)
         with self.assertRaisesRegex(UserError, "sensitive personal information"):
             self._preview(package=package)
-        # a preview forged line by line, without the preview step, is refused at import all the same
+        # a preview forged without the preview step is refused; forged past that, line by line, at import
         wizard = self._wizard(package=package)
-        wizard.write({"state": "preview", "signer_pinned": True})
+        with self.assertRaises(AccessError):
+            wizard.write({"state": "preview", "signer_pinned": True})
+        with evidence_step(wizard._name, "state", "signer_pinned"):
+            wizard.write({"state": "preview", "signer_pinned": True})
         self.env["customer.handover.import.line"].with_user(self.manager_b).create([
             {"wizard_id": wizard.id, "line_number": number, "decision": "create", "default_decision": "create"}
             for number in (1, 2, 3)
