@@ -189,7 +189,7 @@ class ResPartner(models.Model):
 
     def init(self):
         """Index what an import matches received customers on, so that matching a batch reads no whole table."""
-        super().init()
+        result = super().init()
         expressions = (
             "email_normalized",
             "regexp_replace(COALESCE(phone, ''), '\\D', '', 'g')",
@@ -197,6 +197,7 @@ class ResPartner(models.Model):
         )
         for name, expression in zip(PARTNER_INDEXES, expressions, strict=True):
             create_index(self.env.cr, name, self._table, [expression])
+        return result
 
     @api.constrains("legal_hold", "legal_hold_reason")
     def _check_legal_hold_reason(self):
