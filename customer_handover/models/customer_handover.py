@@ -1057,7 +1057,10 @@ class CustomerHandover(models.Model):
             partners = {row["id"]: row for row in self._package_partner_rows(SQL("p.id = ANY(%s)", partner_ids))}
             children = self._package_partner_rows(SQL("p.parent_id = ANY(%s) AND p.active", partner_ids))
             # SQL reads what the user may not: customers moved to another company since, or their contacts there.
-            self.env["res.partner"].browse(partner_ids + [child["id"] for child in children]).check_access("read")
+            readable = self.env["res.partner"].browse(partner_ids + [child["id"] for child in children])
+            readable.check_access("read")
+            # The check read the partners' rows into the cache: drop them, so that memory stays flat.
+            readable.invalidate_recordset()
             children_of, consents_of = {}, {}
             for child in children:
                 children_of.setdefault(child["parent_id"], []).append({**_contact(child), "type": child["type"] or ""})
