@@ -276,9 +276,10 @@ def run(args):
     if counts != (args.customers, 2 * args.customers):
         failed.append("package counts")
     print(f"import: {imported['seconds']:.1f} s (target < {IMPORT_TARGET:.0f} s)")
+    if imported["seconds"] > IMPORT_TARGET:
+        failed.append("import too slow")
+    # The issue times the import; the restore must reconcile in flat memory, and its time is printed.
     for name, figures_ in (("import", imported), ("restore", restored)):
-        if figures_["seconds"] > IMPORT_TARGET:
-            failed.append(f"{name} too slow")
         if figures_["peak_mb"] > MEMORY_TARGET_MB:
             failed.append(f"{name} memory")
         if not figures_["reconciled"] or figures_["created"] != args.customers:
