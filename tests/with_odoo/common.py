@@ -1,10 +1,13 @@
 """Shared fixtures of the Odoo suite: restricted users made for the test, never the superuser."""
 
+import json
+
 from odoo.tests.common import TransactionCase, new_test_user
 
 USER = "customer_handover.group_handover_user"
 MANAGER = "customer_handover.group_handover_manager"
 OFFICER = "customer_handover.group_data_protection_officer"
+ACCESS_ERROR = "odoo.exceptions.AccessError"
 
 
 class HandoverCase(TransactionCase):
@@ -34,3 +37,28 @@ class HandoverCase(TransactionCase):
             company_id=company.id,
             company_ids=[(6, 0, company.ids)],
         )
+
+
+class RpcMixin:
+    """JSON-RPC calls as a client outside the web client sends them, with the password = the login (HttpCase)."""
+
+    def _call(self, login, model, method, args, kwargs=None):
+        """The JSON answer to ``model.method(*args, **kwargs)`` called by ``login`` (password = login)."""
+        self.env.flush_all()
+        self.authenticate(login, login)
+        body = {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+            "model": model, "method": method, "args": args, "kwargs": kwargs or {}}}
+        response = self.url_open(f"/web/dataset/call_kw/{model}/{method}", data=json.dumps(body),
+                                 headers={"Content-Type": "application/json"})
+        self.env.invalidate_all()
+        return response.json()
+
+    def _refused(self, login, model, method, args, kwargs=None, fields=(), error=ACCESS_ERROR):
+        """The call is answered with ``error`` naming ``fields``; returns the error's message."""
+        answer = self._call(login, model, method, args, kwargs)
+        self.assertIn("error", answer, f"{login} was allowed {model}.{method}{tuple(args)}: {answer.get('result')}")
+        data = answer["error"]["data"]
+        self.assertEqual(data["name"], error, data["message"])
+        for name in fields:
+            self.assertIn(self.env[model]._fields[name]._description_string(self.env), data["message"])
+        return data["message"]

@@ -7,16 +7,15 @@ import json
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import HandoverCase
+from .common import ACCESS_ERROR, HandoverCase, RpcMixin
 from .test_hostile_orm import PAST, HostileFixture
 
-ACCESS_ERROR = "odoo.exceptions.AccessError"
 # Values sent by the attacks: none of them may reach the log.
 FORGED = "FORGED-7731"
 
 
 @tagged("post_install", "-at_install", "customer_handover_hostile")
-class TestHostileRpc(HostileFixture, HandoverCase, HttpCase):
+class TestHostileRpc(RpcMixin, HostileFixture, HandoverCase, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -27,27 +26,6 @@ class TestHostileRpc(HostileFixture, HandoverCase, HttpCase):
             cls._handover_at("signed").with_user(cls.manager))
 
     # ------------------------------------------------------------------------------------------ helpers
-
-    def _call(self, login, model, method, args, kwargs=None):
-        """The JSON answer to ``model.method(*args, **kwargs)`` called by ``login`` (password = login)."""
-        self.env.flush_all()
-        self.authenticate(login, login)
-        body = {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-            "model": model, "method": method, "args": args, "kwargs": kwargs or {}}}
-        response = self.url_open(f"/web/dataset/call_kw/{model}/{method}", data=json.dumps(body),
-                                 headers={"Content-Type": "application/json"})
-        self.env.invalidate_all()
-        return response.json()
-
-    def _refused(self, login, model, method, args, kwargs=None, fields=(), error=ACCESS_ERROR):
-        """The call is answered with ``error`` naming ``fields``; returns the error's message."""
-        answer = self._call(login, model, method, args, kwargs)
-        self.assertIn("error", answer, f"{login} was allowed {model}.{method}{tuple(args)}: {answer.get('result')}")
-        data = answer["error"]["data"]
-        self.assertEqual(data["name"], error, data["message"])
-        for name in fields:
-            self.assertIn(self.env[model]._fields[name]._description_string(self.env), data["message"])
-        return data["message"]
 
     def _last_entry(self):
         return self.env["customer.handover.event"].search([], order="id desc", limit=1)

@@ -8,12 +8,10 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, HttpCase, tagged
 from odoo.tools import SQL
 
-from .common import MANAGER, OFFICER, HandoverCase
+from .common import MANAGER, OFFICER, HandoverCase, RpcMixin
 from .package_builder import build_package
 from .test_transfer_import import ImportFixture
 from .test_transfer_move import TestTransferMove
-
-ACCESS_ERROR = "odoo.exceptions.AccessError"
 
 
 @tagged("post_install", "-at_install", "customer_handover_hostile")
@@ -298,7 +296,7 @@ class TestTransferAttacks(ImportFixture, HandoverCase):
 
 
 @tagged("post_install", "-at_install", "customer_handover_hostile")
-class TestTransferAttacksRpc(ImportFixture, HandoverCase, HttpCase):
+class TestTransferAttacksRpc(RpcMixin, ImportFixture, HandoverCase, HttpCase):
     """What a user sends from outside the web client: /web/content and /web/dataset/call_kw, with a password."""
 
     @classmethod
@@ -308,22 +306,6 @@ class TestTransferAttacksRpc(ImportFixture, HandoverCase, HttpCase):
         cls.portal = cls._new_user("ch_portal", "base.group_portal")
         cls.transfer_package = cls.env["customer.handover.package"].search(
             [("handover_id", "=", cls.handover.id), ("kind", "=", "transfer")])
-
-    def _call(self, login, model, method, args, kwargs=None):
-        self.env.flush_all()
-        self.authenticate(login, login)
-        body = {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-            "model": model, "method": method, "args": args, "kwargs": kwargs or {}}}
-        response = self.url_open(f"/web/dataset/call_kw/{model}/{method}", data=json.dumps(body),
-                                 headers={"Content-Type": "application/json"})
-        self.env.invalidate_all()
-        return response.json()
-
-    def _refused(self, login, model, method, args, kwargs=None):
-        answer = self._call(login, model, method, args, kwargs)
-        self.assertIn("error", answer, f"{login} was allowed {model}.{method}: {answer.get('result')}")
-        self.assertEqual(answer["error"]["data"]["name"], ACCESS_ERROR, answer["error"]["data"]["message"])
-        return answer["error"]["data"]["message"]
 
     def _download(self, login, attachment):
         self.env.flush_all()

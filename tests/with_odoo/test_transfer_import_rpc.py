@@ -1,40 +1,21 @@
 """The import attacked over JSON-RPC: what a user sends from outside the web client, logged in with a password."""
 
 import base64
-import json
 
 from odoo.tests import HttpCase, tagged
 
-from .common import HandoverCase
+from .common import HandoverCase, RpcMixin
 from .test_transfer_import import ImportFixture
-
-ACCESS_ERROR = "odoo.exceptions.AccessError"
 
 
 @tagged("post_install", "-at_install", "customer_handover_hostile")
-class TestTransferImportRpc(ImportFixture, HandoverCase, HttpCase):
+class TestTransferImportRpc(RpcMixin, ImportFixture, HandoverCase, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls._build_import_fixture()
         cls.env["customer.handover.trusted.signer"].with_user(cls.officer_b)._pin(
             cls.company_b, cls.company_a.name, cls.fingerprint)
-
-    def _call(self, login, model, method, args, kwargs=None):
-        self.env.flush_all()
-        self.authenticate(login, login)
-        body = {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-            "model": model, "method": method, "args": args, "kwargs": kwargs or {}}}
-        response = self.url_open(f"/web/dataset/call_kw/{model}/{method}", data=json.dumps(body),
-                                 headers={"Content-Type": "application/json"})
-        self.env.invalidate_all()
-        return response.json()
-
-    def _refused(self, login, model, method, args, kwargs=None):
-        answer = self._call(login, model, method, args, kwargs)
-        self.assertIn("error", answer, f"{login} was allowed {model}.{method}: {answer.get('result')}")
-        self.assertEqual(answer["error"]["data"]["name"], ACCESS_ERROR, answer["error"]["data"]["message"])
-        return answer["error"]["data"]["message"]
 
     def test_users_outside_the_managers_cannot_open_or_import_a_package_over_rpc(self):
         values = {"package_file": base64.b64encode(self.package).decode(),
