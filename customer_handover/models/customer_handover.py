@@ -1032,18 +1032,18 @@ class CustomerHandover(models.Model):
         ids = self.env["customer.handover.line"].search([("handover_id", "=", self.id)], order="sequence, id").ids
         return list(enumerate(ids, start=1))
 
-    def _package_customers(self, writer):
+    def _package_customers(self, writer, numbered=None):
         """Yield (customer, partner id) for each verified customer line, in batches; evidence goes to ``writer``.
 
         Called by the package step after its manager check: officer-only data travels with the customers. Each
         batch is read with a constant number of queries, in SQL: the ORM's per-field reads would cost more than
-        writing the package.
+        writing the package. ``numbered``: ``_package_line_numbers()``, when the caller has read it already.
         """
         self.ensure_one()
         self.env.flush_all()
         purposes = self.purpose_ids
         purpose_names = dict(zip(purposes.ids, purposes.with_context(lang="en_US").mapped("name"), strict=True))
-        for batch in split_every(BATCH, self._package_line_numbers()):
+        for batch in split_every(BATCH, numbered or self._package_line_numbers()):
             numbers = {line_id: number for number, line_id in batch}
             lines = self.env.execute_query(SQL(
                 """SELECT id, partner_id, snapshot_ref, snapshot_contact, snapshot_classification, snapshot_consent,
@@ -1165,10 +1165,10 @@ class CustomerHandover(models.Model):
         attachments.invalidate_recordset()
         return paths
 
-    def _package_items(self):
+    def _package_items(self, numbered):
         """Yield the verified manual items (paper files, devices, accounts) with their remarks."""
         self.ensure_one()
-        numbers = {line_id: number for number, line_id in self._package_line_numbers()}
+        numbers = {line_id: number for number, line_id in numbered}
         items = self.env["customer.handover.line"].search(
             [("handover_id", "=", self.id), ("line_type", "=", "item"), ("state", "=", "verified"),
              ("excluded", "=", False)], order="sequence, id",

@@ -173,10 +173,12 @@ class CustomerHandoverPackage(models.Model):
             )
             try:
                 with writer:
-                    for customer, partner_id in handover._package_customers(writer):
+                    # The lines' numbers on the signed checklist, read once for the customers and the items.
+                    numbered = handover._package_line_numbers()
+                    for customer, partner_id in handover._package_customers(writer, numbered):
                         writer.add_customer(customer)
                         partner_ids.append(partner_id)
-                    for item in handover._package_items():
+                    for item in handover._package_items(numbered):
                         writer.add_item(item)
                     manifest = writer.close(key, cert)
             except tp.PackageError as error:
