@@ -171,14 +171,8 @@ def run(args):
     from odoo.modules.registry import Registry
     from odoo.tools import split_every
 
-    subprocess.run(["dropdb", "--if-exists", args.db], check=True)
+    install(args.db)
     path = addons_path()
-    print(f"installing customer_handover in a scratch database {args.db} ...", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "odoo", f"--addons-path={path}", "-d", args.db, "-i", "customer_handover",
-         "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
-        check=True,
-    )
     odoo.tools.config.parse_config([f"--addons-path={path}", "-d", args.db, "--log-level=warn"])
     results = {}
     with Registry(args.db).cursor() as cr:
@@ -384,20 +378,38 @@ def report_exports(figures):
     return failed
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(name, description, database, database_help, keep_help):
+    """The benchmarks' command line, refused with exit 2 where this Python has no Odoo 18 to run them."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--customers", type=int, default=100_000, help="how many customers (default 100000)")
-    parser.add_argument("--db", default="customer_handover_benchmark", help="scratch database name")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--db", default=database, help=database_help)
+    parser.add_argument("--keep", action="store_true", help=keep_help)
     args = parser.parse_args()
     if args.customers <= 0:
         parser.error("--customers must be a positive number")
     try:
         import odoo.release
     except ImportError:
-        parser.exit(2, "benchmark_handover: this Python cannot import Odoo 18; run it where Odoo is installed.\n")
+        parser.exit(2, f"{name}: this Python cannot import Odoo 18; run it where Odoo is installed.\n")
     if odoo.release.version_info[:2] != (18, 0):
-        parser.exit(2, f"benchmark_handover: Odoo {odoo.release.version} found, 18.0 needed.\n")
+        parser.exit(2, f"{name}: Odoo {odoo.release.version} found, 18.0 needed.\n")
+    return args
+
+
+def install(database):
+    """A fresh scratch ``database`` with customer_handover installed, without demo data."""
+    subprocess.run(["dropdb", "--if-exists", database], check=True)
+    print(f"installing customer_handover in a scratch database {database} ...", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "odoo", f"--addons-path={addons_path()}", "-d", database, "-i", "customer_handover",
+         "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
+        check=True,
+    )
+
+
+def main():
+    args = parse_args("benchmark_handover", __doc__.splitlines()[0], "customer_handover_benchmark",
+                      "scratch database name", "keep the scratch database")
     sys.exit(run(args))
 
 

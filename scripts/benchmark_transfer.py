@@ -12,7 +12,6 @@ databases are dropped afterwards unless --keep is given.
     python3 scripts/benchmark_transfer.py [--customers N] [--db PREFIX] [--keep]
 """
 
-import argparse
 import base64
 import json
 import os
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from benchmark_handover import PeakMemory, addons_path, rss_mb
+from benchmark_handover import PeakMemory, addons_path, install, parse_args, rss_mb
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_RATIO_TARGET = 1.5  # building the package, against the signed checklist export of the same handover
@@ -39,16 +38,6 @@ with open("/proc/self/status") as status:
     sys.stderr.write("peak_rss_kb=" + re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1))
 sys.exit(code)
 """
-
-
-def install(database):
-    subprocess.run(["dropdb", "--if-exists", database], check=True)
-    print(f"installing customer_handover in a scratch database {database} ...", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "odoo", f"--addons-path={addons_path()}", "-d", database, "-i", "customer_handover",
-         "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
-        check=True,
-    )
 
 
 def users(env):
@@ -294,19 +283,8 @@ def run(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000, help="how many customers (default 100000)")
-    parser.add_argument("--db", default="customer_handover_transfer", help="prefix of the scratch databases")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
-    args = parser.parse_args()
-    if args.customers <= 0:
-        parser.error("--customers must be a positive number")
-    try:
-        import odoo.release
-    except ImportError:
-        parser.exit(2, "benchmark_transfer: this Python cannot import Odoo 18; run it where Odoo is installed.\n")
-    if odoo.release.version_info[:2] != (18, 0):
-        parser.exit(2, f"benchmark_transfer: Odoo {odoo.release.version} found, 18.0 needed.\n")
+    args = parse_args("benchmark_transfer", __doc__.splitlines()[0], "customer_handover_transfer",
+                      "prefix of the scratch databases", "keep the scratch databases")
     sys.exit(run(args))
 
 
