@@ -380,6 +380,21 @@ class TestTransferAttacksRpc(RpcMixin, ImportFixture, HandoverCase, HttpCase):
         wizard = self.env["customer.handover.import"].browse(answer["result"])
         self.assertEqual((wizard.state, wizard.signer_pinned, wizard.plain_package), ("upload", False, False))
 
+    def test_a_customers_move_and_provenance_are_refused_over_rpc_to_every_group(self):
+        partner = self.partners[0]
+        forged = {
+            "moved_from_company_id": self.company_b.id, "moved_from_user_id": self.manager_b.id,
+            "moved_on": "2026-01-01 00:00:00", "moved_by_id": self.manager_b.id, "handover_sender": "FORGED",
+            "handover_source_reference": "FORGED", "handover_source_package": 9, "handover_received_on": "2026-01-01",
+        }
+        for login in (self.handover_user.login, self.manager.login, self.officer.login):
+            for name, value in forged.items():
+                self._refused(login, "res.partner", "write", [partner.ids, {name: value}], fields=[name])
+            self._refused(login, "res.partner", "create", [{"name": "Forged customer", **forged}])
+        partner.invalidate_recordset()
+        self.assertFalse(partner.sudo().moved_from_company_id or partner.sudo().handover_sender)
+        self.assertFalse(self.env["res.partner"].sudo().search([("name", "=", "Forged customer")]))
+
     def test_the_steps_of_another_companys_records_are_refused_over_rpc(self):
         self.env["customer.handover.trusted.signer"].with_user(self.officer_b)._pin(
             self.company_b, self.company_a.name, self.fingerprint)
