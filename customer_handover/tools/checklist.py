@@ -38,6 +38,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from .canonical import canonical_json
+
 FORMAT = "customer-handover-checklist"
 # Every format written with this canonical form: each value of the signatures sheet's ``format`` row.
 EVENT_LOG_FORMAT = "customer-handover-event-log"
@@ -116,14 +118,9 @@ def canonical_text(value):
     return text
 
 
-def canonical_bytes(items):
-    """The canonical UTF-8 JSON of a list, as rows and signed payloads are written."""
-    return json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 def row_digest(sheet, number, values):
     """The raw SHA-256 digest of one row."""
-    return hashlib.sha256(canonical_bytes([sheet, number, *values])).digest()
+    return hashlib.sha256(canonical_json([sheet, number, *values])).digest()
 
 
 def cell_tags(values):
@@ -181,7 +178,7 @@ def manifest_rows(labels, handover, export, company, exported_at, sheet_names, c
         "export": str(export),
         "company": company,
         "exported_at": exported_at,
-        "sheets": canonical_bytes(list(sheet_names)).decode("utf-8"),
+        "sheets": canonical_json(list(sheet_names)).decode("utf-8"),
     }
     for name, digest in ((COVER, cover), (CHECKLIST, checklist)):
         values.update({
@@ -362,7 +359,7 @@ def signature_rows(labels, number, role, name, signed_at, certificate, private_k
         [f"signature.{number}.{key}", _label(labels, key), canonical_text(values[key])]
         for key in SIGNER_KEYS
     ]
-    _used, signature = sign_bytes(private_key, canonical_bytes([*rows_above, *block]))
+    _used, signature = sign_bytes(private_key, canonical_json([*rows_above, *block]))
     value_row = [f"signature.{number}.value", _label(labels, "value"), signature]
     return [*block, value_row]
 

@@ -21,6 +21,7 @@ from xml.etree import ElementTree
 from openpyxl.utils import column_index_from_string, get_column_letter
 
 from . import checklist_package as pkg
+from .canonical import canonical_json
 from .checklist import (
     CANONICAL_VERSION,
     CHECKLIST,
@@ -36,7 +37,6 @@ from .checklist import (
     SIGNATURE_WIDTHS,
     SIGNER_KEYS,
     ChecklistError,
-    canonical_bytes,
     cell_tags,
     check_signature,
     common_name,
@@ -771,7 +771,7 @@ class _Verifier:
                 if fingerprint(certificate) != signer.fingerprint:
                     self.report("certificate_mismatch", number=signer.number)
                 else:
-                    signer.valid = check_signature(canonical_bytes(rows[:index]), row[2], certificate, signer.algorithm)
+                    signer.valid = check_signature(canonical_json(rows[:index]), row[2], certificate, signer.algorithm)
             if not signer.valid:
                 self.report("signature_invalid", number=signer.number, name=signer.name)
             signers.append(signer)

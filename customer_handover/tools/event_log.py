@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from openpyxl import load_workbook
 
+from .canonical import canonical_json
 from .checklist import (
     ChecklistError,
-    canonical_bytes,
     canonical_text,
     check_signature,
     fingerprint,
@@ -34,17 +34,17 @@ ENTRY_FIELDS = ("sequence", "company", "logged_at", "user", "event", "model", "r
 
 def payload_text(payload):
     """The canonical JSON text of an event's payload (sorted keys, no spaces, no ASCII escaping)."""
-    return json.dumps(payload or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return canonical_json(payload or {}).decode("utf-8")
 
 
 def entry_hash(previous_hash, values):
     """The hash of an entry whose ``values`` follow ``ENTRY_FIELDS``, chained to ``previous_hash``."""
-    return hashlib.sha256(canonical_bytes([previous_hash, *map(canonical_text, values)])).hexdigest()
+    return hashlib.sha256(canonical_json([previous_hash, *map(canonical_text, values)])).hexdigest()
 
 
 def seal_payload(company, head_sequence, head_hash):
     """The bytes a seal signs: which company's chain, up to which entry, ending with which hash."""
-    return canonical_bytes([SEAL_CONTEXT, str(company), str(head_sequence), head_hash])
+    return canonical_json([SEAL_CONTEXT, str(company), str(head_sequence), head_hash])
 
 
 def seal(private_key, certificate_fingerprint, company, head_sequence, head_hash):

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 
 import pyrage
 
+from .canonical import canonical_json
 from .checklist import (
     ChecklistError,
     certificate_pem,
@@ -138,11 +139,6 @@ EXIT_CODES = {"valid": 0, "invalid": 1, "unknown_key": 1, "unreadable": 2}
 
 class PackageError(ChecklistError):
     """A package that cannot be written as asked; the message says why, in English."""
-
-
-def canonical_json(value):
-    """UTF-8 JSON with sorted keys, no spaces and no ASCII escaping: what is signed and digested."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
 @dataclass
