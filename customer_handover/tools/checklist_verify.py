@@ -106,6 +106,14 @@ MESSAGES = {
     "number_format": "Part {part}: the number format {format} can change or hide the text a cell shows.",
     "rich_text": "Part {part}: text carries its own formatting (rich text), which a checklist never holds.",
     "signature_extra": "Signatures, row {row}: {key} is not a row of a signed checklist (extra signature or row).",
+    "cell_twice": (
+        "{sheet}, cell {cell} is stored twice, out of order or in another row: readers differ on which copy they "
+        "show; the file is refused."
+    ),
+    "row_twice": (
+        "{sheet}, row {row} is stored twice or out of order: readers differ on which copy they show; the file is "
+        "refused."
+    ),
     "strings_too_large": (
         "Part {part} holds more text than the verifier reads ({limit} bytes); the file is not the signed "
         "original and its content was not checked: ask for the original file."
@@ -1173,6 +1181,7 @@ class _Sheet:
         counted = 0
         self.settings = []
         row = None
+        row_number = 0
         for event, element in self.package.events(self.part, ("start", "end")):
             if event == "start":
                 depth += 1
@@ -1180,6 +1189,7 @@ class _Sheet:
                     raise RefusedChecklist("part_too_large", part=self.part)
                 if depth == 3 and in_table:
                     row = element
+                    row_number = int(element.get("r") or number + 1)
                 elif depth == 2:
                     if element.tag == _SHEET_DATA:
                         in_table, table = True, element
@@ -1194,7 +1204,9 @@ class _Sheet:
                 if tag == _CELL:
                     reference = element.get("r")
                     match = CELL_REFERENCE.match(reference) if reference else None
-                    column = column_index_from_string(match.group(1)) - 1 if match else column + 1
+                    previous, column = column, column_index_from_string(match.group(1)) - 1 if match else column + 1
+                    if column <= previous or (match and int(match.group(2)) != row_number):
+                        self.refuse_cell(reference)
                     if len(cells) < MAX_CELLS:
                         cells.append((column, *_cell(element, strings), element.get("s"), _plain(element)))
                     elif len(cells) == MAX_CELLS:
@@ -1202,7 +1214,9 @@ class _Sheet:
                     if depth == 3:
                         row.remove(element)
                 elif tag == _ROW:
-                    number = int(element.get("r") or number + 1)
+                    if row_number <= number:
+                        self.refuse_row(row_number)
+                    number = row_number
                     yield number, dict(element.attrib), cells
                     cells = []
                     column = -1
@@ -1239,6 +1253,7 @@ class _Sheet:
         self._keep_settings(buffer[:start] + b"</worksheet>")
         position = start + len(b"<sheetData>")
         letters = _COLUMNS
+        previous_row = 0
         while True:
             match = _ROW_BYTES.match(buffer, position)
             if match is None:
@@ -1251,10 +1266,15 @@ class _Sheet:
                 continue
             position = match.end()
             number, height, content = match.group(1, 2, 3)
+            if int(number) <= previous_row:
+                self.refuse_row(int(number))
+            previous_row = int(number)
             cells = []
             for column, cell_row, style, text in _CELL_BYTES.findall(content):
                 if cell_row != number or column not in letters:
                     raise _Irregular
+                if cells and letters[column] <= cells[-1][0]:
+                    self.refuse_cell((column + cell_row).decode())
                 value = text.decode("utf-8")
                 if "&" in value:
                     value = _unescape_text(value)
@@ -1269,6 +1289,14 @@ class _Sheet:
         if len(rest) > MAX_HEAD:
             raise _Irregular
         self._keep_settings(opening + rest, after=True)
+
+    def refuse_cell(self, reference):
+        """A cell stored twice, out of order or in another row: readers differ on which copy they show."""
+        self.package.refuse("cell_twice", sheet=self.title, cell=reference)
+
+    def refuse_row(self, number):
+        """A row stored twice or out of order: readers differ on which copy they show."""
+        self.package.refuse("row_twice", sheet=self.title, row=number)
 
     def _keep_settings(self, text, after=False):
         try:

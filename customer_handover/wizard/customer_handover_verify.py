@@ -88,6 +88,14 @@ FINDINGS = {
     "signature_extra": _lt(
         "Signatures, row %(row)s: %(key)s is not a row of a signed checklist (extra signature or row)."
     ),
+    "cell_twice": _lt(
+        "%(sheet)s, cell %(cell)s is stored twice, out of order or in another row: readers differ on which copy "
+        "they show; the file is refused."
+    ),
+    "row_twice": _lt(
+        "%(sheet)s, row %(row)s is stored twice or out of order: readers differ on which copy they show; the file "
+        "is refused."
+    ),
     "strings_too_large": _lt(
         "Part %(part)s holds more text than the verifier reads (%(limit)s bytes); the file is not the signed "
         "original and its content was not checked: ask for the original file."

@@ -481,7 +481,50 @@ def _duplicate_relationship(parts):
     return packed(_relationship(parts, "xl/_rels/workbook.xml.rels", "rId2", "worksheet", "worksheets/sheet1.xml"))
 
 
+def _stored_twice(what, changed_copy, sheet_data=b"<sheetData>"):
+    """Row 3 of the checklist, or its cell B3, stored twice: one copy as signed, the other changed.
+
+    ``sheet_data`` replaces the table's opening, to have the sheet read as any XML rather than as the writer's bytes.
+    """
+    def build_file(parts):
+        sheet = parts[CHECKLIST]
+        pattern = rb'<c r="B3"[^>]*><is><t>Li Lei</t></is></c>' if what == "cell" else rb'<row r="3">.*?</row>'
+        signed = re.search(pattern, sheet).group()
+        changed = signed.replace(b"Li Lei", b"Han Meimei")
+        copies = changed + signed if changed_copy == "first" else signed + changed
+        sheet = sheet.replace(signed, copies).replace(b"<sheetData>", sheet_data)
+        return packed({**parts, CHECKLIST: sheet})
+
+    return build_file
+
+
+def _misplaced(change):
+    def build_file(parts):
+        row = re.search(rb'<row r="3">.*?</row>', parts[CHECKLIST]).group()
+        return packed({**parts, CHECKLIST: parts[CHECKLIST].replace(row, change(row))})
+
+    return build_file
+
+
+def _swapped_cells(row):
+    first, second = re.findall(rb'<c r="[BC]3".*?</c>', row)
+    return row.replace(first + second, second + first)
+
+
+STORED_TWICE = "stored twice, out of order or in another row: readers differ on which copy they show"
+ROW_TWICE = "Checklist, row 3 is stored twice or out of order: readers differ on which copy they show"
 READINGS = {
+    "cell twice, first copy changed": (_stored_twice("cell", "first"), f"Checklist, cell B3 is {STORED_TWICE}"),
+    "cell twice, second copy changed": (_stored_twice("cell", "second"), f"Checklist, cell B3 is {STORED_TWICE}"),
+    "cell twice, read as any XML": (
+        _stored_twice("cell", "first", b"<sheetData >"), f"Checklist, cell B3 is {STORED_TWICE}",
+    ),
+    "cell of another row": (_misplaced(lambda row: row.replace(b'<c r="B3"', b'<c r="B4"')),
+                            f"Checklist, cell B4 is {STORED_TWICE}"),
+    "cells out of order": (_misplaced(_swapped_cells), f"Checklist, cell B3 is {STORED_TWICE}"),
+    "row twice, first copy changed": (_stored_twice("row", "first"), ROW_TWICE),
+    "row twice, second copy changed": (_stored_twice("row", "second"), ROW_TWICE),
+    "row twice, read as any XML": (_stored_twice("row", "first", b"<sheetData >"), ROW_TWICE),
     "duplicate entry": (_duplicate, "Zip entry xl/worksheets/sheet2.xml appears twice"),
     "case-variant entry": (_case_variant, "Zip entry xl/worksheets/Sheet2.xml appears twice"),
     "data after the archive": (_appended, "The file holds data outside the entries of its zip"),
@@ -582,7 +625,8 @@ def _shown_rows(data, tmp_path, name):
 
 @pytest.mark.skipif(SOFFICE is None, reason="LibreOffice is not installed: the display tampering proof is SKIPPED")
 @pytest.mark.parametrize("case", [
-    "number format hiding text", "number format replacing text", "duplicate entry",
+    # LibreOffice shows the last copy of a cell stored twice; a reader showing the first is fooled the other way.
+    "number format hiding text", "number format replacing text", "duplicate entry", "cell twice, second copy changed",
 ])
 def test_libreoffice_shows_something_else_than_what_was_signed_in_each_refused_file(signed, trusted, tmp_path, case):
     """Each refusal matters: LibreOffice displays other text than the signed one (or the verifier refused first)."""
