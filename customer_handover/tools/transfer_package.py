@@ -107,7 +107,13 @@ MESSAGES = {
     "json_invalid": "Member {member} is not the JSON a package holds: {detail}",
     "not_canonical": "Member {member} is not in canonical form: it was rewritten.",
     "certificate_mismatch": "The stated fingerprint is not that of the certificate in signature.json.",
-    "signature_invalid": "The signature does not match manifest.json: the manifest was changed or re-signed.",
+    "signature_invalid": (
+        "The signature in signature.json does not match manifest.json: the signature or the manifest was changed "
+        "after signing."
+    ),
+    "signature_missing": "The package has no signature.json: its signature was removed, nothing vouches for it.",
+    "signature_broken": "signature.json is not the package's signature ({detail}): it was changed after signing.",
+    "manifest_changed": "manifest.json is not a signed manifest ({detail}): it was changed after signing.",
     "member_missing": "Member {member} is listed in the manifest but missing.",
     "member_added": "Member {member} is not listed in the manifest: it was added.",
     "member_changed": "Member {member} is not what the manifest says ({detail}): it was changed.",
@@ -877,16 +883,22 @@ class _Reader:
             raise _Refused("newer_version", MANIFEST, version=version, known=VERSION)
         if version != VERSION or type(version) is not int:
             raise _Refused("not_package", MANIFEST, detail=f"its version is {version!r}")
-        _manifest_shape(manifest)
-        result = OpenResult(
-            "valid", package=manifest["package"], handover=manifest["handover"], company=manifest["company"],
-            export=manifest["export"], created_at=manifest["created_at"],
-            checklist_sha256=manifest["checklist_sha256"], counts=manifest["counts"],
-        )
+        result = OpenResult("valid")
         problems = result.problems
-        if canonical_json(manifest) != manifest_bytes:
-            problems.append(Problem("not_canonical", MANIFEST))
         self._check_signature(manifest_bytes, pinned, result)
+        try:
+            _manifest_shape(manifest)
+        except _Refused as refused:
+            if not {problem.code for problem in problems} - TRUST:
+                # Its signature vouches for this manifest: its signer wrote it so, and it is no package of this version.
+                raise
+            problems.insert(0, Problem("manifest_changed", MANIFEST, {"detail": refused.problem.params["detail"]}))
+            return result
+        result.package, result.handover, result.company = manifest["package"], manifest["handover"], manifest["company"]
+        result.export, result.created_at = manifest["export"], manifest["created_at"]
+        result.checklist_sha256, result.counts = manifest["checklist_sha256"], manifest["counts"]
+        if canonical_json(manifest) != manifest_bytes:
+            problems.insert(0, Problem("not_canonical", MANIFEST))
         listed = {member["path"]: member for member in manifest["members"]}
         present = set(self.entries) - {MANIFEST, SIGNATURE}
         problems.extend(Problem("member_missing", name) for name in sorted(set(listed) - present))
@@ -919,15 +931,28 @@ class _Reader:
         return result
 
     def _check_signature(self, manifest_bytes, pinned, result):
-        _data, signature = self._json(SIGNATURE)
-        if set(signature) != set(SIGNATURE_KEYS) or signature.get("format") != SIGNATURE_FORMAT:
-            raise _Refused("not_package", SIGNATURE, detail="signature.json is not a package signature")
-        if not isinstance(signature["version"], int) or signature["version"] > VERSION:
-            raise _Refused("newer_version", SIGNATURE, version=signature["version"], known=VERSION)
+        """Add to ``result`` what is wrong with the signature of the manifest: a package that decrypted and names
+        this format was signed, so a signature removed or unreadable is tampering, never an unreadable file."""
+        if SIGNATURE not in self.entries:
+            result.problems.append(Problem("signature_missing", SIGNATURE))
+            return
+        try:
+            _data, signature = self._json(SIGNATURE)
+        except _Refused as refused:
+            result.problems.append(Problem("signature_broken", SIGNATURE, {"detail": refused.problem.message}))
+            return
+        version = signature.get("version")
+        if set(signature) != set(SIGNATURE_KEYS) or signature["format"] != SIGNATURE_FORMAT or type(version) is not int:
+            detail = f"its keys are {sorted(signature)}, its format {signature.get('format')!r}, version {version!r}"
+            result.problems.append(Problem("signature_broken", SIGNATURE, {"detail": detail}))
+            return
+        if version > VERSION:
+            raise _Refused("newer_version", SIGNATURE, version=version, known=VERSION)
         try:
             certificate = load_certificate(str(signature["certificate"]))
         except ChecklistError as error:
-            raise _Refused("not_package", SIGNATURE, detail=str(error)) from error
+            result.problems.append(Problem("signature_broken", SIGNATURE, {"detail": str(error)}))
+            return
         result.fingerprint = fingerprint(certificate)
         if signature["fingerprint"] != result.fingerprint:
             result.problems.append(Problem("certificate_mismatch", SIGNATURE))

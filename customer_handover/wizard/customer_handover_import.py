@@ -305,7 +305,8 @@ class CustomerHandoverImport(models.TransientModel):
         }
         tampered = {
             "member_changed", "member_missing", "member_added", "signature_invalid", "certificate_mismatch",
-            "counts_mismatch", "evidence_missing", "not_canonical",
+            "counts_mismatch", "evidence_missing", "not_canonical", "signature_missing", "signature_broken",
+            "manifest_changed",
         }
         if problem.code in texts:
             text = texts[problem.code]

@@ -244,6 +244,77 @@ def test_a_manifest_re_signed_by_the_attacker_is_a_wrong_signer(package, receive
     assert result["problems"][0]["code"] == "untrusted" and not out.exists()
 
 
+def _without_signature(parts):
+    del parts[tp.SIGNATURE]
+
+
+def _signature_value(parts):
+    signature = json.loads(parts[tp.SIGNATURE])
+    value = signature["signature"]
+    signature["signature"] = value[:10] + ("B" if value[10] == "A" else "A") + value[11:]
+    parts[tp.SIGNATURE] = tp.canonical_json(signature)
+
+
+def _manifest_field(change):
+    def tamper(parts):
+        manifest = json.loads(parts[tp.MANIFEST])
+        change(manifest)
+        parts[tp.MANIFEST] = tp.canonical_json(manifest)
+
+    return tamper
+
+
+@pytest.mark.parametrize(("tamper", "expected"), [
+    (_without_signature, [("signature_missing", "signature.json",
+                           "The package has no signature.json: its signature was removed, nothing vouches for it.")]),
+    (lambda parts: parts.update({tp.SIGNATURE: parts[tp.SIGNATURE][:-40]}), [("signature_broken", "signature.json",
+                                                                             "signature.json is not the package's")]),
+    (lambda parts: parts.update({tp.SIGNATURE: b"{}"}), [("signature_broken", "signature.json",
+                                                          "signature.json is not the package's signature (its keys")]),
+    (lambda parts: parts.update({tp.SIGNATURE: parts[tp.SIGNATURE].replace(b"-----BEGIN", b"-----BEGUN")}),
+     [("signature_broken", "signature.json", "signature.json is not the package's signature (this is not a PEM")]),
+    (lambda parts: parts.update({tp.SIGNATURE: parts[tp.SIGNATURE].replace(b'"version":1', b'"version":"1"')}),
+     [("signature_broken", "signature.json", "signature.json is not the package's signature (its keys")]),
+    (_signature_value, [("signature_invalid", "manifest.json",
+                         "The signature in signature.json does not match manifest.json")]),
+    (_manifest_field(lambda manifest: manifest.update(receiver="Company C")), [
+        ("manifest_changed", "manifest.json", "manifest.json is not a signed manifest (its manifest has the keys"),
+        ("signature_invalid", "manifest.json", "The signature in signature.json does not match manifest.json")]),
+    (_manifest_field(lambda manifest: manifest.update(package="1")), [
+        ("manifest_changed", "manifest.json", "manifest.json is not a signed manifest (its package is not a number)"),
+        ("signature_invalid", "manifest.json", "The signature in signature.json does not match manifest.json")]),
+    (_manifest_field(lambda manifest: manifest.update(handover="HO-2026-9999")), [
+        ("signature_invalid", "manifest.json", "The signature in signature.json does not match manifest.json")]),
+], ids=["signature removed", "signature truncated", "signature emptied", "certificate corrupted",
+        "signature version as text", "signature value corrupted", "manifest with an extra field",
+        "manifest field of another type", "manifest field changed"])
+def test_a_tampered_signature_or_manifest_is_named_and_exits_1(package, receiver, company, tamper, expected, capsys):
+    """The package decrypted: a signature removed or broken, or a manifest changed, is tampering, never unreadable."""
+    parts = members(package, receiver)
+    tamper(parts)
+    forged = repacked(package, receiver, parts)
+    code, out = opened(forged, receiver, company)
+    result = result_of(capsys)
+    assert (code, result["status"], result["trusted"]) == (1, "invalid", False), result["problems"]
+    found = [(item["code"], item["member"], item["message"]) for item in result["problems"]]
+    assert [(code, member) for code, member, _message in found] == [(code, member) for code, member, _ in expected]
+    assert all(message.startswith(start) for (_c, _m, message), (_c2, _m2, start) in zip(found, expected, strict=True))
+    assert not out.exists()
+    assert open_main([str(forged), "--identity", str(receiver[0] / "identity.txt"), "--out", str(out),
+                      "--fingerprint", ck.fingerprint(company[1])]) == 1
+    said = capsys.readouterr().out
+    assert said.startswith("INVALID: the package is not what was signed") and expected[0][2] in said
+
+
+def test_a_manifest_of_another_shape_that_its_signature_vouches_for_is_no_package_of_this_version(
+        package, receiver, company, capsys):
+    parts = members(package, receiver)
+    _manifest_field(lambda manifest: manifest.update(receiver="Company C"))(parts)
+    code, out = opened(repacked(package, receiver, resigned(parts, *company)), receiver, company)
+    problem = result_of(capsys)["problems"][0]
+    assert code == 2 and (problem["code"], problem["member"]) == ("not_package", "manifest.json") and not out.exists()
+
+
 def test_a_missing_or_added_member_is_named(package, receiver, company, capsys):
     parts = members(package, receiver)
     del parts["customers.xlsx"]
