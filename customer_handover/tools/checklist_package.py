@@ -3,9 +3,9 @@
 Two lists of what is allowed, never a list of what is harmful:
 
 * the *canonical package*: exactly the parts, relationships, content types, workbook settings, styles
-  and sheet settings the writer (xlsxwriter 3.0 to 3.3) and the countersignature write. Only a
-  workbook in this form can be valid: its presentation is rebuilt from the signed content and
-  compared, so nothing it shows can differ from what was signed.
+  and sheet settings the writer (xlsxwriter 3.0 to 3.3, and the newest: tests/unit/test_library_versions.py)
+  and the countersignature write. Only a workbook in this form can be valid: its presentation is
+  rebuilt from the signed content and compared, so nothing it shows can differ from what was signed.
 * a *re-save*: what Excel, LibreOffice or WPS change when they save the workbook again without
   adding content (shared strings, their own styles and settings, an empty drawing, custom
   properties). Such a file is told apart from a forged one, never reported valid.

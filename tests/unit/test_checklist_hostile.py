@@ -5,6 +5,7 @@ extra content, two readings of one file, and robustness. A LibreOffice test show
 refusals matter: what LibreOffice shows of those files is not what was signed.
 """
 
+import copy
 import io
 import re
 import shutil
@@ -83,6 +84,28 @@ def append(tag, attributes=None, text=None, before=None):
 def set_attribute(path, name, value):
     def change(root):
         root.find(path, NS).set(name, value)
+
+    return change
+
+
+def column_attribute(number, name, value):
+    """A change setting ``name`` on column ``number`` alone, splitting the <col> that covers it.
+
+    xlsxwriter 3.0 writes one <col> per column, 3.1 and later one per run of equal columns.
+    """
+    def change(root):
+        cols = root.find("m:cols", NS)
+        col = next(col for col in cols if int(col.get("min")) <= number <= int(col.get("max")))
+        position = list(cols).index(col)
+        cols.remove(col)
+        pieces = [(int(col.get("min")), number - 1), (number, number), (number + 1, int(col.get("max")))]
+        for offset, (first, last) in enumerate(piece for piece in pieces if piece[0] <= piece[1]):
+            piece = copy.deepcopy(col)
+            piece.set("min", str(first))
+            piece.set("max", str(last))
+            if first == number:
+                piece.set(name, value)
+            cols.insert(position + offset, piece)
 
     return change
 
@@ -201,11 +224,11 @@ DISPLAY = {
         "row_hidden", "Checklist, row 2 is hidden or too low to show its text.",
     ),
     "zero-width column": (
-        lambda p: with_xml(p, CHECKLIST, set_attribute("m:cols/m:col[2]", "width", "0.1")),
+        lambda p: with_xml(p, CHECKLIST, column_attribute(2, "width", "0.1")),
         "column_hidden", "Checklist, column B is hidden or too narrow to show its text.",
     ),
     "hidden column": (
-        lambda p: with_xml(p, CHECKLIST, set_attribute("m:cols/m:col[3]", "hidden", "1")),
+        lambda p: with_xml(p, CHECKLIST, column_attribute(3, "hidden", "1")),
         "column_hidden", "Checklist, column C is hidden or too narrow to show its text.",
     ),
     "number format hiding text": (
