@@ -108,9 +108,12 @@ STATUSES = [
 class CustomerHandoverVerify(models.TransientModel):
     _name = "customer.handover.verify"
     _description = "Verify a Signed Checklist"
+    # The upload carries customers' data: kept for the step only (see docs/evidence.md, "Wizards").
+    _transient_max_hours = 1.0
 
     handover_id = fields.Many2one("customer.handover", readonly=True)
-    file = fields.Binary(string="Checklist Workbook", required=True, attachment=False)
+    # Required in the form; emptied once verified, so not a column constraint.
+    file = fields.Binary(string="Checklist Workbook", attachment=False)
     filename = fields.Char()
     status = fields.Selection(STATUSES, readonly=True)
     summary = fields.Text(readonly=True)
@@ -134,6 +137,9 @@ class CustomerHandoverVerify(models.TransientModel):
             "export_id": export.id,
             "countersigned": result["countersigned"],
         })
+        if not self.can_record:
+            # A countersignature to record needs the upload once more; nothing else does.
+            self._clear_upload()
         self.env["customer.handover.event"]._append([{
             "company_id": (export.company_id or self.handover_id.company_id or self.env.company).id,
             "event": "checklist_verified",
@@ -162,7 +168,12 @@ class CustomerHandoverVerify(models.TransientModel):
         export._check_countersignable()
         receiving = result["signers"][1]
         export._record_countersignature(self._data(), receiving.name, receiving.fingerprint)
+        self._clear_upload()
         return {"type": "ir.actions.act_window_close"}
+
+    def _clear_upload(self):
+        """Empty the uploaded workbook: what was found is kept, the customers' data is not."""
+        self.write({"file": False, "filename": False})
 
     def _limit(self):
         # sudo: the size limit is a technical setting, not a secret; every user who verifies needs it.
