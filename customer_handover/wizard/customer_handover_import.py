@@ -186,10 +186,9 @@ class CustomerHandoverImport(models.TransientModel):
                 raise UserError(self.env._(
                     "Nothing was imported: %(reason)s", reason=getattr(error, "args", [error])[0]
                 )) from error
-        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id})
         # The incoming handover keeps what was received: the uploads and the preview go.
-        super().write({"package_file": False, "package_filename": False, "checklist_file": False,
-                       "checklist_filename": False})
+        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id, "package_file": False,
+                          "package_filename": False, "checklist_file": False, "checklist_filename": False})
         self.line_ids.unlink()
         self.mapping_ids.unlink()
         return {
