@@ -53,6 +53,7 @@ EVENTS = [
     ("log_exported", "Event log exported"),
     ("evidence_refused", "Refused attempt on evidence"),
     ("evidence_refused_repeated", "Refused attempt on evidence repeated"),
+    ("evidence_restored", "Evidence restored from its signed export"),
     ("signer_pinned", "Sender's key pinned"),
     ("package_imported", "Transfer package imported"),
     ("customers_imported", "Customers imported from a package"),
