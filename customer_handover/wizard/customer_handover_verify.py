@@ -162,6 +162,11 @@ class CustomerHandoverVerify(models.TransientModel):
         self.ensure_one()
         if not self.env.user.has_group(MANAGER):
             raise AccessError(self.env._("Only handover managers can record a countersignature."))
+        if self.status and not self.can_record:
+            # verified already and found not recordable: its upload was emptied then
+            if self.status == "valid" and self.countersigned and self.export_id:
+                self.export_id._check_countersignable()
+            raise UserError(self.env._("Only a valid, countersigned checklist of a current export can be recorded."))
         result, export = self._verify()
         if result["status"] != "valid" or not result["countersigned"]:
             raise UserError(self.env._("Only a valid, countersigned checklist of a current export can be recorded."))
