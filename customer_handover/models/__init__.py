@@ -1,5 +1,6 @@
 from . import customer_handover_evidence_mixin
 from . import customer_handover_event
+from . import customer_handover_event_refusal
 from . import certificate_certificate
 from . import customer_business_domain
 from . import customer_consent_purpose

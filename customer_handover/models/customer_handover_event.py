@@ -52,6 +52,8 @@ EVENTS = [
     ("package_key_created", "Company package key created"),
     ("log_exported", "Event log exported"),
     ("evidence_refused", "Refused attempt on evidence"),
+    ("evidence_refused_repeated", "Refused attempt on evidence repeated"),
+    ("evidence_restored", "Evidence restored from its signed export"),
     ("signer_pinned", "Sender's key pinned"),
     ("package_imported", "Transfer package imported"),
     ("customers_imported", "Customers imported from a package"),
@@ -170,6 +172,8 @@ class CustomerHandoverEvent(models.Model):
     def _seal(self, company):
         """Sign the head of ``company``'s chain with its key and append the seal; False without a usable key."""
         # sudo: the signing key is an officer's setting; sealing is done by the system for every step.
+        # sudo: the counted repeats of refusals are the system's; the seal covers them too
+        self.env["customer.handover.event.refusal"].sudo()._append_repeats(company.ids)
         certificate = company.sudo().handover_certificate_id
         if not certificate.is_valid:
             return False
@@ -190,6 +194,7 @@ class CustomerHandoverEvent(models.Model):
     def _cron_seal(self):
         """Seal every company's chain that grew since its last seal."""
         log = self.sudo()  # sudo: a system job over every company's log
+        self.env["customer.handover.event.refusal"].sudo()._append_repeats()
         for (company,) in log._read_group([], ["company_id"]):
             last = log.search([("company_id", "=", company.id)], limit=1)
             if last.event != event_log.SEAL_EVENT and not self._seal(company):

@@ -17,6 +17,15 @@ INELIGIBILITY_REASONS = [
 ]
 # Reasons that reveal officer-only facts (a legal hold, sensitive data) are shown to others as one.
 HELD_BACK = "held_back"
+# What 18.0.1.0 wrote into snapshots and exclusion reasons for a legal hold or sensitive data, and what
+# non-officers read instead: the stored text is a fact, as signed, and is never rewritten.
+REVEALING = {
+    "Under legal hold": "Held back by the data-protection officer",
+    "Sensitive data without separate consent for this transfer": "Held back by the data-protection officer",
+    "On legal hold": "Held back by the data-protection officer",
+    "法律保全中": "由数据保护官暂缓",
+    "敏感个人信息未就本次移交取得单独同意": "由数据保护官暂缓",
+}
 OFFICER_ONLY_REASONS = ("legal_hold", "sensitive")
 PUBLIC_REASONS = [
     *((code, label) for code, label in INELIGIBILITY_REASONS if code not in OFFICER_ONLY_REASONS),
@@ -103,6 +112,14 @@ class CustomerHandoverLine(models.Model):
         string="Why Ineligible", compute="_compute_public_reasons_text",
         help="The ineligibility reasons in the reader's language.",
     )
+    retention_shown = fields.Char(
+        string="Retention as Shown", compute="_compute_shown",
+        help="The retention snapshot; to non-officers, without what only officers may know.",
+    )
+    exclusion_reason_shown = fields.Text(
+        string="Exclusion Reason as Shown", compute="_compute_shown",
+        help="The exclusion reason; to non-officers, without what only officers may know.",
+    )
     salesperson_id = fields.Many2one(related="partner_id.user_id", string="Salesperson", store=True)
     business_domain_ids = fields.Many2many(related="partner_id.business_domain_ids", string="Business Domains")
 
@@ -145,6 +162,14 @@ class CustomerHandoverLine(models.Model):
         for line in self:
             codes = (line.public_reasons or "").split(",")
             line.public_reasons_text = "; ".join(labels.get(code, code) for code in codes if code)
+
+    @api.depends("snapshot_retention", "exclusion_reason")
+    @api.depends_context("uid")
+    def _compute_shown(self):
+        officer = self.env.user.has_group(OFFICER)
+        for line in self:
+            line.retention_shown = line.snapshot_retention if officer else _coarsened(line.snapshot_retention)
+            line.exclusion_reason_shown = line.exclusion_reason if officer else _coarsened(line.exclusion_reason)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -320,3 +345,10 @@ class CustomerHandoverLine(models.Model):
             }
             if event in bodies:
                 handover._message_log(body=bodies[event])
+
+
+def _coarsened(text):
+    """``text`` without the officer-only facts 18.0.1.0 wrote into it."""
+    for revealing, held_back in REVEALING.items():
+        text = text and text.replace(revealing, held_back)
+    return text

@@ -27,6 +27,8 @@ PARTNER_INDEXES = (
     "customer_handover_mobile_digits_index",
 )
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
+# Purposes have no hierarchy: child_of and parent_of mean nothing for them. Odoo turns any/not any into in/not in.
+CONSENT_SEARCH_OPERATORS = ("=", "in", "like", "ilike", "=like", "=ilike", *NEGATIVE_OPERATORS)
 
 
 class ResPartner(models.Model):
@@ -238,6 +240,11 @@ class ResPartner(models.Model):
             partner.consent_summary = ", ".join(purposes.mapped("display_name"))
 
     def _search_valid_consent_purpose_ids(self, operator, value):
+        if operator not in CONSENT_SEARCH_OPERATORS:
+            raise UserError(self.env._(
+                "Valid Consent For cannot be searched with “%(operator)s”: use one of %(operators)s.",
+                operator=operator, operators=", ".join(CONSENT_SEARCH_OPERATORS),
+            ))
         granted = [("state", "=", "granted")]
         if value is False and operator in ("=", "!="):
             return [("consent_ids", "any" if operator == "!=" else "not any", granted)]

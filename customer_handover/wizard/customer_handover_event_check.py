@@ -7,6 +7,8 @@ OFFICER = "customer_handover.group_data_protection_officer"
 class CustomerHandoverEventCheck(models.TransientModel):
     _name = "customer.handover.event.check"
     _description = "Check or export a company's event log"
+    # What the chain holds and its exported file, for the step only (see docs/evidence.md, "Wizards").
+    _transient_max_hours = 1.0
 
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company,
                                  domain=lambda self: [("id", "in", self.env.user.company_ids.ids)])

@@ -69,6 +69,8 @@ class CustomerHandoverImport(models.TransientModel):
     # What the package said and how far the steps went: set by the steps only, never sent by the client (a forged
     # decrypted package, state or pin would be imported and recorded as the package received).
     _evidence_fields = WIZARD_STEP_FIELDS
+    # An uploaded and decrypted package, kept for the step only (see docs/evidence.md, "Wizards").
+    _transient_max_hours = 1.0
 
     company_id = fields.Many2one("res.company", string="Receiving Company", required=True, readonly=True,
                                  default=lambda self: self.env.company)
@@ -184,7 +186,11 @@ class CustomerHandoverImport(models.TransientModel):
                 raise UserError(self.env._(
                     "Nothing was imported: %(reason)s", reason=getattr(error, "args", [error])[0]
                 )) from error
-        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id})
+        # The incoming handover keeps what was received: the uploads and the preview go.
+        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id, "package_file": False,
+                          "package_filename": False, "checklist_file": False, "checklist_filename": False})
+        self.line_ids.unlink()
+        self.mapping_ids.unlink()
         return {
             "type": "ir.actions.act_window",
             "res_model": incoming._name,
@@ -856,6 +862,7 @@ class _ImportContext:
 class CustomerHandoverImportLine(models.TransientModel):
     _name = "customer.handover.import.line"
     _description = "Transfer Package Customer to Import"
+    _transient_max_hours = 1.0  # as its wizard's
     _order = "line_number"
 
     wizard_id = fields.Many2one("customer.handover.import", required=True, ondelete="cascade")
@@ -889,6 +896,7 @@ class CustomerHandoverImportLine(models.TransientModel):
 class CustomerHandoverImportMapping(models.TransientModel):
     _name = "customer.handover.import.mapping"
     _description = "Purpose or Retention Policy of a Transfer Package"
+    _transient_max_hours = 1.0  # as its wizard's
     _order = "kind, name"
 
     wizard_id = fields.Many2one("customer.handover.import", required=True, ondelete="cascade")

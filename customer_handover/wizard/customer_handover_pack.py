@@ -12,6 +12,8 @@ PASSPHRASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 class CustomerHandoverPack(models.TransientModel):
     _name = "customer.handover.pack"
     _description = "Export a transfer package"
+    # The package made, for the step only (see docs/evidence.md, "Wizards").
+    _transient_max_hours = 1.0
 
     handover_id = fields.Many2one("customer.handover", required=True, readonly=True)
     export_number = fields.Integer(string="Delivers Export", compute="_compute_export_number")

@@ -1,6 +1,6 @@
 import ast
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
 from odoo.tools import split_every
@@ -33,6 +33,8 @@ LINE_STEP_FIELDS = (
 class CustomerHandoverScope(models.TransientModel):
     _name = "customer.handover.scope"
     _description = "Select the customers of a handover"
+    # A selection of customers, kept for the step only (see docs/evidence.md, "Wizards").
+    _transient_max_hours = 1.0
 
     handover_id = fields.Many2one(
         "customer.handover",
@@ -189,6 +191,8 @@ class CustomerHandoverScope(models.TransientModel):
                 count=len(ids), ineligible=len(reasons_by_partner),
             )
         )
+        # The checklist holds the customers now: the wizard's selection goes.
+        self.partner_ids = [Command.clear()]
         return {"type": "ir.actions.act_window_close"}
 
     def action_show_partners(self):

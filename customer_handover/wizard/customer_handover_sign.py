@@ -6,6 +6,8 @@ SIDES = [("transfer", "Transferring party"), ("receiver", "Receiving party")]
 class CustomerHandoverSign(models.TransientModel):
     _name = "customer.handover.sign"
     _description = "Sign a customer handover"
+    # A drawn signature, kept for the step only (see docs/evidence.md, "Wizards").
+    _transient_max_hours = 1.0
 
     handover_id = fields.Many2one("customer.handover", required=True, ondelete="cascade")
     remaining_sides = fields.Char(compute="_compute_remaining_sides", help="The sides still to sign, comma-separated.")
@@ -15,7 +17,8 @@ class CustomerHandoverSign(models.TransientModel):
         precompute=True,
     )
     problem = fields.Char(compute="_compute_problem", help="What must be put right before the signature is drawn.")
-    signature = fields.Image(required=True, max_width=1024, max_height=1024)
+    # Required in the form; emptied once signed, so not a column constraint.
+    signature = fields.Image(max_width=1024, max_height=1024)
 
     @api.depends("handover_id.transfer_signed_on", "handover_id.receiver_signed_on")
     def _compute_remaining_sides(self):
@@ -60,4 +63,6 @@ class CustomerHandoverSign(models.TransientModel):
     def action_sign(self):
         self.ensure_one()
         self.handover_id._sign(self.side, self.signer, self.signature)
+        # The handover holds the signature now: the wizard's copy goes.
+        self.signature = False
         return {"type": "ir.actions.act_window_close"}

@@ -116,9 +116,12 @@ STATUSES = [
 class CustomerHandoverVerify(models.TransientModel):
     _name = "customer.handover.verify"
     _description = "Verify a Signed Checklist"
+    # The upload carries customers' data: kept for the step only (see docs/evidence.md, "Wizards").
+    _transient_max_hours = 1.0
 
     handover_id = fields.Many2one("customer.handover", readonly=True)
-    file = fields.Binary(string="Checklist Workbook", required=True, attachment=False)
+    # Required in the form; emptied once verified, so not a column constraint.
+    file = fields.Binary(string="Checklist Workbook", attachment=False)
     filename = fields.Char()
     status = fields.Selection(STATUSES, readonly=True)
     summary = fields.Text(readonly=True)
@@ -142,6 +145,9 @@ class CustomerHandoverVerify(models.TransientModel):
             "export_id": export.id,
             "countersigned": result["countersigned"],
         })
+        if not self.can_record:
+            # A countersignature to record needs the upload once more; nothing else does.
+            self._clear_upload()
         self.env["customer.handover.event"]._append([{
             "company_id": (export.company_id or self.handover_id.company_id or self.env.company).id,
             "event": "checklist_verified",
@@ -164,13 +170,23 @@ class CustomerHandoverVerify(models.TransientModel):
         self.ensure_one()
         if not self.env.user.has_group(MANAGER):
             raise AccessError(self.env._("Only handover managers can record a countersignature."))
+        if self.status and not self.can_record:
+            # verified already and found not recordable: its upload was emptied then
+            if self.status == "valid" and self.countersigned and self.export_id:
+                self.export_id._check_countersignable()
+            raise UserError(self.env._("Only a valid, countersigned checklist of a current export can be recorded."))
         result, export = self._verify()
         if result["status"] != "valid" or not result["countersigned"]:
             raise UserError(self.env._("Only a valid, countersigned checklist of a current export can be recorded."))
         export._check_countersignable()
         receiving = result["signers"][1]
         export._record_countersignature(self._data(), receiving.name, receiving.fingerprint)
+        self._clear_upload()
         return {"type": "ir.actions.act_window_close"}
+
+    def _clear_upload(self):
+        """Empty the uploaded workbook: what was found is kept, the customers' data is not."""
+        self.write({"file": False, "filename": False})
 
     def _limit(self):
         # sudo: the size limit is a technical setting, not a secret; every user who verifies needs it.

@@ -3,6 +3,7 @@ from datetime import date
 from dateutil.relativedelta import relativedelta
 from freezegun import freeze_time
 
+from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
 from .common import HandoverCase
@@ -199,6 +200,18 @@ class TestDataProtection(HandoverCase):
             with self.subTest(operator=operator, value=value):
                 found = self.Partner.search([*mine, ("valid_consent_purpose_ids", operator, value)])
                 self.assertEqual(found, expected)
+
+    def test_valid_consents_refuse_an_operator_they_cannot_search_with_a_clear_error(self):
+        given, none = self.Partner.create([{"name": "Given"}, {"name": "None"}])
+        self.env["customer.consent"].with_user(self.handover_user).create(
+            {"partner_id": given.id, "purpose_id": self.purpose_marketing.id, "date_given": "2026-01-01"})
+        mine = [("id", "in", (given | none).ids)]
+        self.assertEqual(self.Partner.search([*mine, ("valid_consent_purpose_ids", "not any",
+                                                       [("id", "=", self.purpose_marketing.id)])]),
+                         none, "not any: no granted consent for such a purpose, none at all included")
+        for operator in ("child_of", "parent_of"):
+            with self.subTest(operator=operator), self.assertRaisesRegex(UserError, operator):
+                self.Partner.search([*mine, ("valid_consent_purpose_ids", operator, self.purpose_marketing.ids)])
 
     def test_withdraw_and_review_actions(self):
         partner = self.Partner.create({"name": "Acts"})

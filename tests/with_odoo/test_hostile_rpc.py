@@ -233,3 +233,10 @@ class TestHostileRpc(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         package.invalidate_recordset()
         self.assertEqual(package.encryption, "passphrase")
         self.assertNotIn(FORGED, self.env["customer.handover.package"].search([]).mapped("recipient"))
+
+    def test_an_unsupported_search_on_consents_is_a_clear_error(self):
+        domain = [("valid_consent_purpose_ids", "child_of", self.purpose_marketing.ids)]
+        message = self._refused(self.handover_user.login, "res.partner", "search_read", [domain, ["id"]],
+                                error="odoo.exceptions.UserError")
+        self.assertIn("child_of", message)
+        self.assertNotIn("Traceback", message)

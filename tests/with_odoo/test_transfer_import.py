@@ -105,6 +105,10 @@ class ImportFixture:
     def _import(self, user=None, **kwargs):
         wizard = self._preview(user, **kwargs)
         action = wizard.action_import()
+        # the incoming handover keeps what was received; the wizard keeps no upload, decrypted package or preview
+        self.assertEqual((wizard.state, wizard.package_file, wizard.checklist_file, wizard.plain_package),
+                         ("done", False, False, False))
+        self.assertFalse(wizard.line_ids or wizard.mapping_ids)
         return self.env["customer.handover.incoming"].browse(action["res_id"])
 
     def _imported_partners(self):

@@ -1,18 +1,14 @@
-"""Checklist lines of 18.0.1.0: officer-only reasons leave what non-officers read."""
+"""Checklist lines of 18.0.1.0: officer-only reasons leave what non-officers read.
+
+The texts a line recorded (its snapshots, its exclusion reason) are facts, as signed: they stay as they are; the
+line shows them coarsened to non-officers (customer.handover.line's ``retention_shown``, ``exclusion_reason_shown``).
+"""
 
 from odoo import SUPERUSER_ID, api
 from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
 from odoo.tools import SQL
 
 OFFICER_ONLY = ("legal_hold", "sensitive")
-# What 18.0.1.0 wrote, in English and Chinese, and what non-officers read instead.
-REVEALING = {
-    "Under legal hold": "Held back by the data-protection officer",
-    "Sensitive data without separate consent for this transfer": "Held back by the data-protection officer",
-    "On legal hold": "Held back by the data-protection officer",
-    "法律保全中": "由数据保护官暂缓",
-    "敏感个人信息未就本次移交取得单独同意": "由数据保护官暂缓",
-}
 
 
 def migrate(cr, version):
@@ -34,9 +30,3 @@ def migrate(cr, version):
             "UPDATE customer_handover_line SET public_reasons = %s WHERE ineligibility_reasons = %s",
             ",".join(dict.fromkeys(shown)), codes,
         ))
-    for old, new in REVEALING.items():
-        for column in ("exclusion_reason", "snapshot_retention"):
-            cr.execute(SQL(
-                "UPDATE customer_handover_line SET %s = replace(%s, %s, %s) WHERE strpos(%s, %s) > 0",
-                SQL.identifier(column), SQL.identifier(column), old, new, SQL.identifier(column), old,
-            ))
