@@ -30,8 +30,8 @@ class CustomerConsentPurpose(models.Model):
     @api.constrains("code", "company_id")
     def _check_code(self):
         for purpose in self:
-            if self.with_context(active_test=False).search_count([("code", "=", purpose.code), ("company_id", "=", purpose.company_id.id),
-                                  ("id", "!=", purpose.id)], limit=1):
+            same = [("code", "=", purpose.code), ("company_id", "=", purpose.company_id.id), ("id", "!=", purpose.id)]
+            if self.with_context(active_test=False).search_count(same, limit=1):
                 raise ValidationError(self.env._(
                     "Another consent purpose of this company has the code “%(code)s”: give each its own code.",
                     code=purpose.code,

@@ -59,8 +59,8 @@ class CustomerRetentionPolicy(models.Model):
     @api.constrains("code", "company_id")
     def _check_code(self):
         for policy in self:
-            if self.with_context(active_test=False).search_count([("code", "=", policy.code), ("company_id", "=", policy.company_id.id),
-                                  ("id", "!=", policy.id)], limit=1):
+            same = [("code", "=", policy.code), ("company_id", "=", policy.company_id.id), ("id", "!=", policy.id)]
+            if self.with_context(active_test=False).search_count(same, limit=1):
                 raise ValidationError(self.env._(
                     "Another retention policy of this company has the code “%(code)s”: give each its own code.",
                     code=policy.code,

@@ -887,8 +887,8 @@ class _Reader:
             raise _Refused("not_package", MANIFEST, detail=f"its version is {version!r}")
         _manifest_shape(manifest)
         result = OpenResult(
-            "valid", version=version, package=manifest["package"], handover=manifest["handover"], company=manifest["company"],
-            export=manifest["export"], created_at=manifest["created_at"],
+            "valid", version=version, package=manifest["package"], handover=manifest["handover"],
+            company=manifest["company"], export=manifest["export"], created_at=manifest["created_at"],
             checklist_sha256=manifest["checklist_sha256"], counts=manifest["counts"],
         )
         problems = result.problems

@@ -118,8 +118,9 @@ def resigned(parts, key, certificate):
     algorithm, signature = ck.sign_bytes(key, payload)
     parts[tp.MANIFEST] = payload
     parts[tp.SIGNATURE] = tp.canonical_json({
-        "format": tp.SIGNATURE_FORMAT, "version": tp.VERSION, "algorithm": algorithm, "fingerprint": ck.fingerprint(certificate),
-        "certificate": ck.certificate_pem(certificate), "signature": signature,
+        "format": tp.SIGNATURE_FORMAT, "version": tp.VERSION, "algorithm": algorithm,
+        "fingerprint": ck.fingerprint(certificate), "certificate": ck.certificate_pem(certificate),
+        "signature": signature,
     })
     return parts
 
