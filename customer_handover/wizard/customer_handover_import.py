@@ -1,5 +1,6 @@
 import base64
 import contextlib
+import datetime
 import hashlib
 import os
 import shutil
@@ -15,10 +16,12 @@ from ..models.customer_consent import CHANNELS, LAWFUL_BASES
 from ..models.customer_handover_evidence_mixin import CREATE, evidence_step
 from ..models.customer_handover_incoming import COUNT_FIELDS
 from ..models.customer_handover_incoming_line import MATCH_KEYS
+from ..models.res_company import SENSITIVITY_LEVELS
 from ..models.res_partner import PROVENANCE_FIELDS
 from ..tools import transfer_package as tp
 from ..tools.checklist_verify import verify
 from ..tools.phone import e164_digits, stored_forms
+from ..tools.retention import retention_end_date
 
 MANAGER = "customer_handover.group_handover_manager"
 OFFICER = "customer_handover.group_data_protection_officer"
@@ -28,6 +31,11 @@ SNAPSHOT_COLUMNS = slice(3, 8)
 EXCLUDED_COLUMN = 14
 SNAPSHOT_KEYS = ("ref", "contact", "classification", "consent", "retention")
 DECISIONS = [("create", "Create a new contact"), ("merge", "Merge into the match"), ("refuse", "Refuse")]
+CONTACT_CHOICES = [("keep", "Keep the existing contact data"), ("package", "Take the package's contact data")]
+# The merge keeps the stricter sensitivity: the order of SENSITIVITY_LEVELS, least strict first.
+STRICTNESS = {code: rank for rank, (code, _label) in enumerate(SENSITIVITY_LEVELS)}
+# Retention periods are compared as the time they keep a record from one same day.
+SOME_DAY = datetime.date(2000, 1, 1)
 # Officer-only fields an import sets on the contacts and consents it creates, after its own checks.
 PARTNER_STEP_FIELDS = (*PROVENANCE_FIELDS, "data_sensitivity", "legal_hold", "legal_hold_reason")
 CONSENT_STEP_FIELDS = ("evidence", "evidence_filename")
@@ -602,6 +610,11 @@ class CustomerHandoverImport(models.TransientModel):
         }
 
 
+def _kept_until(policy):
+    """How long ``policy`` keeps a record, as a date counted from one same day: what the merge compares."""
+    return retention_end_date(SOME_DAY, policy.period, policy.period_unit)
+
+
 def _package_key(version, record, name):
     """What a package's purpose or policy is matched on: its code; its English name in a version 1 package."""
     return record.get(f"{name}_code") if version >= 2 else record.get(name)
@@ -742,7 +755,8 @@ class _ImportContext:
             if decision.decision == "merge" and (not match or match[0] != decision.partner_id.id):
                 self._fail(number, self.env._("the contact it matched in the preview no longer matches it; preview "
                                               "the package again."))
-            if decision.decision != ("merge" if match else "create") and not officer:
+            if (decision.decision != ("merge" if match else "create") or decision.contact_choice != "keep") \
+                    and not officer:
                 raise AccessError(self.env._("Only a data-protection officer decides a customer differently from "
                                              "what the preview proposes (line %(line)s).", line=number))
             self.seen.add(number)
@@ -773,7 +787,7 @@ class _ImportContext:
             partner_model.with_context(_partners_skip_fields_sync=True).create(children)
             targets = partner_model.browse([self.decisions[c["line"]].partner_id.id for c in merged])
             targets.check_access("write")
-            targets.write(self.provenance)
+            self._merge(merged, targets, states, domains)
         by_line = {c["line"]: partner for c, partner in zip(new, created, strict=True)}
         by_line.update({c["line"]: partner for c, partner in zip(merged, targets, strict=True)})
         consents = self._consents(new + merged, by_line)
@@ -788,6 +802,56 @@ class _ImportContext:
         counts["refused_count"] += len(refused)
         counts["child_count"] += len(children)
         counts["consent_count"] += len(consents)
+
+    def _merge(self, customers, targets, states, domains):
+        """Merge what the package says of ``customers`` into their matches ``targets`` (docs/transfer-package.md).
+
+        The stricter sensitivity, a legal hold (with each side's reason), the shorter retention policy (the
+        longer one under a hold), the union of the business domains; contact data only where the officer chose
+        the package's. Partners given the same values are written together: a few writes per batch.
+        """
+        # sudo: the officer-only protection fields are read to merge them; the user may write these partners
+        existing = targets.sudo()
+        existing.fetch(["data_sensitivity", "legal_hold", "legal_hold_reason", "retention_policy_id",
+                        "business_domain_ids"])
+        policies = self.env["customer.retention.policy"].browse(
+            {*existing.retention_policy_id.ids, *(id_ for (kind, _key), id_ in self.mappings.items() if kind == "policy")})
+        policies.fetch(["period", "period_unit"])
+        groups = {}
+        for customer, partner in zip(customers, existing, strict=True):
+            values = self._merged(self._classification(customer, domains), partner, policies)
+            groups.setdefault(tuple(sorted(values.items())), []).append(partner.id)
+            if self.decisions[customer["line"]].contact_choice == "package":
+                contact = self._contact_values(customer["contact"], states)
+                # never erased: a value the package leaves empty keeps the contact's
+                targets.browse(partner.id).write(
+                    {name: value for name, value in contact.items() if value and name != "company_id"})
+        for values, ids in groups.items():
+            values = dict(values)
+            if "business_domain_ids" in values:
+                values["business_domain_ids"] = [(4, domain_id) for domain_id in values["business_domain_ids"]]
+            existing.browse(ids).write({**values, **self.provenance})
+
+    def _merged(self, incoming, partner, policies):
+        """The values that merge ``incoming`` (a new contact's classification) into ``partner``."""
+        values = {}
+        if STRICTNESS[incoming["data_sensitivity"]] > STRICTNESS.get(partner.data_sensitivity, 0):
+            values["data_sensitivity"] = incoming["data_sensitivity"]
+        reason = (incoming["legal_hold_reason"] or "").strip()
+        if incoming["legal_hold"] and not partner.legal_hold:
+            values.update(legal_hold=True, legal_hold_reason=reason or False)
+        elif incoming["legal_hold"] and reason and reason not in (partner.legal_hold_reason or ""):
+            values["legal_hold_reason"] = "\n".join(filter(None, [partner.legal_hold_reason, reason]))
+        policy, current = policies.browse(incoming["retention_policy_id"] or ()), partner.retention_policy_id
+        if policy and policy != current:
+            held = partner.legal_hold or incoming["legal_hold"]
+            if not current or ((_kept_until(policy) < _kept_until(current)) != held \
+                    and _kept_until(policy) != _kept_until(current)):
+                values["retention_policy_id"] = policy.id
+        added = set(incoming["business_domain_ids"][0][2]) - set(partner.business_domain_ids.ids)
+        if added:
+            values["business_domain_ids"] = tuple(sorted(added))
+        return values
 
     def _classification(self, customer, domains):
         number = customer["line"]
@@ -932,6 +996,11 @@ class CustomerHandoverImportLine(models.TransientModel):
     match_key = fields.Selection(MATCH_KEYS, string="Matched On", readonly=True)
     decision = fields.Selection(DECISIONS, required=True, default="create")
     default_decision = fields.Selection(DECISIONS, readonly=True)
+    contact_choice = fields.Selection(
+        CONTACT_CHOICES, string="Contact Data", required=True, default="keep",
+        help="For a merge: the existing contact's name, address, email, phones and tax ID stay as they are, or "
+        "take the package's values where the package gives one (data-protection officers).",
+    )
     reason = fields.Char(string="Reason Refused")
 
     @api.constrains("decision", "partner_id")

@@ -43,19 +43,19 @@ def customer_of(number, line):
 
 
 def build_package(export, recipient=None, passphrase=None, package=1, change=None, extra=(), signer=None,
-                  manifest=None, skip=()):
+                  manifest=None, skip=(), writer=PackageWriter):
     """The bytes of a package delivering ``export``; ``change(customer)`` edits each customer before it is added.
 
     ``extra``: more customers (dicts) added after the handover's; ``signer``: (key, certificate) instead of
     the handover company's; ``manifest``: manifest values to override before signing; ``skip``: line
-    numbers left out.
+    numbers left out; ``writer``: the writer's class (a test's writer of an older format version).
     """
     handover = export.handover_id.sudo()
     workbook = base64.b64decode(export.attachment_id.sudo().datas)
     key, certificate = signer or handover.company_id.handover_certificate_id._handover_signing_material()
     folder = tempfile.mkdtemp(prefix="ch-test-package-")
     path = os.path.join(folder, "package.age")
-    writer = PackageWriter(path, handover.name, handover.company_id.name, package, export.number,
+    writer = writer(path, handover.name, handover.company_id.name, package, export.number,
                            hashlib.sha256(workbook).hexdigest(), cover={"reference": handover.name, "kind": "transfer"},
                            recipient=recipient, passphrase=passphrase)
     writer.manifest.update(manifest or {})
