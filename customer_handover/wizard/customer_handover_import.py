@@ -814,8 +814,8 @@ class _ImportContext:
         existing = targets.sudo()
         existing.fetch(["data_sensitivity", "legal_hold", "legal_hold_reason", "retention_policy_id",
                         "business_domain_ids"])
-        policies = self.env["customer.retention.policy"].browse(
-            {*existing.retention_policy_id.ids, *(id_ for (kind, _key), id_ in self.mappings.items() if kind == "policy")})
+        mapped = [id_ for (kind, _key), id_ in self.mappings.items() if kind == "policy"]
+        policies = self.env["customer.retention.policy"].browse({*existing.retention_policy_id.ids, *mapped})
         policies.fetch(["period", "period_unit"])
         groups = {}
         for customer, partner in zip(customers, existing, strict=True):

@@ -33,12 +33,13 @@ def customer_of(number, line):
                       "street": "", "street2": "", "zip": "", "city": "", "state": "", "country": "", "email": "",
                       "phone": "", "mobile": "", "vat": "", "lang": "", "type": "invoice"}],
         "classification": {"customer_type": "organisation" if partner.is_company else "individual", "stage": "active",
-                           "relationship_ended_on": "", "domains": ["Imported domain"], "domain_codes": ["imported_domain"],
-                           "sensitivity": "personal"},
-        "consents": [{"purpose": "Customer service", "purpose_code": "customer_service", "status": "granted", "given_on": "2025-03-01",
-                      "withdrawn_on": "", "channel": "paper", "lawful_basis": "contract", "evidence": []}],
-        "retention": {"policy": "", "policy_code": "", "period": 0, "period_unit": "year", "period_start": "relationship_end",
-                      "end_date": "", "legal_hold": False, "legal_hold_reason": ""},
+                           "relationship_ended_on": "", "domains": ["Imported domain"],
+                           "domain_codes": ["imported_domain"], "sensitivity": "personal"},
+        "consents": [{"purpose": "Customer service", "purpose_code": "customer_service", "status": "granted",
+                      "given_on": "2025-03-01", "withdrawn_on": "", "channel": "paper", "lawful_basis": "contract",
+                      "evidence": []}],
+        "retention": {"policy": "", "policy_code": "", "period": 0, "period_unit": "year",
+                      "period_start": "relationship_end", "end_date": "", "legal_hold": False, "legal_hold_reason": ""},
     }
 
 
