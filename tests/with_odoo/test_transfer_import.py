@@ -4,8 +4,8 @@ import json
 
 from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
 from odoo.addons.customer_handover.tools import checklist as ck
-from odoo.addons.customer_handover.tools.checklist_verify import verify
 from odoo.addons.customer_handover.tools import transfer_package as tp
+from odoo.addons.customer_handover.tools.checklist_verify import verify
 from odoo.addons.customer_handover.tools.transfer_package import new_identity
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
