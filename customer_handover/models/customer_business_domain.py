@@ -10,7 +10,7 @@ class CustomerBusinessDomain(models.Model):
 
     name = fields.Char(required=True, translate=True)
     code = fields.Char(
-        required=True, compute="_compute_code", store=True, readonly=False, precompute=True,
+        required=True, compute="_compute_code", store=True, readonly=False, precompute=True, copy=False,
         help="Stable across databases: transfer packages match domains on it, never on their translated name. "
         "Made from the name when the domain is created; renaming it keeps it.",
     )

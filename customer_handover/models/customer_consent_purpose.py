@@ -12,7 +12,7 @@ class CustomerConsentPurpose(models.Model):
 
     name = fields.Char(required=True, translate=True)
     code = fields.Char(
-        required=True, compute="_compute_code", store=True, readonly=False, precompute=True,
+        required=True, compute="_compute_code", store=True, readonly=False, precompute=True, copy=False,
         help="Stable across companies and databases: transfer packages and moves match purposes on it, never on "
         "their translated name. Made from the name when the purpose is created; renaming it keeps it.",
     )
