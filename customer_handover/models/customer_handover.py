@@ -774,8 +774,9 @@ class CustomerHandover(models.Model):
     def _move_mapping(self, partners, target):
         """The receiving company's purposes and retention policies for the transferring company's own ones.
 
-        A purpose or policy of another company maps to ``target``'s of the same name, else to a shared one of the
-        same name; when one has neither, nothing moves and the user is told what to create.
+        A purpose or policy of another company maps to ``target``'s of the same code, else to a shared one of the
+        same code (names are for people, and translated); when one has neither, nothing moves and the user is told
+        what to create.
         """
         Consent = self.env["customer.consent"]
         purposes, policies = self.env["customer.consent.purpose"], self.env["customer.retention.policy"]
@@ -798,20 +799,21 @@ class CustomerHandover(models.Model):
         mapping, missing = [], []
         for records, label in ((purposes, self.env._("Consent purpose")), (policies, self.env._("Retention policy"))):
             foreign = records.filtered(lambda record: record.company_id and record.company_id != target)
-            names = {record.id: record.with_context(lang="en_US").name for record in foreign}
+            codes = {record.id: record.code for record in foreign}
             # sudo: the receiving company's purposes and policies, which the transferring manager may not read
-            found = self.env[records._name].sudo().with_context(lang="en_US").search(
-                [("company_id", "in", [target.id, False]), ("name", "in", list(names.values()))]
+            found = self.env[records._name].sudo().search(
+                [("company_id", "in", [target.id, False]), ("code", "in", list(codes.values()))]
             )
-            # a shared record first, so that the receiving company's own of the same name wins
-            by_name = {record.name: record.id for record in found.sorted(lambda record: bool(record.company_id))}
-            mapping.append({source: by_name[name] for source, name in names.items() if name in by_name})
-            missing += [f"{label} “{record.display_name}”" for record in foreign if names[record.id] not in by_name]
+            # a shared record first, so that the receiving company's own of the same code wins
+            by_code = {record.code: record.id for record in found.sorted(lambda record: bool(record.company_id))}
+            mapping.append({source: by_code[code] for source, code in codes.items() if code in by_code})
+            missing += [f"{label} “{record.display_name}” ({record.code})" for record in foreign
+                        if codes[record.id] not in by_code]
         if missing:
             raise UserError(
                 self.env._(
                     "Nothing was moved: %(company)s lacks what these customers need. Create in %(company)s, or share "
-                    "between companies, a record of the same name for each of: %(missing)s. Then complete the "
+                    "between companies, a record of the same code for each of: %(missing)s. Then complete the "
                     "handover again.",
                     company=target.sudo().display_name, missing="; ".join(missing),
                 )
@@ -1041,8 +1043,8 @@ class CustomerHandover(models.Model):
         """
         self.ensure_one()
         self.env.flush_all()
-        purposes = self.purpose_ids
-        purpose_names = dict(zip(purposes.ids, purposes.with_context(lang="en_US").mapped("name"), strict=True))
+        purposes = self.purpose_ids.with_context(lang="en_US")
+        purpose_of = {purpose.id: (purpose.code, purpose.name) for purpose in purposes}
         for batch in split_every(BATCH, numbered or self._package_line_numbers()):
             numbers = {line_id: number for number, line_id in batch}
             lines = self.env.execute_query(SQL(
@@ -1072,8 +1074,10 @@ class CustomerHandover(models.Model):
             ))
             evidence = self._package_evidence(consents, writer)
             for consent in consents:
+                code, name = purpose_of[consent["purpose_id"]]
                 consents_of.setdefault(consent["partner_id"], []).append({
-                    "purpose": purpose_names[consent["purpose_id"]],
+                    "purpose": name,
+                    "purpose_code": code,
                     "status": consent["state"],
                     "given_on": _day(consent["date_given"]),
                     "withdrawn_on": _day(consent["date_withdrawn"]),
@@ -1093,12 +1097,14 @@ class CustomerHandover(models.Model):
                         "customer_type": partner["customer_type"] or "",
                         "stage": partner["relationship_stage"] or "",
                         "relationship_ended_on": _day(partner["relationship_end_date"]),
-                        "domains": domains.get(partner_id, []),
+                        "domains": [name for _code, name in domains.get(partner_id, [])],
+                        "domain_codes": [code for code, _name in domains.get(partner_id, [])],
                         "sensitivity": partner["data_sensitivity"] or "",
                     },
                     "consents": consents_of.get(partner_id, []),
                     "retention": {
                         "policy": partner["policy"] or "",
+                        "policy_code": partner["policy_code"] or "",
                         "period": partner["period"] or 0,
                         "period_unit": partner["period_unit"] or "",
                         "period_start": partner["period_start"] or "",
@@ -1124,8 +1130,8 @@ class CustomerHandover(models.Model):
             """SELECT p.id, p.parent_id, p.type, p.ref, p.name, p.function, p.street, p.street2, p.zip, p.city,
                       p.email, p.phone, p.mobile, p.vat, p.lang, p.is_company, state.code AS state_code,
                       country.code AS country_code, p.customer_type, p.relationship_stage, p.relationship_end_date,
-                      p.data_sensitivity, policy.name->>'en_US' AS policy, policy.period, policy.period_unit,
-                      policy.period_start, p.retention_end_date, p.legal_hold, p.legal_hold_reason
+                      p.data_sensitivity, policy.name->>'en_US' AS policy, policy.code AS policy_code, policy.period,
+                      policy.period_unit, policy.period_start, p.retention_end_date, p.legal_hold, p.legal_hold_reason
                  FROM res_partner p
             LEFT JOIN res_country_state state ON state.id = p.state_id
             LEFT JOIN res_country country ON country.id = p.country_id
@@ -1136,10 +1142,10 @@ class CustomerHandover(models.Model):
         ))
 
     def _package_domains(self, partner_ids):
-        """{partner id: [business domain name, in English]} for ``partner_ids``."""
+        """{partner id: [(business domain code, name in English)]} for ``partner_ids``."""
         field = self.env["res.partner"]._fields["business_domain_ids"]
         rows = self.env.execute_query(SQL(
-            """SELECT rel.%s, domain.name->>'en_US'
+            """SELECT rel.%s, domain.code, domain.name->>'en_US'
                  FROM %s rel JOIN customer_business_domain domain ON domain.id = rel.%s
                 WHERE rel.%s = ANY(%s)
              ORDER BY domain.name->>'en_US'""",
@@ -1147,8 +1153,8 @@ class CustomerHandover(models.Model):
             SQL.identifier(field.column1), partner_ids,
         ))
         domains = {}
-        for partner_id, name in rows:
-            domains.setdefault(partner_id, []).append(name)
+        for partner_id, code, name in rows:
+            domains.setdefault(partner_id, []).append((code, name))
         return domains
 
     def _package_evidence(self, consents, writer):

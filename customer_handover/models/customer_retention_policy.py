@@ -1,5 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import create_unique_index
+
+from ..tools.codes import slug
 
 
 class CustomerRetentionPolicy(models.Model):
@@ -8,6 +11,11 @@ class CustomerRetentionPolicy(models.Model):
     _order = "sequence, name, id"
 
     name = fields.Char(required=True, translate=True)
+    code = fields.Char(
+        required=True, compute="_compute_code", store=True, readonly=False, precompute=True, copy=False,
+        help="Stable across companies and databases: transfer packages and moves match policies on it, never on "
+        "their translated name. Made from the name when the policy is created; renaming it keeps it.",
+    )
     sequence = fields.Integer(default=10)
     period = fields.Integer(required=True, default=3)
     period_unit = fields.Selection(
@@ -48,6 +56,21 @@ class CustomerRetentionPolicy(models.Model):
                     )
                 )
 
+    @api.constrains("code", "company_id")
+    def _check_code(self):
+        for policy in self:
+            same = [("code", "=", policy.code), ("company_id", "=", policy.company_id.id), ("id", "!=", policy.id)]
+            if self.with_context(active_test=False).search_count(same, limit=1):
+                raise ValidationError(self.env._(
+                    "Another retention policy of this company has the code “%(code)s”: give each its own code.",
+                    code=policy.code,
+                ))
+
+    @api.depends("name")
+    def _compute_code(self):
+        for policy in self:
+            policy.code = policy.code or slug(policy.name)
+
     def _compute_partner_count(self):
         counts = dict(
             self.env["res.partner"]._read_group(
@@ -56,6 +79,11 @@ class CustomerRetentionPolicy(models.Model):
         )
         for policy in self:
             policy.partner_count = counts.get(policy, 0)
+
+    def init(self):
+        # One code per company, and one among the shared policies (no company).
+        create_unique_index(self.env.cr, "customer_retention_policy_code_company_uniq", self._table,
+                            ["code", "COALESCE(company_id, 0)"])
 
     def action_view_partners(self):
         self.ensure_one()

@@ -1,6 +1,6 @@
 """The transfer package: a handover's customers, signed and encrypted for the receiver; no Odoo import.
 
-Format ``customer-handover-transfer-package``, version 1 (docs/transfer-package.md):
+Format ``customer-handover-transfer-package``, version 2 (docs/transfer-package.md); version 1 is read too:
 
 * The plain content is a zip of ``data.json`` (the customers and manual items, for programs),
   ``customers.xlsx`` (the same for people), ``evidence/<sha256>.<ext>`` (consent evidence),
@@ -48,7 +48,9 @@ from .checklist_zip import CHUNK, ZipProblem, iter_content, read_entries
 FORMAT = "customer-handover-transfer-package"
 DATA_FORMAT = "customer-handover-transfer-data"
 SIGNATURE_FORMAT = "customer-handover-transfer-signature"
-VERSION = 1
+VERSION = 2
+# Version 1 named purposes, retention policies and business domains only; version 2 gives their codes too.
+READABLE_VERSIONS = (1, 2)
 MANIFEST, SIGNATURE, DATA, WORKBOOK = "manifest.json", "signature.json", "data.json", "customers.xlsx"
 EVIDENCE = "evidence/"
 COUNT_KEYS = ("customers", "child_contacts", "consents", "evidence_files", "items")
@@ -63,7 +65,7 @@ ITEM_KEYS = ("line", "name", "kind", "status", "remarks")
 DATA_HEAD = b'{"customers":[\n'
 DATA_MIDDLE = b'],"format":"' + DATA_FORMAT.encode() + b'","handover":'
 DATA_ITEMS = b',"items":[\n'
-DATA_TAIL = b'],"version":' + str(VERSION).encode() + b"}\n"
+DATA_TAIL_START = b'],"version":'
 AGE_MAGIC = b"age-encryption.org/v1\n"
 AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"
 # A header holds one stanza per recipient: a few hundred bytes each.
@@ -330,7 +332,7 @@ class PackageWriter:
         yield from _lines(self._customers)
         yield DATA_MIDDLE + canonical_json(self.cover) + DATA_ITEMS
         yield from _lines(self._items)
-        yield DATA_TAIL
+        yield _data_tail(VERSION)
 
     def _write_member(self, path, chunks):
         digest, size = hashlib.sha256(), 0
@@ -608,6 +610,7 @@ class Problem:
 @dataclass
 class OpenResult:
     status: str
+    version: int | None = None
     trusted: bool = False
     fingerprint: str = ""
     package: int | None = None
@@ -632,6 +635,7 @@ class OpenResult:
         return {
             "status": self.status,
             "valid": self.valid,
+            "version": self.version,
             "trusted": self.trusted,
             "fingerprint": self.fingerprint,
             "package": self.package,
@@ -719,7 +723,7 @@ def iter_data(path):
     kind = "customer"
     with open(path, "rb") as handle:
         for line in handle:
-            if line in (DATA_HEAD, DATA_TAIL):
+            if line == DATA_HEAD or line.startswith(DATA_TAIL_START):
                 continue
             if line.startswith(DATA_MIDDLE):
                 yield "cover", json.loads(line[len(DATA_MIDDLE):-len(DATA_ITEMS)])
@@ -881,9 +885,9 @@ class _Reader:
         version = manifest.get("version")
         if type(version) is int and version > VERSION:
             raise _Refused("newer_version", MANIFEST, version=version, known=VERSION)
-        if version != VERSION or type(version) is not int:
+        if version not in READABLE_VERSIONS or type(version) is not int:
             raise _Refused("not_package", MANIFEST, detail=f"its version is {version!r}")
-        result = OpenResult("valid")
+        result = OpenResult("valid", version=version)
         problems = result.problems
         self._check_signature(manifest_bytes, pinned, result)
         try:
@@ -908,7 +912,7 @@ class _Reader:
             digest, size = hashlib.sha256(), 0
             chunks = self._chunks(name)
             if name == DATA:
-                scanner = _DataScanner(self.limits, listed)
+                scanner = _DataScanner(self.limits, listed, _data_tail(version))
                 chunks = scanner.feed(chunks)
             for chunk in chunks:
                 digest.update(chunk)
@@ -979,6 +983,11 @@ class _Reader:
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)
             raise
+
+
+def _data_tail(version):
+    """data.json's last line, which states the format's version."""
+    return DATA_TAIL_START + str(version).encode() + b"}\n"
 
 
 def _check_names(infos):
@@ -1064,9 +1073,10 @@ def _no_constant(name):
 class _DataScanner:
     """Reads data.json line by line as it streams: its fixed layout, each line's JSON, the counts."""
 
-    def __init__(self, limits, listed):
+    def __init__(self, limits, listed, tail):
         self.limits = limits
         self.listed = listed
+        self.tail = tail
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.missing = []
         self.problem = None
@@ -1102,7 +1112,7 @@ class _DataScanner:
             if not isinstance(cover, dict):
                 raise _Refused("json_invalid", DATA, detail="its handover cover is not a JSON object")
             self._state = "items:empty"
-        elif kind == "items" and position != "more" and line == DATA_TAIL:
+        elif kind == "items" and position != "more" and line == self.tail:
             self._state = "end"
         elif kind in ("customers", "items") and position != "last":
             self._record(line, kind)

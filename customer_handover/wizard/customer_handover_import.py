@@ -1,8 +1,8 @@
 import base64
 import contextlib
+import datetime
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 
@@ -16,9 +16,12 @@ from ..models.customer_consent import CHANNELS, LAWFUL_BASES
 from ..models.customer_handover_evidence_mixin import CREATE, evidence_step
 from ..models.customer_handover_incoming import COUNT_FIELDS
 from ..models.customer_handover_incoming_line import MATCH_KEYS
+from ..models.res_company import SENSITIVITY_LEVELS
 from ..models.res_partner import PROVENANCE_FIELDS
 from ..tools import transfer_package as tp
 from ..tools.checklist_verify import verify
+from ..tools.phone import e164_digits, stored_forms
+from ..tools.retention import retention_end_date
 
 MANAGER = "customer_handover.group_handover_manager"
 OFFICER = "customer_handover.group_data_protection_officer"
@@ -28,6 +31,11 @@ SNAPSHOT_COLUMNS = slice(3, 8)
 EXCLUDED_COLUMN = 14
 SNAPSHOT_KEYS = ("ref", "contact", "classification", "consent", "retention")
 DECISIONS = [("create", "Create a new contact"), ("merge", "Merge into the match"), ("refuse", "Refuse")]
+CONTACT_CHOICES = [("keep", "Keep the existing contact data"), ("package", "Take the package's contact data")]
+# The merge keeps the stricter sensitivity: the order of SENSITIVITY_LEVELS, least strict first.
+STRICTNESS = {code: rank for rank, (code, _label) in enumerate(SENSITIVITY_LEVELS)}
+# Retention periods are compared as the time they keep a record from one same day.
+SOME_DAY = datetime.date(2000, 1, 1)
 # Officer-only fields an import sets on the contacts and consents it creates, after its own checks.
 PARTNER_STEP_FIELDS = (*PROVENANCE_FIELDS, "data_sensitivity", "legal_hold", "legal_hold_reason")
 CONSENT_STEP_FIELDS = ("evidence", "evidence_filename")
@@ -49,10 +57,6 @@ CODES = {
     "channel": {code for code, _label in CHANNELS},
     "lawful_basis": {code for code, _label in LAWFUL_BASES},
 }
-
-
-def _digits(phone):
-    return re.sub(r"\D", "", phone or "")
 
 
 def _snapshot_digest(values):
@@ -161,7 +165,7 @@ class CustomerHandoverImport(models.TransientModel):
             if not self.signer_pinned and not self.confirm_signer:
                 return self._reopen()
             self._check_not_imported(result)
-            self._build_preview(folder)
+            self._build_preview(folder, result.version)
         return self._reopen()
 
     def action_import(self):
@@ -343,12 +347,12 @@ class CustomerHandoverImport(models.TransientModel):
 
     # ------------------------------------------------------------------------------------------ preview
 
-    def _build_preview(self, folder):
+    def _build_preview(self, folder, version):
         """One line per customer with its match, and the purposes and policies the company lacks."""
         self.line_ids.unlink()
         self.mapping_ids.unlink()
         seen = {"line": {}, "vat": {}, "ref": {}}
-        sensitive, purposes, policies = [], set(), {}
+        sensitive, purposes, policies = [], {}, {}
         for batch in split_every(BATCH, self._customers(folder)):
             for customer in batch:
                 contact = customer["contact"]
@@ -364,9 +368,12 @@ class CustomerHandoverImport(models.TransientModel):
                         seen[key][value] = customer["line"]
                 if customer["classification"].get("sensitivity") == "sensitive":
                     sensitive.append(customer["line"])
-                purposes.update(consent.get("purpose") for consent in customer["consents"])
-                if customer["retention"].get("policy"):
-                    policies.setdefault(customer["retention"]["policy"], customer["retention"])
+                for consent in customer["consents"]:
+                    purposes.setdefault(_package_key(version, consent, "purpose"), {"name": consent.get("purpose")})
+                retention = customer["retention"]
+                if retention.get("policy"):
+                    policies.setdefault(_package_key(version, retention, "policy"),
+                                        {**retention, "name": retention["policy"]})
             if sensitive and not self.env.user.has_group(OFFICER):
                 raise UserError(self.env._(
                     "The package holds customers with sensitive personal information (PIPL Art. 28), line %(line)s "
@@ -379,9 +386,10 @@ class CustomerHandoverImport(models.TransientModel):
             _release(self.env)
         self._step_write({"match_count": self.env["customer.handover.import.line"].search_count(
             [("wizard_id", "=", self.id), ("partner_id", "!=", False)])})
+        purposes.pop(None, None)
+        purposes.pop("", None)
         self.env["customer.handover.import.mapping"].create(
-            self._mapping_lines("purpose", {name: {} for name in purposes - {None, ""}})
-            + self._mapping_lines("policy", policies)
+            self._mapping_lines("purpose", purposes, version) + self._mapping_lines("policy", policies, version)
         )
 
     def _preview_line(self, customer, match):
@@ -404,38 +412,50 @@ class CustomerHandoverImport(models.TransientModel):
             "default_decision": decision,
         }
 
-    def _mapping_lines(self, kind, names):
-        """``names``: {name: the package's retention values for a policy}."""
+    def _mapping_lines(self, kind, entries, version):
+        """``entries``: {code, or name in a version 1 package: {"name": …, and a policy's retention values}}."""
         model = "customer.consent.purpose" if kind == "purpose" else "customer.retention.policy"
-        found = self._by_name(model, names)
+        found = self._by_key(model, entries, "code" if version >= 2 else "name")
         units = {"day", "month", "year"}
         starts = {"relationship_end", "creation", "last_review", "consent_withdrawal"}
         return [{
-            "wizard_id": self.id, "kind": kind, "name": name,
-            "purpose_id": found.get(name, False) if kind == "purpose" else False,
-            "policy_id": found.get(name, False) if kind == "policy" else False,
-            "action": "map" if name in found else "create",
+            "wizard_id": self.id, "kind": kind, "name": values.get("name") or key,
+            "code": key if version >= 2 else False,
+            "purpose_id": found.get(key, False) if kind == "purpose" else False,
+            "policy_id": found.get(key, False) if kind == "policy" else False,
+            "action": "map" if key in found else "create",
             "period": max(int(values.get("period") or 0), 1) if kind == "policy" else 0,
             "period_unit": values.get("period_unit") if values.get("period_unit") in units else "year",
             "period_start": values.get("period_start") if values.get("period_start") in starts else "relationship_end",
-        } for name, values in sorted(names.items())]
+        } for key, values in sorted(entries.items())]
 
-    def _by_name(self, model, names):
-        """Records of ``model`` named ``names`` in English (the package names them so), for this company."""
+    def _by_key(self, model, keys, field):
+        """{key: id} of this company's records of ``model`` whose ``field`` (code; English name for a version 1
+        package) is one of ``keys``; the company's own record wins over a shared one."""
         records = self.env[model].with_context(lang="en_US").search([
-            ("name", "in", list(names)), ("company_id", "in", [False, self.company_id.id]),
+            (field, "in", list(keys)), ("company_id", "in", [False, self.company_id.id]),
         ])
-        return {record.name: record.id for record in records}
+        return {record[field]: record.id for record in records.sorted(lambda record: bool(record.company_id))}
 
     def _match(self, customers):
-        """{line: (partner id, key)}: existing contacts of this company, by VAT, reference, email, then phone."""
+        """{line: (partner id, key)}: existing contacts of this company, by VAT, reference, email, then phone.
+
+        Phones are compared as E.164 numbers: a national number is read with its contact's country, or the
+        receiving company's. The stored numbers are searched on the index of their digits first.
+        """
+        calling = self._calling_codes({c["contact"].get("country") for c in customers} - {None, ""})
+        own = calling.get(None, "")
+        phones = {}
+        for customer in customers:
+            contact = customer["contact"]
+            for number in (contact.get("phone"), contact.get("mobile")):
+                if international := e164_digits(number, calling.get(contact.get("country")) or own):
+                    phones.setdefault(international, customer["line"])
         keys = {
             "vat": {c["contact"].get("vat"): c["line"] for c in customers if c["contact"].get("vat")},
             "ref": {c["contact"].get("ref"): c["line"] for c in customers if c["contact"].get("ref")},
             "email": {email_normalize(c["contact"].get("email") or ""): c["line"] for c in customers
                       if email_normalize(c["contact"].get("email") or "")},
-            "phone": {_digits(c["contact"].get("phone") or c["contact"].get("mobile")): c["line"] for c in customers
-                      if len(_digits(c["contact"].get("phone") or c["contact"].get("mobile"))) >= 6},
         }
         base = [("parent_id", "=", False), ("company_id", "in", [False, self.company_id.id])]
         partners = self.env["res.partner"]
@@ -444,22 +464,33 @@ class CustomerHandoverImport(models.TransientModel):
             if keys[key]:
                 for partner in partners.search([*base, (field, "in", list(keys[key]))], order="id"):
                     found.setdefault(keys[key][partner[field]], (partner.id, key))
-        if keys["phone"]:
+        if phones:
+            codes = set(calling.values()) - {""}
+            forms = tuple({form for international in phones for form in stored_forms(international, codes)})
+            # the expressions of the digits indexes (res.partner's init): the search reads no whole table
             self.env.cr.execute(SQL(
-                "SELECT id, regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), "
-                "regexp_replace(coalesce(mobile, ''), '\\D', '', 'g') FROM res_partner "
-                "WHERE regexp_replace(coalesce(phone, ''), '\\D', '', 'g') IN %s "
-                "OR regexp_replace(coalesce(mobile, ''), '\\D', '', 'g') IN %s ORDER BY id",
-                tuple(keys["phone"]), tuple(keys["phone"]),
+                "SELECT p.id, p.phone, p.mobile, country.phone_code FROM res_partner p "
+                "LEFT JOIN res_country country ON country.id = p.country_id "
+                "WHERE regexp_replace(coalesce(p.phone, ''), '\\D', '', 'g') IN %s "
+                "OR regexp_replace(coalesce(p.mobile, ''), '\\D', '', 'g') IN %s ORDER BY p.id",
+                forms, forms,
             ))
             rows = self.env.cr.fetchall()
             # the query ignored access rules: keep the contacts this user may see in this company
             visible = set(partners.search([*base, ("id", "in", [row[0] for row in rows])]).ids)
-            for partner_id, phone, mobile in rows:
-                line = keys["phone"].get(phone) or keys["phone"].get(mobile)
+            for partner_id, phone, mobile, phone_code in rows:
+                code = str(phone_code or "") or own
+                line = phones.get(e164_digits(phone, code)) or phones.get(e164_digits(mobile, code))
                 if partner_id in visible and line:
                     found.setdefault(line, (partner_id, "phone"))
         return found
+
+    def _calling_codes(self, countries):
+        """{country code: its calling code} for ``countries``, and {None: the receiving company's}."""
+        records = self.env["res.country"].search_fetch([("code", "in", list(countries))], ["code", "phone_code"])
+        calling = {country.code: str(country.phone_code or "") for country in records}
+        calling[None] = str(self.company_id.country_id.phone_code or "")
+        return calling
 
     # ------------------------------------------------------------------------------------------ import
 
@@ -468,10 +499,11 @@ class CustomerHandoverImport(models.TransientModel):
         resolved = {}
         for mapping in self.mapping_ids:
             target = mapping.purpose_id if mapping.kind == "purpose" else mapping.policy_id
+            key = mapping.code or mapping.name
             if mapping.action == "map":
                 if not target:
                     raise UserError(self.env._("Choose what “%(name)s” maps to, or create it.", name=mapping.name))
-                resolved[mapping.kind, mapping.name] = target.id
+                resolved[mapping.kind, key] = target.id
                 continue
             if not self.env.user.has_group(OFFICER):
                 raise UserError(self.env._(
@@ -480,10 +512,12 @@ class CustomerHandoverImport(models.TransientModel):
                 ))
             model = "customer.consent.purpose" if mapping.kind == "purpose" else "customer.retention.policy"
             values = {"name": mapping.name, "company_id": self.company_id.id}
+            if mapping.code:
+                values["code"] = mapping.code
             if mapping.kind == "policy":
                 values.update(period=mapping.period, period_unit=mapping.period_unit,
                               period_start=mapping.period_start)
-            resolved[mapping.kind, mapping.name] = self.env[model].with_context(lang="en_US").create(values).id
+            resolved[mapping.kind, key] = self.env[model].with_context(lang="en_US").create(values).id
         return resolved
 
     def _import(self, result, folder, checklist, mappings):
@@ -522,7 +556,7 @@ class CustomerHandoverImport(models.TransientModel):
                 "checklist_attachment_id": checklist_attachment.id,
             })
         checklist_attachment.res_id = incoming.id
-        context = _ImportContext(self, incoming, folder, mappings, rows)
+        context = _ImportContext(self, incoming, folder, mappings, rows, result.version)
         counts = dict.fromkeys(COUNT_FIELDS, 0)
         for batch in split_every(BATCH, self._customers(folder)):
             try:
@@ -583,6 +617,16 @@ class CustomerHandoverImport(models.TransientModel):
         }
 
 
+def _kept_until(policy):
+    """How long ``policy`` keeps a record, as a date counted from one same day: what the merge compares."""
+    return retention_end_date(SOME_DAY, policy.period, policy.period_unit)
+
+
+def _package_key(version, record, name):
+    """What a package's purpose or policy is matched on: its code; its English name in a version 1 package."""
+    return record.get(f"{name}_code") if version >= 2 else record.get(name)
+
+
 def _release(env):
     """Write a finished batch and forget its records, so that memory stays flat in the package's size."""
     env.flush_all()
@@ -592,8 +636,9 @@ def _release(env):
 class _ImportContext:
     """What one import keeps between batches: the maps of codes to records, the lines seen."""
 
-    def __init__(self, wizard, incoming, folder, mappings, rows):
+    def __init__(self, wizard, incoming, folder, mappings, rows, version):
         self.wizard = wizard
+        self.version = version
         self.env = wizard.env
         self.company = wizard.company_id
         self.incoming = incoming
@@ -657,13 +702,37 @@ class _ImportContext:
         return {(state.country_id.id, state.code): state.id for state in states}
 
     def _domains(self, customers):
-        names = {name for customer in customers for name in customer["classification"].get("domains") or ()}
-        model = self.env["customer.business.domain"]
-        found = {domain.name: domain.id for domain in model.search([("name", "in", list(names))])}
-        missing = sorted(names - set(found))
+        """{code, or name in a version 1 package: id} of the batch's business domains; missing ones created.
+
+        A domain this database holds under another code but the same English name is that domain: names of
+        domains are unique in a database."""
+        named = {}
+        for customer in customers:
+            for key, name in self._domain_keys(customer):
+                named.setdefault(key, name)
+        model = self.env["customer.business.domain"].with_context(lang="en_US")
+        found = {}
+        if self.version >= 2:
+            found = {domain.code: domain.id for domain in model.search([("code", "in", list(named))])}
+        by_name = {domain.name: domain.id for domain in model.search(
+            [("name", "in", [named[key] for key in named if key not in found])])}
+        found.update({key: by_name[named[key]] for key in named if key not in found and named[key] in by_name})
+        missing = sorted(set(named) - set(found))
         if missing:
-            found.update({domain.name: domain.id for domain in model.create([{"name": name} for name in missing])})
+            created = model.create([
+                {"name": named[key], **({"code": key} if self.version >= 2 else {})} for key in missing
+            ])
+            found.update(zip(missing, created.ids, strict=True))
         return found
+
+    def _domain_keys(self, customer):
+        """(key, English name) of a customer's business domains: codes from version 2, names before."""
+        classification = customer["classification"]
+        names = classification.get("domains") or []
+        codes = classification.get("domain_codes") or [] if self.version >= 2 else names
+        if len(codes) != len(names):
+            self._fail(customer["line"], self.env._("its business domains and their codes differ in number."))
+        return list(zip(codes, names, strict=True))
 
     def import_customers(self, customers, counts):
         """One batch: a constant number of creates and writes, whatever its size."""
@@ -693,7 +762,8 @@ class _ImportContext:
             if decision.decision == "merge" and (not match or match[0] != decision.partner_id.id):
                 self._fail(number, self.env._("the contact it matched in the preview no longer matches it; preview "
                                               "the package again."))
-            if decision.decision != ("merge" if match else "create") and not officer:
+            if (decision.decision != ("merge" if match else "create") or decision.contact_choice != "keep") \
+                    and not officer:
                 raise AccessError(self.env._("Only a data-protection officer decides a customer differently from "
                                              "what the preview proposes (line %(line)s).", line=number))
             self.seen.add(number)
@@ -724,7 +794,7 @@ class _ImportContext:
             partner_model.with_context(_partners_skip_fields_sync=True).create(children)
             targets = partner_model.browse([self.decisions[c["line"]].partner_id.id for c in merged])
             targets.check_access("write")
-            targets.write(self.provenance)
+            self._merge(merged, targets, states, domains)
         by_line = {c["line"]: partner for c, partner in zip(new, created, strict=True)}
         by_line.update({c["line"]: partner for c, partner in zip(merged, targets, strict=True)})
         consents = self._consents(new + merged, by_line)
@@ -740,6 +810,56 @@ class _ImportContext:
         counts["child_count"] += len(children)
         counts["consent_count"] += len(consents)
 
+    def _merge(self, customers, targets, states, domains):
+        """Merge what the package says of ``customers`` into their matches ``targets`` (docs/transfer-package.md).
+
+        The stricter sensitivity, a legal hold (with each side's reason), the shorter retention policy (the
+        longer one under a hold), the union of the business domains; contact data only where the officer chose
+        the package's. Partners given the same values are written together: a few writes per batch.
+        """
+        # sudo: the officer-only protection fields are read to merge them; the user may write these partners
+        existing = targets.sudo()
+        existing.fetch(["data_sensitivity", "legal_hold", "legal_hold_reason", "retention_policy_id",
+                        "business_domain_ids"])
+        mapped = [id_ for (kind, _key), id_ in self.mappings.items() if kind == "policy"]
+        policies = self.env["customer.retention.policy"].browse({*existing.retention_policy_id.ids, *mapped})
+        policies.fetch(["period", "period_unit"])
+        groups = {}
+        for customer, partner in zip(customers, existing, strict=True):
+            values = self._merged(self._classification(customer, domains), partner, policies)
+            groups.setdefault(tuple(sorted(values.items())), []).append(partner.id)
+            if self.decisions[customer["line"]].contact_choice == "package":
+                contact = self._contact_values(customer["contact"], states)
+                # never erased: a value the package leaves empty keeps the contact's
+                targets.browse(partner.id).write(
+                    {name: value for name, value in contact.items() if value and name != "company_id"})
+        for values, ids in groups.items():
+            values = dict(values)
+            if "business_domain_ids" in values:
+                values["business_domain_ids"] = [(4, domain_id) for domain_id in values["business_domain_ids"]]
+            existing.browse(ids).write({**values, **self.provenance})
+
+    def _merged(self, incoming, partner, policies):
+        """The values that merge ``incoming`` (a new contact's classification) into ``partner``."""
+        values = {}
+        if STRICTNESS[incoming["data_sensitivity"]] > STRICTNESS.get(partner.data_sensitivity, 0):
+            values["data_sensitivity"] = incoming["data_sensitivity"]
+        reason = (incoming["legal_hold_reason"] or "").strip()
+        if incoming["legal_hold"] and not partner.legal_hold:
+            values.update(legal_hold=True, legal_hold_reason=reason or False)
+        elif incoming["legal_hold"] and reason and reason not in (partner.legal_hold_reason or ""):
+            values["legal_hold_reason"] = "\n".join(filter(None, [partner.legal_hold_reason, reason]))
+        policy, current = policies.browse(incoming["retention_policy_id"] or ()), partner.retention_policy_id
+        if policy and policy != current:
+            held = partner.legal_hold or incoming["legal_hold"]
+            if not current or ((_kept_until(policy) < _kept_until(current)) != held \
+                    and _kept_until(policy) != _kept_until(current)):
+                values["retention_policy_id"] = policy.id
+        added = set(incoming["business_domain_ids"][0][2]) - set(partner.business_domain_ids.ids)
+        if added:
+            values["business_domain_ids"] = tuple(sorted(added))
+        return values
+
     def _classification(self, customer, domains):
         number = customer["line"]
         classification, retention = customer["classification"], customer["retention"]
@@ -748,9 +868,10 @@ class _ImportContext:
             "customer_type": self._code(number, "customer_type", classification.get("customer_type"), "individual"),
             "relationship_stage": self._code(number, "stage", classification.get("stage"), "prospect"),
             "relationship_end_date": classification.get("relationship_ended_on") or False,
-            "business_domain_ids": [(6, 0, [domains[name] for name in classification.get("domains") or ()])],
+            "business_domain_ids": [(6, 0, [domains[key] for key, _name in self._domain_keys(customer)])],
             "data_sensitivity": self._code(number, "sensitivity", classification.get("sensitivity"), "personal"),
-            "retention_policy_id": self.mappings.get(("policy", policy), False) if policy else False,
+            "retention_policy_id": policy and self.mappings.get(
+                ("policy", _package_key(self.version, retention, "policy")), False),
             "legal_hold": bool(retention.get("legal_hold")),
             "legal_hold_reason": retention.get("legal_hold_reason") or False,
         }
@@ -769,7 +890,7 @@ class _ImportContext:
             partner = by_line[customer["line"]]
             for consent in customer["consents"]:
                 number = customer["line"]
-                purpose = self.mappings.get(("purpose", consent.get("purpose")))
+                purpose = self.mappings.get(("purpose", _package_key(self.version, consent, "purpose")))
                 if not purpose:
                     self._fail(number, self.env._("the purpose “%(purpose)s” is not mapped.",
                                                   purpose=consent.get("purpose")))
@@ -883,6 +1004,11 @@ class CustomerHandoverImportLine(models.TransientModel):
     match_key = fields.Selection(MATCH_KEYS, string="Matched On", readonly=True)
     decision = fields.Selection(DECISIONS, required=True, default="create")
     default_decision = fields.Selection(DECISIONS, readonly=True)
+    contact_choice = fields.Selection(
+        CONTACT_CHOICES, string="Contact Data", required=True, default="keep",
+        help="For a merge: the existing contact's name, address, email, phones and tax ID stay as they are, or "
+        "take the package's values where the package gives one (data-protection officers).",
+    )
     reason = fields.Char(string="Reason Refused")
 
     @api.constrains("decision", "partner_id")
@@ -902,6 +1028,8 @@ class CustomerHandoverImportMapping(models.TransientModel):
     wizard_id = fields.Many2one("customer.handover.import", required=True, ondelete="cascade")
     kind = fields.Selection([("purpose", "Consent purpose"), ("policy", "Retention policy")], readonly=True)
     name = fields.Char(string="In the Package", readonly=True)
+    code = fields.Char(string="Code in the Package", readonly=True,
+                       help="What the purpose or policy is matched on; a package made before codes names it only.")
     action = fields.Selection([("map", "Map to an existing one"), ("create", "Create it")], required=True,
                               default="map")
     purpose_id = fields.Many2one("customer.consent.purpose")

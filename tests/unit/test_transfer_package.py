@@ -118,8 +118,9 @@ def resigned(parts, key, certificate):
     algorithm, signature = ck.sign_bytes(key, payload)
     parts[tp.MANIFEST] = payload
     parts[tp.SIGNATURE] = tp.canonical_json({
-        "format": tp.SIGNATURE_FORMAT, "version": 1, "algorithm": algorithm, "fingerprint": ck.fingerprint(certificate),
-        "certificate": ck.certificate_pem(certificate), "signature": signature,
+        "format": tp.SIGNATURE_FORMAT, "version": tp.VERSION, "algorithm": algorithm,
+        "fingerprint": ck.fingerprint(certificate), "certificate": ck.certificate_pem(certificate),
+        "signature": signature,
     })
     return parts
 
@@ -153,7 +154,7 @@ def test_round_trip_to_a_recipient_writes_every_member_and_says_valid(package, r
     data = json.loads((out / "data.json").read_bytes())
     assert [item["line"] for item in data["customers"]] == [1, 2, 3]
     assert data["customers"][0]["contact"]["name"] == "客户 1" and data["items"][0]["remarks"] == "two boxes"
-    assert (data["format"], data["version"], data["handover"]["receiver"]) == (tp.DATA_FORMAT, 1, "Company B")
+    assert (data["format"], data["version"], data["handover"]["receiver"]) == (tp.DATA_FORMAT, tp.VERSION, "Company B")
     evidence = data["customers"][0]["consents"][0]["evidence"][0]
     assert (out / evidence).read_bytes() == b"%PDF-1.4 signed consent form"
     sheet = load_workbook(out / "customers.xlsx", read_only=True)["Customers"]
@@ -273,7 +274,8 @@ def _manifest_field(change):
                                                           "signature.json is not the package's signature (its keys")]),
     (lambda parts: parts.update({tp.SIGNATURE: parts[tp.SIGNATURE].replace(b"-----BEGIN", b"-----BEGUN")}),
      [("signature_broken", "signature.json", "signature.json is not the package's signature (this is not a PEM")]),
-    (lambda parts: parts.update({tp.SIGNATURE: parts[tp.SIGNATURE].replace(b'"version":1', b'"version":"1"')}),
+    (lambda parts: parts.update({tp.SIGNATURE: parts[tp.SIGNATURE].replace(
+        b'"version":%d' % tp.VERSION, b'"version":"%d"' % tp.VERSION)}),
      [("signature_broken", "signature.json", "signature.json is not the package's signature (its keys")]),
     (_signature_value, [("signature_invalid", "manifest.json",
                          "The signature in signature.json does not match manifest.json")]),
@@ -462,7 +464,7 @@ def test_a_zip_bomb_member_is_refused(package, receiver, company, capsys):
 @pytest.mark.parametrize(("change", "code"), [
     (lambda manifest: manifest.update(handover=DEEP), "json_too_deep"),
     (lambda manifest: manifest.update(package=10 ** 40), "json_number"),
-    (lambda manifest: manifest.update(version=2), "newer_version"),
+    (lambda manifest: manifest.update(version=tp.VERSION + 1), "newer_version"),
     (lambda manifest: manifest.update(version=True), "not_package"),
 ])
 def test_json_bombs_and_newer_versions_are_refused_even_when_signed(package, receiver, company, change, code,
@@ -475,6 +477,34 @@ def test_json_bombs_and_newer_versions_are_refused_even_when_signed(package, rec
     problem = result_of(capsys)["problems"][0]
     assert code_ == 2 and (problem["code"], problem["member"]) == (code, "manifest.json")
     assert not out.exists()
+
+
+def version_1(parts, data_version=1):
+    """The package as version 1 wrote it: the manifest and data.json say 1 (a version 1 writer gave no codes)."""
+    manifest = json.loads(parts[tp.MANIFEST])
+    data = parts[tp.DATA].replace(b'],"version":2}\n', b'],"version":%d}\n' % data_version)
+    parts[tp.DATA] = data
+    for member in manifest["members"]:
+        if member["path"] == tp.DATA:
+            member.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest["version"] = 1
+    parts[tp.MANIFEST] = tp.canonical_json(manifest)
+    return parts
+
+
+def test_a_version_1_package_is_still_read_and_says_its_version(package, receiver, company, capsys):
+    parts = version_1(members(package, receiver))
+    code, out = opened(repacked(package, receiver, resigned(parts, *company)), receiver, company)
+    result = result_of(capsys)
+    assert code == 0 and (result["status"], result["version"]) == ("valid", 1), result
+    assert json.loads((out / "data.json").read_bytes())["version"] == 1
+
+
+def test_a_data_file_stating_another_version_than_its_manifest_is_refused(package, receiver, company, capsys):
+    parts = version_1(members(package, receiver), data_version=2)
+    code, out = opened(repacked(package, receiver, resigned(parts, *company)), receiver, company)
+    problem = result_of(capsys)["problems"][0]
+    assert code == 1 and (problem["code"], problem["member"]) == ("json_invalid", "data.json") and not out.exists()
 
 
 def test_a_signed_data_file_nested_too_deep_is_refused(tmp_path, company, receiver, capsys):

@@ -33,28 +33,30 @@ def customer_of(number, line):
                       "street": "", "street2": "", "zip": "", "city": "", "state": "", "country": "", "email": "",
                       "phone": "", "mobile": "", "vat": "", "lang": "", "type": "invoice"}],
         "classification": {"customer_type": "organisation" if partner.is_company else "individual", "stage": "active",
-                           "relationship_ended_on": "", "domains": ["Imported domain"], "sensitivity": "personal"},
-        "consents": [{"purpose": "Customer service", "status": "granted", "given_on": "2025-03-01",
-                      "withdrawn_on": "", "channel": "paper", "lawful_basis": "contract", "evidence": []}],
-        "retention": {"policy": "", "period": 0, "period_unit": "year", "period_start": "relationship_end",
-                      "end_date": "", "legal_hold": False, "legal_hold_reason": ""},
+                           "relationship_ended_on": "", "domains": ["Imported domain"],
+                           "domain_codes": ["imported_domain"], "sensitivity": "personal"},
+        "consents": [{"purpose": "Customer service", "purpose_code": "customer_service", "status": "granted",
+                      "given_on": "2025-03-01", "withdrawn_on": "", "channel": "paper", "lawful_basis": "contract",
+                      "evidence": []}],
+        "retention": {"policy": "", "policy_code": "", "period": 0, "period_unit": "year",
+                      "period_start": "relationship_end", "end_date": "", "legal_hold": False, "legal_hold_reason": ""},
     }
 
 
 def build_package(export, recipient=None, passphrase=None, package=1, change=None, extra=(), signer=None,
-                  manifest=None, skip=()):
+                  manifest=None, skip=(), writer=PackageWriter):
     """The bytes of a package delivering ``export``; ``change(customer)`` edits each customer before it is added.
 
     ``extra``: more customers (dicts) added after the handover's; ``signer``: (key, certificate) instead of
     the handover company's; ``manifest``: manifest values to override before signing; ``skip``: line
-    numbers left out.
+    numbers left out; ``writer``: the writer's class (a test's writer of an older format version).
     """
     handover = export.handover_id.sudo()
     workbook = base64.b64decode(export.attachment_id.sudo().datas)
     key, certificate = signer or handover.company_id.handover_certificate_id._handover_signing_material()
     folder = tempfile.mkdtemp(prefix="ch-test-package-")
     path = os.path.join(folder, "package.age")
-    writer = PackageWriter(path, handover.name, handover.company_id.name, package, export.number,
+    writer = writer(path, handover.name, handover.company_id.name, package, export.number,
                            hashlib.sha256(workbook).hexdigest(), cover={"reference": handover.name, "kind": "transfer"},
                            recipient=recipient, passphrase=passphrase)
     writer.manifest.update(manifest or {})

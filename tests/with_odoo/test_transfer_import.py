@@ -4,6 +4,7 @@ import json
 
 from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
 from odoo.addons.customer_handover.tools import checklist as ck
+from odoo.addons.customer_handover.tools import transfer_package as tp
 from odoo.addons.customer_handover.tools.checklist_verify import verify
 from odoo.addons.customer_handover.tools.transfer_package import new_identity
 from odoo.exceptions import AccessError, UserError
@@ -354,8 +355,9 @@ class TestTransferImport(ImportFixture, HandoverCase):
 
     def test_a_package_of_a_newer_format_version_is_refused(self):
         self._pin()
-        with self.assertRaisesRegex(UserError, "format version 2"):
-            self._preview(package=build_package(self.export, recipient=self.recipient, manifest={"version": 2}))
+        newer = tp.VERSION + 1
+        with self.assertRaisesRegex(UserError, f"format version {newer}"):
+            self._preview(package=build_package(self.export, recipient=self.recipient, manifest={"version": newer}))
 
     def test_a_superseded_package_and_a_package_for_another_checklist_are_refused(self):
         self._pin()
@@ -402,8 +404,8 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self._pin()
 
         def unknown(customer):
-            customer["consents"][0]["purpose"] = "Loyalty programme"
-            customer["retention"].update(policy="Five years", period=5, period_unit="year")
+            customer["consents"][0].update(purpose="Loyalty programme", purpose_code="loyalty")
+            customer["retention"].update(policy="Five years", policy_code="five_years", period=5, period_unit="year")
 
         package = build_package(self.export, recipient=self.recipient, change=unknown)
         wizard = self._preview(package=package)
@@ -424,14 +426,16 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self._pin()
 
         def unknown(customer):
-            customer["consents"][0]["purpose"] = "Loyalty programme"
-            customer["retention"].update(policy="Five years", period=5, period_unit="year")
+            customer["consents"][0].update(purpose="Loyalty programme", purpose_code="loyalty")
+            customer["retention"].update(policy="Five years", policy_code="five_years", period=5, period_unit="year")
 
         self._import(self.officer_b, package=build_package(self.export, recipient=self.recipient, change=unknown))
         partner = self._imported_partners()[0]
-        self.assertEqual(partner.consent_ids.purpose_id.name, "Loyalty programme")
-        self.assertEqual((partner.retention_policy_id.name, partner.retention_policy_id.period,
-                          partner.retention_policy_id.company_id), ("Five years", 5, self.company_b))
+        self.assertEqual((partner.consent_ids.purpose_id.name, partner.consent_ids.purpose_id.code),
+                         ("Loyalty programme", "loyalty"))
+        self.assertEqual((partner.retention_policy_id.name, partner.retention_policy_id.code,
+                          partner.retention_policy_id.period, partner.retention_policy_id.company_id),
+                         ("Five years", "five_years", 5, self.company_b))
 
     def test_a_constraint_failing_in_a_batch_names_its_lines(self):
         self._pin()

@@ -173,6 +173,28 @@ class TestTransferMove(HandoverCase):
         self.assertEqual(shop.retention_policy_id, shared, "a shared policy of the same name takes over")
         self.assertEqual(set(shop.consent_ids.purpose_id), {self.purpose_service, loyalty_b})
 
+    def test_purposes_and_policies_renamed_on_either_side_still_map_by_their_code(self):
+        loyalty = self.env["customer.consent.purpose"].create({"name": "Loyalty programme", "code": "loyalty",
+                                                               "company_id": self.company_a.id})
+        policy = self.env["customer.retention.policy"].create({"name": "Shop records", "code": "shop",
+                                                               "company_id": self.company_a.id})
+        loyalty_b = self.env["customer.consent.purpose"].create({"name": "Loyalty programme", "code": "loyalty",
+                                                                 "company_id": self.company_b.id})
+        policy_b = self.env["customer.retention.policy"].create({"name": "Shop records", "code": "shop",
+                                                                 "company_id": self.company_b.id})
+        shop = self._customers(1)
+        shop.retention_policy_id = policy
+        self.env["customer.consent"].create({"partner_id": shop.id, "purpose_id": loyalty.id,
+                                             "date_given": "2026-01-01"})
+        handover = self._signed(shop)
+        # the transferring company renames its purpose, the receiving company its policy: the codes stay
+        loyalty.name = "Members' club"
+        policy_b.name = "Records of the shops"
+        handover.with_user(self.manager).action_done()
+        self.assertEqual(shop.company_id, self.company_b)
+        self.assertEqual(shop.retention_policy_id, policy_b)
+        self.assertEqual(set(shop.consent_ids.purpose_id), {self.purpose_service, loyalty_b})
+
     def test_only_managers_complete_a_move(self):
         customers = self._customers(1)
         handover = self._signed(customers)
