@@ -16,3 +16,4 @@ from . import customer_retention_policy
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import ir_attachment

@@ -411,6 +411,8 @@ class CustomerHandover(models.Model):
                                handover=handover.name)
                 )
         self._step("state", {"state": "in_progress"}, "handover_started")
+        # The agreement the handover started under is evidence from now on: never replaced, changed or deleted.
+        self.env["ir.attachment"]._mark_handover_evidence(self, "nda_document")
 
     def action_cancel(self):
         """Open the cancellation dialog, which asks why."""

@@ -51,6 +51,7 @@ EVENTS = [
     ("customers_packaged", "Customers carried by a package"),
     ("package_key_created", "Company package key created"),
     ("log_exported", "Event log exported"),
+    ("log_downloaded", "Event log export downloaded"),
     ("evidence_refused", "Refused attempt on evidence"),
     ("evidence_refused_repeated", "Refused attempt on evidence repeated"),
     ("evidence_restored", "Evidence restored from its signed export"),
@@ -58,6 +59,7 @@ EVENTS = [
     ("package_imported", "Transfer package imported"),
     ("customers_imported", "Customers imported from a package"),
     ("package_countersigned", "Received checklist countersigned"),
+    ("received_checklist_downloaded", "Received checklist downloaded"),
     (event_log.SEAL_EVENT, "Chain sealed"),
 ]
 
@@ -285,18 +287,33 @@ class CustomerHandoverEvent(models.Model):
             writer.close(rows)
             output.seek(0)
             data = output.read()
-        # sudo: the log's exports are kept as private attachments of the company, readable by officers
-        attachment = self.env["ir.attachment"].sudo().create({
+        # An evidence file of the company that no user reads directly: its log_exported entry, which only the
+        # company's officers read, leads to it, and downloading it is a step that logs each download.
+        attachment = self.env["ir.attachment"]._keep_handover_evidence([{
             "name": f"event-log-{company.id}-{head.sequence}-signed.xlsx",
             "raw": data,
             "res_model": "res.company",
             "res_id": company.id,
+            "company_id": company.id,
             "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        })
+        }])
         self._append([{"company_id": company.id, "event": "log_exported", "res_model": "ir.attachment",
                        "res_id": attachment.id,
                        "payload": {"head": head.sequence, "digest": hashlib.sha256(data).hexdigest()}}])
         return attachment
+
+    @api.model
+    def _download_log_export(self, attachment_id):
+        """The signed export of a log ``attachment_id``, for an officer of its company; the download is logged."""
+        entry = self.search([("event", "=", "log_exported"), ("res_model", "=", "ir.attachment"),
+                             ("res_id", "=", attachment_id)], limit=1) if self.env.user.has_group(OFFICER) else self
+        if not entry or entry.company_id not in self.env.user.company_ids:
+            raise AccessError(self.env._("Only a data-protection officer of its company can download an export of "
+                                         "the event log."))
+        self._append([{"company_id": entry.company_id.id, "event": "log_downloaded", "res_model": "ir.attachment",
+                       "res_id": attachment_id, "payload": {"export": entry.sequence}}])
+        # sudo: nobody reads the log's exports directly; the user was checked as an officer of its company above
+        return self.env["ir.attachment"].sudo().browse(attachment_id)
 
     def _problem_text(self, problem):
         """A chain problem in the user's language, naming the entry."""

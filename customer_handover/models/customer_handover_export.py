@@ -87,12 +87,48 @@ class CustomerHandoverExport(models.Model):
         self._refuse_evidence([], "unlink")
 
     def action_download(self):
+        """Download the workbook (countersigned once it is) through its step, which logs each download."""
+        return self._download_action("workbook")
+
+    def action_download_signature(self):
+        return self._download_action("signature")
+
+    def action_download_signed(self):
+        """Download the workbook as the transferring company signed it, before any countersignature."""
+        return self._download_action("signed")
+
+    def _download_action(self, kind):
         self.ensure_one()
-        attachment = self.countersigned_attachment_id or self.attachment_id
+        self._file_attachment(kind)
+        return {"type": "ir.actions.act_url", "url": f"/customer_handover/export/{self.id}/download?file={kind}",
+                "target": "self"}
+
+    def _download_attachment(self, kind="workbook"):
+        """The export's file ``kind``, once the user is checked and the download is logged.
+
+        The files are evidence, read by no user directly (``ir.attachment``, ``/web/content``): this step serves
+        them to whoever reads the export.
+        """
+        self.ensure_one()
+        attachment = self._file_attachment(kind)
         self.env["customer.handover.event"]._append_for(
-            self, "export_downloaded", {"attachment": attachment.id, "handover": self.handover_id.id}
+            self, "export_downloaded", {"attachment": attachment.id, "handover": self.handover_id.id, "file": kind}
         )
-        return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "self"}
+        # sudo: nobody reads an export's files directly; the user was checked as a reader of the export above
+        return attachment.sudo()
+
+    def _file_attachment(self, kind):
+        """The attachment of file ``kind`` of this export, which the user must read: AccessError otherwise."""
+        self.check_access("read")
+        attachment = {
+            "workbook": self.countersigned_attachment_id or self.attachment_id,
+            "signed": self.attachment_id,
+            "signature": self.signature_attachment_id,
+            "countersigned": self.countersigned_attachment_id,
+        }.get(kind)
+        if not attachment:
+            raise UserError(self.env._("Export %(number)s has no such file.", number=self.number))
+        return attachment
 
     def action_countersign(self):
         """Countersign inside Odoo with the receiving company's key, when the receiver is a company here."""
@@ -114,7 +150,8 @@ class CustomerHandoverExport(models.Model):
         # sudo: the receiving company's key is readable by administrators only; the user manages that company.
         certificate = company.sudo().handover_certificate_id
         key, cert = certificate._handover_signing_material()
-        data = base64.b64decode(self.attachment_id.datas)
+        # sudo: the signed workbook is read by its steps only; the user was checked as a manager of the receiver
+        data = base64.b64decode(self.attachment_id.sudo().datas)
         try:
             signed, _result = countersign(
                 data, key, cert, company.name, labels=self.handover_id._checklist_labels(),
@@ -136,13 +173,14 @@ class CustomerHandoverExport(models.Model):
     def _record_countersignature(self, data, countersigner, countersign_fingerprint):
         """Keep the countersigned workbook and record the receiving party's confirmation."""
         handover = self.handover_id
-        attachment = self.env["ir.attachment"].create({
+        attachment = self.env["ir.attachment"]._keep_handover_evidence([{
             "name": self._file_name("countersigned", "xlsx"),
             "raw": data,
-            "res_model": handover._name,
-            "res_id": handover.id,
+            "res_model": self._name,
+            "res_id": self.id,
+            "company_id": handover.company_id.id,
             "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        })
+        }])
         with evidence_step(self._name, *COUNTERSIGN_FIELDS):
             self.write({
                 "countersigner": countersigner,
@@ -158,7 +196,6 @@ class CustomerHandoverExport(models.Model):
                 "Export %(number)s countersigned by %(countersigner)s (key fingerprint %(fingerprint)s).",
                 number=self.number, countersigner=countersigner, fingerprint=countersign_fingerprint,
             ),
-            attachment_ids=attachment.ids,
         )
 
     @api.model
@@ -226,19 +263,23 @@ class CustomerHandoverExport(models.Model):
             "signature": signature_row[2],
             "line_count": line_count,
         })
-        attachments = self.env["ir.attachment"].create([
+        # The files are evidence of the export, not attachments of the handover that its readers fetch: they are
+        # downloaded through the export's step only, which logs each download.
+        attachments = self.env["ir.attachment"]._keep_handover_evidence([
             {
                 "name": export._file_name("signed", "xlsx"),
                 "raw": data,
-                "res_model": handover._name,
-                "res_id": handover.id,
+                "res_model": self._name,
+                "res_id": export.id,
+                "company_id": handover.company_id.id,
                 "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             },
             {
                 "name": export._file_name("signature", "json"),
                 "raw": ck.detached_signature(rows),
-                "res_model": handover._name,
-                "res_id": handover.id,
+                "res_model": self._name,
+                "res_id": export.id,
+                "company_id": handover.company_id.id,
                 "mimetype": "application/json",
             },
         ])
@@ -250,7 +291,6 @@ class CustomerHandoverExport(models.Model):
                 "it supersedes every earlier export.",
                 number=number, company=handover.company_id.name, fingerprint=export.fingerprint,
             ),
-            attachment_ids=attachments.ids,
         )
         events = self.env["customer.handover.event"]
         events._append_for(export, "export_created", {

@@ -97,13 +97,14 @@ class CustomerHandoverIncoming(models.Model):
             )
         except ck.ChecklistError as error:
             raise UserError(self.env._("The checklist cannot be countersigned: %(reason)s", reason=error)) from error
-        attachment = self.env["ir.attachment"].create({
+        attachment = self.env["ir.attachment"]._keep_handover_evidence([{
             "name": f"{self.handover_reference}-export-{self.export_number}-countersigned.xlsx".replace("/", "-"),
             "raw": signed,
             "res_model": self._name,
             "res_id": self.id,
+            "company_id": self.company_id.id,
             "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        })
+        }])
         values = {
             "state": "countersigned",
             "countersigner": self.company_id.name,
@@ -120,14 +121,30 @@ class CustomerHandoverIncoming(models.Model):
         self._message_log(
             body=company_env._("Checklist countersigned by %(company)s (key fingerprint %(fingerprint)s).",
                             company=self.company_id.name, fingerprint=values["countersign_fingerprint"]),
-            attachment_ids=attachment.ids,
         )
         return True
 
     def action_download_countersigned(self):
+        """Download the checklist (countersigned once it is) through its step, which logs each download."""
         self.ensure_one()
-        attachment = self.countersigned_attachment_id or self.checklist_attachment_id
-        return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "self"}
+        self._file_attachment()
+        return {"type": "ir.actions.act_url", "url": f"/customer_handover/incoming/{self.id}/download",
+                "target": "self"}
+
+    def _download_attachment(self):
+        """The checklist received (countersigned once it is), once the user is checked and the download is logged."""
+        self.ensure_one()
+        attachment = self._file_attachment()
+        self.env["customer.handover.event"]._append_for(
+            self, "received_checklist_downloaded",
+            {"attachment": attachment.id, "countersigned": attachment == self.countersigned_attachment_id},
+        )
+        # sudo: nobody reads the checklists received directly; the user was checked as a reader of this record above
+        return attachment.sudo()
+
+    def _file_attachment(self):
+        self.check_access("read")
+        return self.countersigned_attachment_id or self.checklist_attachment_id
 
     def action_view_partners(self):
         self.ensure_one()

@@ -65,10 +65,9 @@ class CustomerHandoverPackage(models.Model):
     consent_count = fields.Integer(string="Consents", readonly=True)
     evidence_count = fields.Integer(string="Evidence Files", readonly=True)
     item_count = fields.Integer(string="Items", readonly=True)
+    # An evidence file that no user reads directly: it is downloaded through its step only (action_download), which
+    # refuses a superseded package and logs each download.
     attachment_id = fields.Many2one("ir.attachment", string="Encrypted Package", readonly=True)
-    # The file's attachment belongs to this field, which no manager reads: it is downloaded through its step only
-    # (action_download), which refuses a superseded package and logs each download.
-    file = fields.Binary(string="Encrypted Package File", attachment=True, readonly=True, groups="base.group_system")
     partner_ids = fields.Many2many(
         "res.partner", "customer_handover_package_partner_rel", "package_id", "partner_id", string="Customers Carried",
         readonly=True,
@@ -211,17 +210,16 @@ class CustomerHandoverPackage(models.Model):
         package = self.create(values)
         reference = (handover.name or "handover").replace("/", "-")
         suffix = "backup" if package.kind == "backup" else "package"
-        # The package is attached to its own record, which only managers read: not to the handover, which users read;
-        # and to a field no manager reads, so that it is downloaded through its step only.
-        # sudo: the field is an administrator's; the package step checked the user as a manager of the handover.
-        attachment = self.env["ir.attachment"].sudo().create({
+        # The package is attached to its own record, which only managers read, not to the handover, which users read;
+        # as an evidence file that only its step serves.
+        attachment = self.env["ir.attachment"]._keep_handover_evidence([{
             "name": f"{reference}-{suffix}-{package.number}.age",
             "raw": data,
             "res_model": self._name,
             "res_id": package.id,
-            "res_field": "file",
+            "company_id": handover.company_id.id,
             "mimetype": "application/octet-stream",
-        })
+        }])
         package.write({"attachment_id": attachment.id})
         for batch in split_every(BATCH * 5, partner_ids):
             self.env.cr.execute(SQL(

@@ -37,7 +37,8 @@ class CustomerHandoverEventCheck(models.TransientModel):
             raise AccessError(self.env._("Only a data-protection officer can export the event log."))
         attachment = self.env["customer.handover.event"]._export_log(self.company_id)
         self.attachment_id = attachment
-        return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "self"}
+        return {"type": "ir.actions.act_url", "url": f"/customer_handover/log/{attachment.id}/download",
+                "target": "self"}
 
     def _reopen(self):
         return {

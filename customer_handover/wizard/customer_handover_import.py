@@ -531,12 +531,6 @@ class CustomerHandoverImport(models.TransientModel):
                 "%(fingerprint)s.", export=result.export, handover=result.handover, fingerprint=result.fingerprint,
             ))
         rows = self._checklist_rows(checklist)
-        checklist_attachment = self.env["ir.attachment"].create({
-            "name": self.checklist_filename or f"{result.handover}-export-{result.export}-signed.xlsx",
-            "raw": base64.b64decode(self.checklist_file),
-            "res_model": "customer.handover.incoming",
-            "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        })
         incoming_model = self.env["customer.handover.incoming"]
         now = fields.Datetime.now()
         with evidence_step(incoming_model._name, CREATE, *INCOMING_FIELDS):
@@ -553,9 +547,16 @@ class CustomerHandoverImport(models.TransientModel):
                 "package_created_at": result.created_at,
                 "received_on": now,
                 "user_id": self.env.uid,
-                "checklist_attachment_id": checklist_attachment.id,
             })
-        checklist_attachment.res_id = incoming.id
+            # The checklist received is evidence of the import, downloaded through the incoming record's step only.
+            incoming.checklist_attachment_id = self.env["ir.attachment"]._keep_handover_evidence([{
+                "name": self.checklist_filename or f"{result.handover}-export-{result.export}-signed.xlsx",
+                "raw": base64.b64decode(self.checklist_file),
+                "res_model": incoming._name,
+                "res_id": incoming.id,
+                "company_id": self.company_id.id,
+                "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            }])
         context = _ImportContext(self, incoming, folder, mappings, rows, result.version)
         counts = dict.fromkeys(COUNT_FIELDS, 0)
         for batch in split_every(BATCH, self._customers(folder)):

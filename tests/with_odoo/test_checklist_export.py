@@ -110,11 +110,11 @@ class TestChecklistExport(HandoverCase):
         export = self._export()
         self.assertEqual((export.number, export.state, export.line_count), (1, "current", 3))
         attachment = export.attachment_id.sudo()
-        self.assertEqual((attachment.res_model, attachment.res_id, attachment.public),
-                         ("customer.handover", self.handover.id, False))
+        self.assertEqual((attachment.res_model, attachment.res_id, attachment.public, attachment.handover_evidence),
+                         ("customer.handover.export", export.id, False, "served"))
         message = self.handover.message_ids[0]
         self.assertIn(export.fingerprint, message.body)
-        self.assertEqual(set(message.attachment_ids.ids), {export.attachment_id.id, export.signature_attachment_id.id})
+        self.assertFalse(message.attachment_ids, "the chatter announces the export; the export serves its files")
         workbook = load_workbook(io.BytesIO(self._bytes(export.attachment_id)))
         self.assertEqual(workbook.sheetnames, ["Cover", "Checklist", "Signatures"])
         sheet = workbook["Checklist"]
@@ -170,17 +170,18 @@ class TestChecklistExport(HandoverCase):
             [("res_model", "=", "customer.handover"), ("res_id", "=", self.handover.id)]
         ))
 
-    def test_attachments_follow_the_handover_access(self):
+    def test_the_files_are_read_through_the_export_only(self):
         export = self._export()
-        attachment = export.attachment_id
-        self.assertTrue(attachment.with_user(self.handover_user).datas)
         self.env.flush_all()
         self.env.invalidate_all()
+        for user in (self.handover_user, self.manager, self.officer, self.employee, self.user_b):
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                export.attachment_id.with_user(user).datas  # noqa: B018
+        attachment = export.with_user(self.handover_user)._download_attachment("signed")
+        self.assertEqual(attachment.raw, export.attachment_id.sudo().raw)
         for user in (self.employee, self.user_b):
-            with self.assertRaises(AccessError):
-                attachment.with_user(user).datas  # noqa: B018
-            with self.assertRaises(AccessError):
-                export.with_user(user).fingerprint  # noqa: B018
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                export.with_user(user)._download_attachment("signed")
 
     # ------------------------------------------------------------------------------------------ verification
 

@@ -52,7 +52,7 @@ class TestEventLog(HandoverCase):
         handover, lines = self._handover_to_signed()
         export = self.env["customer.handover.export"].with_user(self.manager)._create_for(
             handover.with_user(self.manager))
-        export.with_user(self.handover_user).action_download()
+        export.with_user(self.handover_user)._download_attachment()
         handover.with_user(self.manager).action_done()
         entries = self._log(start)
         self.assertEqual(entries.mapped("event"), [
@@ -109,17 +109,19 @@ class TestEventLog(HandoverCase):
         self._handover_to_signed()
         attachment = self.Event.with_user(self.officer)._export_log(self.company_a)
         fingerprint = self.company_a.with_user(self.officer).handover_certificate_fingerprint
-        data = base64.b64decode(attachment.datas)
+        self.assertEqual(self._log()[-1].event, "log_exported", "the export itself is logged")
+        data = self.Event.with_user(self.officer)._download_log_export(attachment.id).raw
         result = verify(data, trusted={ck.normalise_fingerprint(fingerprint)})
         self.assertEqual(result.status, "valid", [finding.message for finding in result.findings])
-        self.assertEqual(self._log()[-1].event, "log_exported", "the export itself is logged")
+        self.assertEqual(self._log()[-1].event, "log_downloaded", "so is its download")
 
         victim = self._log()[3]
         self.env.flush_all()
         self.env.cr.execute(SQL("UPDATE customer_handover_event SET user_id = %s WHERE id = %s",
                                 self.officer.id, victim.id))
         self.env.invalidate_all()
-        data = base64.b64decode(self.Event.with_user(self.officer)._export_log(self.company_a).datas)
+        attachment = self.Event.with_user(self.officer)._export_log(self.company_a)
+        data = self.Event.with_user(self.officer)._download_log_export(attachment.id).raw
         result = verify(data, trusted={ck.normalise_fingerprint(fingerprint)})
         self.assertEqual(result.status, "invalid")
         self.assertIn(f"entry {victim.sequence} was changed", result.findings[-1].message)

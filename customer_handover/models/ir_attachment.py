@@ -1,0 +1,134 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+
+from .customer_handover_evidence_mixin import CustomerHandoverEvidenceMixin, evidence_step, is_unlocked
+
+FLAG = "handover_evidence"
+# Binary fields whose attachment is (or becomes) evidence: another attachment in their place would stand for it.
+# Consent evidence is evidence from its creation, the agreement from the handover's start.
+CONSENT_EVIDENCE = ("customer.consent", "evidence")
+EVIDENCE_SLOTS = {CONSENT_EVIDENCE, ("customer.handover", "nda_document")}
+SLOT_KEYS = ("res_model", "res_field", "res_id")
+
+
+class IrAttachment(models.Model):
+    _inherit = "ir.attachment"
+
+    handover_evidence = fields.Selection(
+        [("kept", "Kept as evidence"), ("served", "Kept as evidence, downloaded through its step only")],
+        readonly=True, copy=False,
+        help="A file that records a fact of a customer handover is never changed, renamed or deleted, whoever asks; "
+        "a served one is read only through its step's download, which checks the user and logs it.",
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            slot = (vals.get("res_model"), vals.get("res_field"))
+            if vals.get(FLAG) and not is_unlocked(self._name, FLAG):
+                self._refuse_new_evidence("create", [FLAG])
+            if slot in EVIDENCE_SLOTS and vals.get("res_id"):
+                self._check_slot_free(*slot, vals["res_id"])
+            if slot == CONSENT_EVIDENCE:
+                vals[FLAG] = "kept"
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_not_evidence("write", vals)
+        if FLAG in vals and not is_unlocked(self._name, FLAG):
+            self._refuse_new_evidence("write", [FLAG])
+        if not vals.keys().isdisjoint(SLOT_KEYS) and not is_unlocked(self._name, FLAG):
+            # An attachment moved into an evidence field's place would stand for the evidence.
+            for attachment in self.sudo():  # sudo: only where the attachments would land is read
+                slot = tuple(vals.get(key, attachment[key]) for key in SLOT_KEYS)
+                if slot[:2] in EVIDENCE_SLOTS:
+                    self._refuse_new_evidence("write", sorted(vals.keys() & set(SLOT_KEYS)))
+        return super().write(vals)
+
+    def unlink(self):
+        self._check_not_evidence("unlink")
+        return super().unlink()
+
+    @api.model
+    def _search(self, domain, offset=0, limit=None, order=None):
+        """A served evidence file is found by no user: its step reads it, after its own checks, as the system."""
+        if not self.env.su:
+            domain = [(FLAG, "!=", "served"), *domain]
+        return super()._search(domain, offset, limit, order)
+
+    @api.model
+    def _keep_handover_evidence(self, vals_list):
+        """Create the evidence files a step made, served by that step only; the caller is the step, which checked
+        the user."""
+        with evidence_step(self._name, FLAG):
+            # sudo: nobody reads or writes these files by their own rights; the step checked the user
+            created = self.sudo().create([{**vals, FLAG: "served"} for vals in vals_list])
+        return created.sudo(False)
+
+    @api.model
+    def _mark_handover_evidence(self, records, field_name):
+        """From now on, the file in ``field_name`` of ``records`` is evidence: its step (a start) says so."""
+        # sudo: the files of a binary field are found by the system; the step checked the user
+        attachments = self.sudo().search([
+            ("res_model", "=", records._name), ("res_field", "=", field_name), ("res_id", "in", records.ids),
+            (FLAG, "=", False),
+        ])
+        with evidence_step(self._name, FLAG):
+            attachments.write({FLAG: "kept"})
+
+    def _check_not_evidence(self, operation, vals=None):
+        """Refuse, and log, any change to an evidence file: one query per call, whoever asks."""
+        ids = [id_ for id_ in self._ids if isinstance(id_, int)]
+        if not ids:
+            return
+        self.flush_recordset([FLAG])
+        rows = self.env.execute_query(SQL(
+            "SELECT id, name FROM ir_attachment WHERE id = ANY(%s) AND handover_evidence IS NOT NULL ORDER BY id",
+            ids,
+        ))
+        if not rows:
+            return
+        refused = self.browse([row[0] for row in rows])
+        # The mixin's log of refused attempts: an attachment has no evidence fields, so it does not inherit it.
+        CustomerHandoverEvidenceMixin._log_refused_attempt(refused, sorted(vals or ()), operation)
+        names = ", ".join(f"“{name}”" for _id, name in rows)
+        if operation == "unlink":
+            message = self.env._("%(files)s: a file that records a fact of a customer handover cannot be deleted, "
+                                 "by anyone.", files=names)
+        else:
+            message = self.env._("%(files)s: a file that records a fact of a customer handover cannot be changed or "
+                                 "renamed, by anyone.", files=names)
+        raise AccessError(message)
+
+    def _check_slot_free(self, res_model, res_field, res_id):
+        """Refuse a second file in the place of an evidence file."""
+        taken = self.env.execute_query(SQL(
+            "SELECT 1 FROM ir_attachment WHERE res_model = %s AND res_field = %s AND res_id = %s "
+            "AND handover_evidence IS NOT NULL LIMIT 1", res_model, res_field, res_id,
+        ))
+        if taken:
+            self._refuse_new_evidence("create", ["res_field"])
+
+    def _refuse_new_evidence(self, operation, field_names):
+        """Refuse, and log, a file made, marked or moved into an evidence file's place outside its step."""
+        CustomerHandoverEvidenceMixin._log_refused_attempt(self, field_names, operation)
+        raise AccessError(self.env._(
+            "Files that record a fact of a customer handover are kept by their step only: they are not created, "
+            "marked or replaced directly."
+        ))
+
+    def _event_company_ids(self):
+        """The companies of the records these files belong to, whose event logs record what happens to them."""
+        companies = self.env["res.company"]
+        # sudo: only the ids of the files' companies, and of their records' companies, are read
+        for attachment in self.sudo():
+            record = (self.env[attachment.res_model].sudo().browse(attachment.res_id)
+                      if attachment.res_model in self.env and attachment.res_id else None)
+            if record is not None and "company_id" in record._fields and record.exists():
+                companies |= record.company_id
+            elif attachment.res_model == "res.company" and attachment.res_id:
+                companies |= companies.browse(attachment.res_id)
+            else:
+                companies |= attachment.company_id
+        return companies.ids
