@@ -87,35 +87,42 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
     def default_get(self, fields_list):
         """Defaults of this addon's fields the user may not read are not told (the form does not show them either)."""
         values = super().default_get(fields_list)
-        restricted = self._own_restricted_fields()
-        return {name: value for name, value in values.items()
-                if name not in restricted or self._fields[name].is_accessible(self.env)}
+        hidden = self._hidden_fields()
+        return {name: value for name, value in values.items() if name not in hidden}
 
     def _add_missing_default_values(self, values):
         """Evidence, and the addon's fields the user may not read, take their own default, never the context's.
 
         A ``default_<field>`` key reaches every record created under that context: it sets no fact.
         """
-        result = super()._add_missing_default_values(values)
         unlocked = _UNLOCKED.get()
         memo = _OWN_DEFAULTS.get()
         own = memo[2] if memo and memo[:2] == (self._name, unlocked) else self._own_defaults(unlocked)
+        # given as values, Odoo does not ask these defaults again for each record
+        preset = {name: default for name, default in own.items() if name not in values and default is not None}
+        result = super()._add_missing_default_values({**values, **preset})
         for name, default in own.items():
-            if name not in values:
+            if default is None and name not in values:
                 result.pop(name, None)
-                if default is not None:
-                    result[name] = default
         return result
 
     def _own_defaults(self, unlocked):
-        """Guarded fields that a create sets to their own default (None: to nothing), whatever the context says."""
-        hidden = self._hidden_stored_fields()
-        own = {}
+        """What a create sets in the guarded fields a record comes without (None: nothing), asked once per call.
+
+        Evidence and the fields the user may not read take their own default, whatever the context says;
+        the addon's other fields take what Odoo's ``default_get`` gives (the context, ``ir.default``, the
+        field's default), which depends on the context and the company, not on the record.
+        """
+        hidden = self._hidden_fields()
+        own, asked = {}, []
         for name in self._guarded_stored_fields():
+            field = self._fields[name]
             if (name in self._evidence_fields and (self._name, name) not in unlocked) or name in hidden:
-                field = self._fields[name]
                 own[name] = (field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
                              if field.default else None)
+            elif field.type not in ("one2many", "many2many"):
+                asked.append(name)
+        own.update(self.default_get(asked) if asked else {})
         return own
 
     def copy(self, default=None):
@@ -123,7 +130,7 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
 
         ``default`` sets none of them.
         """
-        hidden = [name for name in self._hidden_stored_fields() if self._fields[name].copy]
+        hidden = [name for name in self._hidden_fields() if self._fields[name].store and self._fields[name].copy]
         chosen = [name for name in hidden if (default or {}).get(name)]
         if chosen:
             self.check_field_access_rights("create", chosen)
@@ -152,10 +159,10 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         return cls._guarded_stored
 
     @tools.ormcache("self.env.uid", "self.env.su")
-    def _hidden_stored_fields(self):
-        """This addon's stored fields this user may not read: asked once per user, not once per record created."""
+    def _hidden_fields(self):
+        """This addon's fields this user may not read: asked once per user, not once per record created."""
         return frozenset(name for name in self._own_restricted_fields()
-                         if self._fields[name].store and not self._fields[name].is_accessible(self.env))
+                         if not self._fields[name].is_accessible(self.env))
 
     def _changes(self, name, value):
         """Whether writing ``value`` would change field ``name`` of any of these records."""
