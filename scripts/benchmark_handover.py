@@ -378,15 +378,17 @@ def report_exports(figures):
     return failed
 
 
-def parse_args(name, description, database, database_help, keep_help):
+def parse_args(name, description, database, database_help, keep_help, customers=100_000, rounds=False):
     """The benchmarks' command line, refused with exit 2 where this Python has no Odoo 18 to run them."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--customers", type=int, default=100_000, help="how many customers (default 100000)")
+    parser.add_argument("--customers", type=int, default=customers, help=f"how many customers (default {customers})")
     parser.add_argument("--db", default=database, help=database_help)
     parser.add_argument("--keep", action="store_true", help=keep_help)
+    if rounds:
+        parser.add_argument("--rounds", type=int, default=2, help="rounds of measures, the best counts (default 2)")
     args = parser.parse_args()
-    if args.customers <= 0:
-        parser.error("--customers must be a positive number")
+    if args.customers <= 0 or getattr(args, "rounds", 1) <= 0:
+        parser.error("--customers and --rounds must be positive numbers")
     try:
         import odoo.release
     except ImportError:
@@ -396,12 +398,12 @@ def parse_args(name, description, database, database_help, keep_help):
     return args
 
 
-def install(database):
-    """A fresh scratch ``database`` with customer_handover installed, without demo data."""
+def install(database, modules="customer_handover"):
+    """A fresh scratch ``database`` with ``modules`` installed, without demo data."""
     subprocess.run(["dropdb", "--if-exists", database], check=True)
-    print(f"installing customer_handover in a scratch database {database} ...", flush=True)
+    print(f"installing {modules} in a scratch database {database} ...", flush=True)
     subprocess.run(
-        [sys.executable, "-m", "odoo", f"--addons-path={addons_path()}", "-d", database, "-i", "customer_handover",
+        [sys.executable, "-m", "odoo", f"--addons-path={addons_path()}", "-d", database, "-i", modules,
          "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
         check=True,
     )

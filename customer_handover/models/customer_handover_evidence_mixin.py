@@ -13,6 +13,8 @@ _UNLOCKED = contextvars.ContextVar("customer_handover_unlocked", default=frozens
 CREATE = "__create__"
 # The defaults a create applies to guarded fields, computed once per create call: (model, unlocked, defaults).
 _OWN_DEFAULTS = contextvars.ContextVar("customer_handover_own_defaults", default=None)
+# The guard on create and on defaults covers the fields this addon declares, not those of the models it extends.
+ADDON = "customer_handover"
 
 
 def is_unlocked(model, field_name):
@@ -50,8 +52,10 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         unlocked = _UNLOCKED.get()
         if self._evidence_create and (self._name, CREATE) not in unlocked:
             self._refuse_evidence([], "create")
-        # Odoo checks a field's groups on write, not on create: a step's own fields are its to set.
-        given = {name for vals in vals_list for name, value in vals.items() if value}
+        # Odoo checks a field's groups on write, not on create: this addon does for its own fields, a step's
+        # own fields being its to set; other modules' fields are created as Odoo creates them.
+        restricted = self._own_restricted_fields()
+        given = {name for vals in vals_list for name, value in vals.items() if value and name in restricted}
         self.check_field_access_rights("create", sorted(name for name in given if (self._name, name) not in unlocked))
         for vals in vals_list:
             refused = [
@@ -81,61 +85,84 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
 
     @api.model
     def default_get(self, fields_list):
-        """Defaults of fields the user may not read are not told (the form does not show them either)."""
+        """Defaults of this addon's fields the user may not read are not told (the form does not show them either)."""
         values = super().default_get(fields_list)
-        return {name: value for name, value in values.items()
-                if name not in self._fields or self._fields[name].is_accessible(self.env)}
+        hidden = self._hidden_fields()
+        return {name: value for name, value in values.items() if name not in hidden}
 
     def _add_missing_default_values(self, values):
-        """Evidence, and fields the user may not read, take their own default on create, never the context's.
+        """Evidence, and the addon's fields the user may not read, take their own default, never the context's.
 
         A ``default_<field>`` key reaches every record created under that context: it sets no fact.
         """
-        result = super()._add_missing_default_values(values)
         unlocked = _UNLOCKED.get()
         memo = _OWN_DEFAULTS.get()
         own = memo[2] if memo and memo[:2] == (self._name, unlocked) else self._own_defaults(unlocked)
+        # given as values, Odoo does not ask these defaults again for each record
+        preset = {name: default for name, default in own.items() if name not in values and default is not None}
+        result = super()._add_missing_default_values({**values, **preset})
         for name, default in own.items():
-            if name not in values:
+            if default is None and name not in values:
                 result.pop(name, None)
-                if default is not None:
-                    result[name] = default
         return result
 
     def _own_defaults(self, unlocked):
-        """Guarded fields that a create sets to their own default (None: to nothing), whatever the context says."""
-        hidden = self._hidden_stored_fields()
-        own = {}
+        """What a create sets in the guarded fields a record comes without (None: nothing), asked once per call.
+
+        Evidence and the fields the user may not read take their own default, whatever the context says;
+        the addon's other fields take what Odoo's ``default_get`` gives (the context, ``ir.default``, the
+        field's default), which depends on the context and the company, not on the record.
+        """
+        hidden = self._hidden_fields()
+        own, asked = {}, []
         for name in self._guarded_stored_fields():
+            field = self._fields[name]
             if (name in self._evidence_fields and (self._name, name) not in unlocked) or name in hidden:
-                field = self._fields[name]
                 own[name] = (field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
                              if field.default else None)
+            elif field.type not in ("one2many", "many2many"):
+                asked.append(name)
+        own.update(self.default_get(asked) if asked else {})
         return own
 
     def copy(self, default=None):
-        """A copy keeps what the original holds, even in fields the user may not read; ``default`` sets none."""
-        hidden = [name for name, field in self._fields.items()
-                  if field.store and field.copy and not field.is_accessible(self.env)]
+        """A copy keeps what the original holds, even in the addon's fields the user may not read.
+
+        ``default`` sets none of them.
+        """
+        hidden = [name for name in self._hidden_fields() if self._fields[name].store and self._fields[name].copy]
         chosen = [name for name in hidden if (default or {}).get(name)]
         if chosen:
             self.check_field_access_rights("create", chosen)
         with evidence_step(self._name, *hidden):
             return super().copy(default)
 
+    def _own_restricted_fields(self):
+        """The fields with groups that this addon declares, computed once per model class.
+
+        The rest of the model (res.partner's fields of other modules) is left to Odoo, which does not check
+        groups on create nor ignore a context default.
+        """
+        cls = type(self)
+        if "_own_restricted" not in cls.__dict__:
+            cls._own_restricted = frozenset(name for name, field in self._fields.items()
+                                            if field.groups and ADDON in field._modules)
+        return cls._own_restricted
+
     def _guarded_stored_fields(self):
-        """Stored evidence fields and stored fields with groups, computed once per model class."""
+        """Stored evidence fields and this addon's stored fields with groups, computed once per model class."""
         cls = type(self)
         if "_guarded_stored" not in cls.__dict__:
+            restricted = self._own_restricted_fields()
             cls._guarded_stored = tuple(name for name, field in self._fields.items()
-                                        if field.store and (name in self._evidence_fields or field.groups))
+                                        if field.store and (name in self._evidence_fields or name in restricted))
         return cls._guarded_stored
 
     @tools.ormcache("self.env.uid", "self.env.su")
-    def _hidden_stored_fields(self):
-        """The stored fields this user may not read: asked once per user, not once per record created."""
-        return frozenset(name for name, field in self._fields.items()
-                         if field.store and field.groups and not field.is_accessible(self.env))
+    def _hidden_fields(self):
+        """This addon's fields this user may not read: asked once per user, not once per record created."""
+        return frozenset(name for name in self._own_restricted_fields()
+                         if not self._fields[name].is_accessible(self.env))
 
     def _changes(self, name, value):
         """Whether writing ``value`` would change field ``name`` of any of these records."""

@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import create_index, split_every
@@ -215,17 +217,16 @@ class ResPartner(models.Model):
 
     @api.depends("is_company")
     def _compute_customer_type(self):
-        for partner in self:
-            partner.customer_type = "organisation" if partner.is_company else "individual"
+        # one assignment per value, not per partner: an import computes thousands at once
+        organisations = self.filtered("is_company")
+        organisations.customer_type = "organisation"
+        (self - organisations).customer_type = "individual"
 
     @api.depends("relationship_stage")
     def _compute_relationship_end_date(self):
-        today = fields.Date.today()
-        for partner in self:
-            if partner.relationship_stage != "former":
-                partner.relationship_end_date = False
-            elif not partner.relationship_end_date:
-                partner.relationship_end_date = today
+        former = self.filtered(lambda partner: partner.relationship_stage == "former")
+        (self - former).relationship_end_date = False
+        former.filtered(lambda partner: not partner.relationship_end_date).relationship_end_date = fields.Date.today()
 
     @api.depends("consent_ids.state", "consent_ids.purpose_id")
     def _compute_valid_consent_purpose_ids(self):
@@ -262,11 +263,10 @@ class ResPartner(models.Model):
         "consent_ids.state",
     )
     def _compute_retention_end_date(self):
-        for partner in self:
+        kept = self.filtered(lambda partner: partner.retention_policy_id.period > 0)
+        (self - kept).retention_end_date = False
+        for partner in kept:
             policy = partner.retention_policy_id
-            if not policy or policy.period <= 0:
-                partner.retention_end_date = False
-                continue
             partner.retention_end_date = retention_end_date(
                 partner._retention_start_date(policy.period_start), policy.period, policy.period_unit
             )
@@ -275,8 +275,11 @@ class ResPartner(models.Model):
     def _compute_retention_status(self):
         today = fields.Date.today()
         due_soon_days = self._retention_due_soon_days()
+        by_status = defaultdict(list)
         for partner in self:
-            partner.retention_status = retention_status(partner.retention_end_date, today, due_soon_days)
+            by_status[retention_status(partner.retention_end_date, today, due_soon_days)].append(partner.id)
+        for status, ids in by_status.items():
+            self.browse(ids).retention_status = status
 
     def action_mark_reviewed(self):
         self._mark_reviewed(fields.Date.context_today(self))

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Benchmark of Odoo's own contact import (base_import) without and with customer_handover (not a test).
+
+Installs two scratch databases, one with contacts and base_import only, one with customer_handover too,
+and imports the same CSV of N contacts (default 20,000: name, email, phone, street, city, reference) as
+the administrator through base_import's execute_import, in each database in turn and for each round,
+rolled back after each import so that every round starts from the same database. Prints the best
+elapsed time of each side by side, and the CPU time of this process and of its PostgreSQL server process
+(where it runs on this machine), which other work on a shared machine disturbs less; exits 1 when the
+addon costs more than 5% of that CPU time (of the elapsed time where the server's CPU cannot be read).
+The scratch databases are dropped afterwards unless --keep is given.
+
+    python3 scripts/benchmark_partner_import.py [--customers N] [--rounds R] [--db PREFIX] [--keep]
+"""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+
+from benchmark_handover import addons_path, install, parse_args
+
+COST_TARGET = 0.05
+FIELDS = ["name", "email", "phone", "street", "city", "ref"]
+
+
+def contacts_csv(count):
+    """N contacts as the CSV a user would import: a header row, then one contact a row."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Name", "Email", "Phone", "Street", "City", "Reference"])
+    for number in range(count):
+        writer.writerow([f"Imported Contact {number:06d}", f"contact{number}@example.cn",
+                         f"+86 138 {number // 10000:04d} {number % 10000:04d}", f"{number} Nanjing Road",
+                         "Shanghai", f"IMP-{number:06d}"])
+    return out.getvalue().encode()
+
+
+def server_cpu(pid):
+    """CPU seconds used so far by the PostgreSQL process ``pid``, or None where it runs elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            values = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(values[11]) + int(values[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def import_once(registry, data):
+    """Elapsed and CPU seconds to import ``data`` as the administrator, flushed, with its commit hooks, rolled back."""
+    import odoo
+
+    with registry.cursor() as cr:
+        cr.execute("SELECT pg_backend_pid()")
+        server = cr.fetchone()[0]
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        admin = env.ref("base.user_admin")
+        env = env(user=admin, context={**admin.context_get(), "import_file": True})
+        wizard = env["base_import.import"].create(
+            {"res_model": "res.partner", "file": data, "file_name": "contacts.csv", "file_type": "text/csv"})
+        options = {"quoting": '"', "separator": ",", "has_headers": True, "encoding": "utf-8"}
+        start, start_cpu, start_server = time.perf_counter(), time.process_time(), server_cpu(server)
+        result = wizard.execute_import(FIELDS, FIELDS, options)
+        env.flush_all()
+        cr.precommit.run()
+        seconds, cpu, end_server = time.perf_counter() - start, time.process_time() - start_cpu, server_cpu(server)
+        cpu = cpu + end_server - start_server if start_server is not None and end_server is not None else None
+        errors = [message for message in result.get("messages", []) if message.get("type") == "error"]
+        if errors or len(result.get("ids") or []) != data.count(b"\n") - 1:
+            raise RuntimeError(f"the import failed: {errors[:3]}")
+        cr.rollback()
+    return seconds, cpu
+
+
+def run(args):
+    import odoo
+    from odoo.modules.registry import Registry
+
+    plain, addon = f"{args.db}_plain", f"{args.db}_addon"
+    install(plain, "contacts,base_import")
+    install(addon, "contacts,base_import,customer_handover")
+    odoo.tools.config.parse_config([f"--addons-path={addons_path()}", "--log-level=warn"])
+    data = contacts_csv(args.customers)
+    registries = {plain: Registry(plain), addon: Registry(addon)}
+    times = {plain: [], addon: []}
+    try:
+        for registry in registries.values():
+            import_once(registry, contacts_csv(200))  # the first import of a registry warms its caches: not measured
+        for round_ in range(1, args.rounds + 1):
+            for database, registry in registries.items():
+                seconds, cpu = import_once(registry, data)
+                times[database].append((seconds, cpu))
+                cpu_text = f", CPU {cpu:.1f} s" if cpu is not None else ""
+                print(f"round {round_}: {database}: {seconds:.1f} s{cpu_text}", flush=True)
+    finally:
+        if not args.keep:
+            for database in registries:
+                Registry.delete(database)
+                odoo.sql_db.close_db(database)
+                subprocess.run(["dropdb", "--if-exists", database], check=False)
+    print(f"\nbase_import of {args.customers} contacts (best of {args.rounds}):")
+    print(f"{'':28}{'elapsed':>10}{'CPU':>10}")
+    best = {}
+    for database, label in ((plain, "without customer_handover"), (addon, "with customer_handover")):
+        elapsed = min(seconds for seconds, _cpu in times[database])
+        cpus = [cpu for _seconds, cpu in times[database] if cpu is not None]
+        best[database] = (elapsed, min(cpus) if len(cpus) == args.rounds else None)
+        cpu_text = f"{best[database][1]:8.1f} s" if best[database][1] is not None else "       n/a"
+        print(f"  {label:26}{elapsed:8.1f} s{cpu_text}")
+    elapsed_cost = best[addon][0] / best[plain][0] - 1
+    measured = "CPU" if best[plain][1] and best[addon][1] else "elapsed"
+    cost = best[addon][1] / best[plain][1] - 1 if measured == "CPU" else elapsed_cost
+    print(f"  the addon's cost: {elapsed_cost:+.1%} elapsed" + (f", {cost:+.1%} CPU" if measured == "CPU" else "")
+          + f" (target: at most {COST_TARGET:+.0%} {measured})")
+    return 1 if cost > COST_TARGET else 0
+
+
+def main():
+    args = parse_args("benchmark_partner_import", __doc__.splitlines()[0], "customer_handover_import_benchmark",
+                      "prefix of the two scratch databases", "keep the scratch databases", customers=20_000,
+                      rounds=True)
+    sys.exit(run(args))
+
+
+if __name__ == "__main__":
+    main()
