@@ -2,6 +2,7 @@ from odoo.tools import SQL
 
 from . import controllers
 from . import models
+from . import report
 from . import wizard
 from .models.res_partner import PARTNER_INDEXES
 

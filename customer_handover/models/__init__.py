@@ -6,8 +6,11 @@ from . import customer_business_domain
 from . import customer_consent_purpose
 from . import customer_consent
 from . import customer_handover
+from . import customer_handover_move
 from . import customer_handover_export
+from . import customer_handover_export_content
 from . import customer_handover_package
+from . import customer_handover_package_content
 from . import customer_handover_line
 from . import customer_handover_incoming
 from . import customer_handover_incoming_line
@@ -16,4 +19,6 @@ from . import customer_retention_policy
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import res_partner_handover_move
+from . import res_partner_handover_package
 from . import ir_attachment

@@ -1,5 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
+
+from .customer_handover_evidence_mixin import evidence_step
 
 # PIPL Art. 13 lists the grounds on which personal information may be processed.
 LAWFUL_BASES = [
@@ -181,6 +184,30 @@ class CustomerConsent(models.Model):
         today = fields.Date.context_today(self)
         for consent in self.filtered(lambda consent: consent.state == "granted"):
             consent.write({"state": "withdrawn", "date_withdrawn": max(today, consent.date_given or today)})
+
+    @api.model
+    def _handover_move(self, partners, from_company, company, purposes):
+        """Give the consents ``partners`` gave ``from_company`` to ``company``, with its ``purposes`` (a move)."""
+        consents = self.search([("partner_id", "in", partners.ids), ("company_id", "=", from_company.id)])
+        # The move is logged as one event per batch; tracking would write a message per consent.
+        consents = consents.with_context(tracking_disable=True)
+        with evidence_step(consents._name, "company_id"):
+            for purpose_id in set(consents.purpose_id.ids):
+                group = consents.filtered(lambda consent, purpose_id=purpose_id: consent.purpose_id.id == purpose_id)
+                group.write({"company_id": company.id, "purpose_id": purposes.get(purpose_id, purpose_id)})
+        self.env.flush_all()
+
+    @api.model
+    def _handover_package_rows(self, partner_ids, purpose_ids, company):
+        """What a transfer package carries of the consents ``partner_ids`` gave ``company`` for ``purpose_ids``."""
+        return self.env.execute_query_dict(SQL(
+            """SELECT id, partner_id, purpose_id, state, date_given, date_withdrawn, channel, lawful_basis,
+                      evidence_filename
+                 FROM customer_consent
+                WHERE partner_id = ANY(%s) AND purpose_id = ANY(%s) AND company_id = %s
+             ORDER BY id""",
+            partner_ids, purpose_ids, company.id,
+        ))
 
     def _labels(self):
         return {"customer": self.partner_id.display_name, "purpose": self.purpose_id.display_name}

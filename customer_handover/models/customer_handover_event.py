@@ -259,7 +259,7 @@ class CustomerHandoverEvent(models.Model):
         head = log.browse(ids[-1])
         now = fields.Datetime.now()
         signed_at = ck.utc_timestamp(now.replace(tzinfo=timezone.utc))
-        labels = {**self.env["customer.handover"]._checklist_labels(),
+        labels = {**self.env["customer.handover.export"]._checklist_labels(),
                   "sheet_names": [self.env._("Cover"), self.env._("Event log"), self.env._("Signatures")],
                   "title": self.env._("Customer handover event log")}
         with tempfile.TemporaryFile() as output:

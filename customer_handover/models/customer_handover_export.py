@@ -154,7 +154,7 @@ class CustomerHandoverExport(models.Model):
         data = base64.b64decode(self.attachment_id.sudo().datas)
         try:
             signed, _result = countersign(
-                data, key, cert, company.name, labels=self.handover_id._checklist_labels(),
+                data, key, cert, company.name, labels=self._checklist_labels(),
                 trusted={self.fingerprint},
             )
         except ck.ChecklistError as error:
@@ -223,14 +223,14 @@ class CustomerHandoverExport(models.Model):
         number = max(previous.mapped("number"), default=0) + 1
         now = fields.Datetime.now()
         signed_at = ck.utc_timestamp(now.replace(tzinfo=timezone.utc))
-        labels = handover._checklist_labels()
+        labels = self._checklist_labels()
         with tempfile.TemporaryFile() as output:
             writer = ChecklistWriter(output, labels["sheet_names"], labels)
-            writer.write_cover(labels["cover_header"], handover._checklist_cover(number, line_count, now))
+            writer.write_cover(labels["cover_header"], self._checklist_cover(handover, number, line_count, now))
             line_fields = self.env["customer.handover.line"]._fields
             header = [labels["number"], *(line_fields[name]._description_string(self.env) for name, _w in LINE_COLUMNS)]
             writer.start_checklist(header, [8, *(width for _name, width in LINE_COLUMNS)])
-            for row in handover._checklist_rows():
+            for row in self._checklist_export_rows(handover):
                 writer.write_row(row)
             rows = writer.manifest(handover.name, number, handover.company_id.name, signed_at)
             try:

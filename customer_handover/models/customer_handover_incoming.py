@@ -92,7 +92,7 @@ class CustomerHandoverIncoming(models.Model):
         data = base64.b64decode(self.checklist_attachment_id.sudo().datas)
         try:
             signed, _result = countersign(
-                data, key, cert, self.company_id.name, labels=self.env["customer.handover"]._checklist_labels(),
+                data, key, cert, self.company_id.name, labels=self.env["customer.handover.export"]._checklist_labels(),
                 trusted={self.fingerprint},
             )
         except ck.ChecklistError as error:

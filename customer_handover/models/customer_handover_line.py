@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 from odoo.tools.translate import LazyTranslate
 
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
@@ -321,6 +322,18 @@ class CustomerHandoverLine(models.Model):
         for handover, lines in self._by_handover():
             events._append_for(lines, event, {**(payload or {}), "handover": handover.id}, handover.company_id)
             lines._log_to_chatter(event, state=values.get("state"))
+
+    @api.model
+    def _package_customer_rows(self, line_ids):
+        """(id, partner id, the five snapshots) of the verified, kept customer lines among ``line_ids``, in order."""
+        return self.env.execute_query(SQL(
+            """SELECT id, partner_id, snapshot_ref, snapshot_contact, snapshot_classification, snapshot_consent,
+                      snapshot_retention
+                 FROM customer_handover_line
+                WHERE id = ANY(%s) AND line_type = 'customer' AND state = 'verified' AND excluded IS NOT TRUE
+             ORDER BY sequence, id""",
+            line_ids,
+        ))
 
     def _log_to_chatter(self, event, state=None, old_name=None):
         """Tell the handover's chatter what happened to these lines, in the company's language."""

@@ -151,7 +151,7 @@ class CustomerHandoverPackage(models.Model):
             raise UserError(self.env._("Give the receiver's public key, or let Odoo make a one-time passphrase."))
         if kind == "transfer":
             handover._ensure_backup()
-        export = handover._record_export() or self.env["customer.handover.export"]._create_for(handover)
+        export = handover._current_export() or self.env["customer.handover.export"]._create_for(handover)
         # sudo: the signing key is an officer's setting and the customers' officer-only data (sensitivity, legal
         # hold, consent evidence) travels with them; the user was checked as a manager of this handover above.
         key, cert = company.sudo().handover_certificate_id._handover_signing_material()

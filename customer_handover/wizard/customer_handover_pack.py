@@ -43,7 +43,7 @@ class CustomerHandoverPack(models.TransientModel):
     @api.depends("handover_id")
     def _compute_export_number(self):
         for wizard in self:
-            export = wizard.handover_id._record_export()
+            export = wizard.handover_id._current_export()
             wizard.export_number = export.number
 
     @api.depends("recipient")

@@ -72,7 +72,7 @@ print("RESULT", json.dumps({
     "status": result.status,
     "same_signature": bool(result.signers) and result.signers[0].signature == export.signature,
     "signed": [row[:len(row) - 1] for row in signed],
-    "now": list(export.handover_id._checklist_rows()),
+    "now": list(export._checklist_export_rows(export.handover_id)),
     "chain": problem and problem.code,
     "version": env["ir.module.module"].search([("name", "=", "customer_handover")]).latest_version,
 }))

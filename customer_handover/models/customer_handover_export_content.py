@@ -1,0 +1,123 @@
+from odoo import api, fields, models
+from odoo.tools import format_date, split_every
+
+from .customer_handover_export import BATCH, LINE_COLUMNS
+from .customer_handover_line import PUBLIC_REASONS
+
+
+class CustomerHandoverExport(models.Model):
+    """What the signed checklist workbook says: its labels, its cover and its checklist rows, in the user's language."""
+
+    _inherit = "customer.handover.export"
+
+    @api.model
+    def _checklist_labels(self):
+        """The workbook's texts in the user's language: sheet names, column titles and the signatures' labels."""
+        return {
+            "sheet_names": [self.env._("Cover"), self.env._("Checklist"), self.env._("Signatures")],
+            "title": self.env._("Customer handover checklist"),
+            "cover_header": [self.env._("Item"), self.env._("Value")],
+            "header": [self.env._("Key"), self.env._("Item"), self.env._("Value")],
+            "number": self.env._("No."),
+            "format": self.env._("Format"),
+            "canonical_version": self.env._("Canonical form version"),
+            "handover": self.env._("Handover"),
+            "export": self.env._("Export number"),
+            "company": self.env._("Transferring company"),
+            "exported_at": self.env._("Exported at (UTC)"),
+            "sheets": self.env._("Sheets"),
+            "cover.rows": self.env._("Cover rows"),
+            "cover.columns": self.env._("Cover columns"),
+            "cover.digest": self.env._("Cover digest (SHA-256)"),
+            "checklist.rows": self.env._("Checklist rows"),
+            "checklist.columns": self.env._("Checklist columns"),
+            "checklist.digest": self.env._("Checklist digest (SHA-256)"),
+            "role": self.env._("Signing party"),
+            "name": self.env._("Signed by"),
+            "signed_at": self.env._("Signed at (UTC)"),
+            "algorithm": self.env._("Algorithm"),
+            "fingerprint": self.env._("Certificate fingerprint (SHA-256)"),
+            "certificate": self.env._("Certificate"),
+            "value": self.env._("Signature"),
+        }
+
+    @api.model
+    def _checklist_cover(self, handover, number, line_count, now):
+        """The cover sheet's (item, value) rows of ``handover``'s export ``number``."""
+        handover.ensure_one()
+        selection = _selection_labels(handover, "reason", "state", "abroad_legal_basis")
+        abroad = self.env._("No")
+        if handover.receiver_abroad:
+            basis = selection["abroad_legal_basis"].get(handover.abroad_legal_basis)
+            abroad = " · ".join(filter(None, [self.env._("Yes"), handover.receiver_country_id.name, basis]))
+        signed = [
+            (self.env._("Transferring representative"), handover.transfer_signer, handover.transfer_signed_on),
+            (self.env._("Receiving representative"), handover.receiver_signer, handover.receiver_signed_on),
+        ]
+        return [
+            [self.env._("Handover"), handover.name],
+            [self.env._("Export number"), str(number)],
+            [self.env._("Transferring company"),
+             " · ".join(filter(None, [handover.company_id.name, handover.company_id.vat]))],
+            [self.env._("Receiving party"), handover.receiver_contact],
+            [self.env._("Responsible (transferring)"), handover.user_id.name],
+            [self.env._("Responsible (receiving)"), handover.receiver_responsible_id.name],
+            [self.env._("Reason"),
+             " · ".join(filter(None, [selection["reason"].get(handover.reason), handover.reason_note]))],
+            [self.env._("Status"), selection["state"].get(handover.state)],
+            [self.env._("Planned date"), format_date(self.env, handover.date_planned)],
+            [self.env._("Completed on"), format_date(self.env, handover.date_done)],
+            [self.env._("Receiver outside mainland China"), abroad],
+            [self.env._("Confidentiality agreement"), handover.nda_reference],
+            [self.env._("Agreement signed on"), format_date(self.env, handover.nda_date)],
+            [self.env._("Agreement term (months)"), str(handover.nda_term_months or "")],
+            [self.env._("Receiver's purposes"), ", ".join(handover.purpose_ids.mapped("name"))],
+            [self.env._("Checklist lines"), str(line_count)],
+            [self.env._("Verified"), str(handover.verified_count)],
+            [self.env._("Pending"), str(handover.pending_count)],
+            [self.env._("Excluded"), str(handover.excluded_count)],
+            *([label, f"{signer} · {self._local_time(moment)}" if signer else ""] for label, signer, moment in signed),
+            [self.env._("Exported on"), self._local_time(now)],
+            [self.env._("Exported by"), self.env.user.name],
+        ]
+
+    @api.model
+    def _checklist_export_rows(self, handover):
+        """Yield the checklist sheet's rows of ``handover``, reading the lines in batches so memory stays flat."""
+        handover.ensure_one()
+        lines = self.env["customer.handover.line"]
+        labels = _selection_labels(lines, "line_type", "eligibility", "state")
+        reasons = {code: self.env._(label) for code, label in PUBLIC_REASONS}
+        yes = self.env._("Yes")
+        names = [name for name, _width in LINE_COLUMNS]
+        ids = lines.search([("handover_id", "=", handover.id)], order="sequence, id").ids
+        number = 0
+        for batch_ids in split_every(BATCH, ids):
+            batch = lines.browse(batch_ids)
+            batch.fetch(names)
+            users = {user.id: user.name for user in batch.verified_by_id}
+            for line in batch:
+                number += 1
+                values = dict.fromkeys(names, "")
+                values.update({name: line[name] or "" for name in names if name not in labels})
+                values.update({name: labels[name].get(line[name], "") for name in labels})
+                values["public_reasons"] = ", ".join(
+                    reasons.get(code, code) for code in (line.public_reasons or "").split(",") if code
+                )
+                values["verified_by_id"] = users.get(line.verified_by_id.id, "")
+                values["verified_on"] = self._local_time(line.verified_on)
+                values["excluded"] = yes if line.excluded else ""
+                yield [str(number), *(values[name] for name in names)]
+            batch.invalidate_recordset()
+
+    @api.model
+    def _local_time(self, moment):
+        """A UTC datetime as the user's local time, with its offset: a signed document states its time zone."""
+        if not moment:
+            return ""
+        return fields.Datetime.context_timestamp(self, moment).strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _selection_labels(records, *names):
+    """Each selection field's labels by value, in the user's language."""
+    return {name: dict(records._fields[name]._description_selection(records.env)) for name in names}
