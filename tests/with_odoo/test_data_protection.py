@@ -161,7 +161,8 @@ class TestDataProtection(HandoverCase):
             self.env.flush_all()
             with freeze_time("2027-06-01"):
                 before = self.env.cr.sql_log_count
-                self.assertEqual(self.env["res.partner"]._cron_update_retention_status(batch_size=100), size)
+                with self.assertQueryCount(2, flush=False):
+                    self.assertEqual(self.env["res.partner"]._cron_update_retention_status(batch_size=100), size)
                 counts.append(self.env.cr.sql_log_count - before)
                 self.env.invalidate_all()
                 self.assertEqual(set(partners.mapped("retention_status")), {"expired"})

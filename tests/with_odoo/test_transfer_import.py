@@ -1,6 +1,7 @@
 import base64
 import hashlib
 import json
+from contextlib import nullcontext
 
 from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
 from odoo.addons.customer_handover.tools import checklist as ck
@@ -565,8 +566,9 @@ class TestTransferImport(ImportFixture, HandoverCase):
                 self.export, recipient=self.recipient, package=package, change=unique(f"P{package}"), extra=extras))
             self.env.flush_all()
             start = self.cr.sql_log_count
-            wizard.action_import()
-            self.env.flush_all()
+            with self.assertQueryCount(80, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
+                wizard.action_import()
+                self.env.flush_all()
             counts.append(self.cr.sql_log_count - start)
         self.assertEqual(self.env["customer.handover.incoming"].search([], order="id").mapped("created_count"),
                          [3, 3, 9])
