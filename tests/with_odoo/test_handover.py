@@ -1,4 +1,5 @@
 import base64
+from contextlib import nullcontext
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
@@ -209,10 +210,11 @@ class TestHandover(HandoverCase):
             self.env.invalidate_all()
             # browse ids, as a request does: an x2many value's lazy prefetch set empties on invalidation
             lines = self.env["customer.handover.line"].with_user(self.handover_user).browse(handover.line_ids.ids)
-            before = self.env.cr.sql_log_count
-            lines.action_verify()
-            self.env.flush_all()
-            counts.append(self.env.cr.sql_log_count - before)
+            with self.assertQueryCount(10, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
+                before = self.env.cr.sql_log_count
+                lines.action_verify()
+                self.env.flush_all()
+                counts.append(self.env.cr.sql_log_count - before)
             self.assertEqual(set(lines.mapped("state")), {"verified"})
         self.assertEqual(counts[1], counts[2], f"batch verification queries grew with the batch: {counts}")
 
@@ -248,10 +250,11 @@ class TestHandover(HandoverCase):
             wizard = scope.save()
             self.env.flush_all()
             self.env.invalidate_all()
-            before = self.env.cr.sql_log_count
-            wizard.action_confirm()
-            self.env.flush_all()
-            counts.append(self.env.cr.sql_log_count - before)
+            with self.assertQueryCount(41, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
+                before = self.env.cr.sql_log_count
+                wizard.action_confirm()
+                self.env.flush_all()
+                counts.append(self.env.cr.sql_log_count - before)
             self.assertEqual(len(wizard.handover_id.line_ids), size)
         self.assertEqual(counts[1], counts[2], f"checklist creation queries grew with the customers: {counts}")
 

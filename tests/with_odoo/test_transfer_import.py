@@ -1,6 +1,7 @@
 import base64
 import hashlib
 import json
+from contextlib import nullcontext
 
 from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
 from odoo.addons.customer_handover.tools import checklist as ck
@@ -564,10 +565,11 @@ class TestTransferImport(ImportFixture, HandoverCase):
             wizard = self._preview(package=build_package(
                 self.export, recipient=self.recipient, package=package, change=unique(f"P{package}"), extra=extras))
             self.env.flush_all()
-            start = self.cr.sql_log_count
-            wizard.action_import()
-            self.env.flush_all()
-            counts.append(self.cr.sql_log_count - start)
+            with self.assertQueryCount(80, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
+                start = self.cr.sql_log_count
+                wizard.action_import()
+                self.env.flush_all()
+                counts.append(self.cr.sql_log_count - start)
         self.assertEqual(self.env["customer.handover.incoming"].search([], order="id").mapped("created_count"),
                          [3, 3, 9])
         self.assertEqual(counts[1], counts[2], "3 and 9 customers in one batch: the same number of queries")

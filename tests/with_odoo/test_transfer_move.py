@@ -1,6 +1,7 @@
 """A handover to a company of the same database, or to another team, moves the customers instead of copying them."""
 
 import base64
+from contextlib import nullcontext
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
@@ -260,9 +261,10 @@ class TestTransferMove(HandoverCase):
             self.env.flush_all()
             self.env.invalidate_all()
             handover = handover.with_user(self.manager).browse(handover.id)
-            before = self.env.cr.sql_log_count
-            handover.action_done()
-            self.env.flush_all()
-            counts.append(self.env.cr.sql_log_count - before)
+            with self.assertQueryCount(108, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
+                before = self.env.cr.sql_log_count
+                handover.action_done()
+                self.env.flush_all()
+                counts.append(self.env.cr.sql_log_count - before)
             self.assertEqual(set((customers | customers.child_ids).mapped("company_id")), {self.company_b})
         self.assertEqual(counts[1], counts[2], f"the move's queries grew with the customers: {counts}")
