@@ -36,18 +36,14 @@ from .checklist import (
     ROLES,
     SIGNATURE_WIDTHS,
     SIGNER_KEYS,
-    ChecklistError,
     cell_tags,
-    check_signature,
-    common_name,
-    fingerprint,
-    load_certificate,
     parse_digest_cell,
     row_digest,
     row_height,
 )
 from .checklist_zip import ZipProblem, iter_content, read_entries
 from .event_log import check_log_workbook
+from .signing import ChecklistError, check_signature, common_name, fingerprint, load_certificate
 
 # English texts of every finding; Odoo shows its own translated ones, keyed alike.
 MESSAGES = {

@@ -31,7 +31,9 @@ from datetime import datetime, timezone
 import pyrage
 
 from .canonical import canonical_json
-from .checklist import (
+from .checklist_verify import verify
+from .checklist_zip import CHUNK, ZipProblem, iter_content, read_entries
+from .signing import (
     ChecklistError,
     certificate_pem,
     check_signature,
@@ -42,8 +44,6 @@ from .checklist import (
     utc_timestamp,
     validity,
 )
-from .checklist_verify import verify
-from .checklist_zip import CHUNK, ZipProblem, iter_content, read_entries
 
 FORMAT = "customer-handover-transfer-package"
 DATA_FORMAT = "customer-handover-transfer-data"
