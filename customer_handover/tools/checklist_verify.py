@@ -41,9 +41,9 @@ from .checklist import (
     row_digest,
     row_height,
 )
-from .checklist_zip import ZipProblem, iter_content, read_entries
 from .event_log import check_log_workbook
 from .signing import ChecklistError, check_signature, common_name, fingerprint, load_certificate
+from .strict_zip import ZipProblem, check_weight, iter_content, read_entries
 
 # English texts of every finding; Odoo shows its own translated ones, keyed alike.
 MESSAGES = {
@@ -305,13 +305,10 @@ class _Package:
             raise RefusedChecklist(problem.code, **problem.params) from problem
         if len(entries) > limits.max_parts:
             raise UnreadableChecklist("too_many_parts", count=len(entries), limit=limits.max_parts)
-        total = 0
-        for entry in entries:
-            info = entry.info
-            total += info.file_size
-            ratio_exceeded = info.file_size > max(limits.ratio_floor, info.compress_size * limits.max_ratio)
-            if ratio_exceeded or total > limits.max_unpacked:
-                raise UnreadableChecklist("zip_bomb", part=entry.name)
+        try:
+            check_weight(entries, limits)
+        except ZipProblem as problem:
+            raise UnreadableChecklist("zip_bomb", part=problem.params["entry"]) from problem
         self.entries = {entry.name: entry for entry in entries}
         self.unread = set(self.entries)
         self.rewritten = []

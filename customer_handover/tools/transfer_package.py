@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import stat
-import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ import pyrage
 
 from .canonical import canonical_json
 from .checklist_verify import verify
-from .checklist_zip import CHUNK, ZipProblem, iter_content, read_entries
 from .signing import (
     ChecklistError,
     certificate_pem,
@@ -43,6 +41,16 @@ from .signing import (
     sign_bytes,
     utc_timestamp,
     validity,
+)
+from .strict_zip import (
+    CHUNK,
+    ZipProblem,
+    check_names,
+    check_weight,
+    iter_content,
+    read_entries,
+    stated_count,
+    unsafe_name,
 )
 
 FORMAT = "customer-handover-transfer-package"
@@ -75,7 +83,6 @@ _EXTENSION = re.compile(r"[a-z0-9]{1,10}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+")
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]|[-+0-9.eE]+')
-_EOCD = struct.Struct("<4sHHHHIIH")
 # Fixed zip times: a package's time is its manifest's created_at.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -828,12 +835,10 @@ class _Reader:
         self._check_zip()
 
     def _check_zip(self):
-        if self.size < _EOCD.size:
-            raise _Refused("not_zip")
-        self.stream.seek(self.size - _EOCD.size)
-        signature, *_disks, count, _length, _offset, _comment = _EOCD.unpack(self.stream.read(_EOCD.size))
-        if signature != b"PK\x05\x06":
-            raise _Refused("not_zip")
+        try:
+            count = stated_count(self.stream, self.size)
+        except ZipProblem as problem:
+            raise _Refused("not_zip") from problem
         if count > self.limits.max_members:
             raise _Refused("too_many_members", count=count, limit=self.limits.max_members)
         try:
@@ -842,7 +847,10 @@ class _Reader:
             raise _Refused("not_zip") from error
         if len(infos) > self.limits.max_members:
             raise _Refused("too_many_members", count=len(infos), limit=self.limits.max_members)
-        _check_names(infos)
+        try:
+            check_names(infos, unsafe_name, _is_member_name)
+        except ZipProblem as problem:
+            raise _Refused(_NAME_PROBLEMS[problem.code], problem.params["entry"]) from problem
         try:
             entries, _unusual = read_entries(self.stream, self.size)
         except ZipProblem as problem:
@@ -851,14 +859,10 @@ class _Reader:
             detail = ", ".join(f"{key} {value}" for key, value in problem.params.items())
             raise _Refused("zip_structure", problem.params.get("entry", ""),
                            detail=f"{problem.code}: {detail}") from problem
-        total = 0
-        for entry in entries:
-            info = entry.info
-            total += info.file_size
-            if info.file_size > max(self.limits.ratio_floor, info.compress_size * self.limits.max_ratio):
-                raise _Refused("zip_bomb", entry.name)
-            if total > self.limits.max_unpacked:
-                raise _Refused("zip_bomb", entry.name)
+        try:
+            check_weight(entries, self.limits)
+        except ZipProblem as problem:
+            raise _Refused("zip_bomb", problem.params["entry"]) from problem
         self.entries = {entry.name: entry for entry in entries}
 
     def _chunks(self, name):
@@ -990,25 +994,15 @@ def _data_tail(version):
     return DATA_TAIL_START + str(version).encode() + b"}\n"
 
 
-def _check_names(infos):
-    """Refuse traversal, absolute names, links, folders and names given twice, each with its own message."""
-    seen = set()
-    for info in infos:
-        name = info.orig_filename
-        parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
-            raise _Refused("member_absolute", name)
-        if ".." in parts:
-            raise _Refused("member_traversal", name)
-        kind = stat.S_IFMT(info.external_attr >> 16)
-        if name.endswith("/") or info.external_attr & 0x10 or kind not in (0, stat.S_IFREG):
-            raise _Refused("member_link", name)
-        folded = name.casefold()
-        if folded in seen:
-            raise _Refused("member_duplicate", name)
-        seen.add(folded)
-        if name not in (MANIFEST, SIGNATURE, DATA, WORKBOOK) and not _EVIDENCE_NAME.fullmatch(name):
-            raise _Refused("member_name", name)
+# What the strict zip reader finds wrong with a member's name, as the opener names it.
+_NAME_PROBLEMS = {
+    "zip_absolute": "member_absolute", "zip_traversal": "member_traversal", "zip_link": "member_link",
+    "zip_duplicate": "member_duplicate", "zip_name": "member_name",
+}
+
+
+def _is_member_name(name):
+    return name in (MANIFEST, SIGNATURE, DATA, WORKBOOK) or bool(_EVIDENCE_NAME.fullmatch(name))
 
 
 def _manifest_shape(manifest):
