@@ -20,6 +20,12 @@ def addon_packages():
     )
 
 
+def tools_packages():
+    """The Odoo-free helpers and their subpackages, named inside the top-level tools package."""
+    tools = ROOT / ADDON / "tools"
+    return sorted(".".join((TOOLS, *init.parent.relative_to(tools).parts)) for init in tools.rglob("__init__.py"))
+
+
 def addon_data_files():
     """Every non-Python file of the addon (views, data, translations, icons), relative to it."""
     return sorted(
@@ -42,7 +48,7 @@ setup(
     license="LGPL-3",
     python_requires=">=3.10",
     package_dir={f"odoo.addons.{ADDON}": ADDON, TOOLS: f"{ADDON}/tools"},
-    packages=[*addon_packages(), TOOLS],
+    packages=[*addon_packages(), *tools_packages()],
     package_data={f"odoo.addons.{ADDON}": addon_data_files()},
     include_package_data=False,
     zip_safe=False,

@@ -11,8 +11,9 @@ from xml.sax.saxutils import escape
 
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from .checklist import SIGNATURE_WIDTHS, ChecklistError, row_height, signature_rows, utc_timestamp
+from .checklist import SIGNATURE_WIDTHS, row_height, signature_rows
 from .checklist_verify import CELL_REFERENCE, MAIN, sheet_parts, verify
+from .signing import ChecklistError, utc_timestamp
 
 # Text that reads as an OOXML escape (_xHHHH_) is stored with its underscore escaped, as xlsxwriter does.
 _LITERAL_ESCAPE = re.compile(r"(_x[0-9A-Fa-f]{4}_)")

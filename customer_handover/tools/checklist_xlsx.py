@@ -11,11 +11,11 @@ from .checklist import (
     FORMAT,
     MAX_ROWS,
     SIGNATURE_WIDTHS,
-    ChecklistError,
     SheetDigest,
     manifest_rows,
     row_height,
 )
+from .signing import ChecklistError
 
 
 class ChecklistWriter:

@@ -12,8 +12,10 @@ import json
 import os
 import sys
 
-from .checklist import (
-    EVENT_LOG_FORMAT,
+from .checklist import EVENT_LOG_FORMAT
+from .checklist_countersign import countersign
+from .checklist_verify import Limits, read_source, verify
+from .signing import (
     ChecklistError,
     certificate_pem,
     fingerprint,
@@ -24,8 +26,6 @@ from .checklist import (
     normalise_fingerprint,
     private_key_pem,
 )
-from .checklist_countersign import countersign
-from .checklist_verify import Limits, read_source, verify
 from .transfer_package import Limits as PackageLimits
 from .transfer_package import load_identities, new_identity, open_package
 

@@ -16,14 +16,8 @@ from dataclasses import dataclass
 from openpyxl import load_workbook
 
 from .canonical import canonical_json
-from .checklist import (
-    ChecklistError,
-    canonical_text,
-    check_signature,
-    fingerprint,
-    load_certificate,
-    sign_bytes,
-)
+from .checklist import canonical_text
+from .signing import ChecklistError, check_signature, fingerprint, load_certificate, sign_bytes
 
 GENESIS = "0" * 64
 SEAL_EVENT = "chain_sealed"

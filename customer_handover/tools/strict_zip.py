@@ -1,13 +1,16 @@
-"""Reading a workbook's zip one way only: its entries back to back, nothing before, between or after them.
+"""Reading an untrusted zip one way only: its entries back to back, nothing before, between or after them.
 
+Used by the checklist's verifier (a workbook is a zip) and by the transfer package's opener.
 Readers disagree on a zip that holds more than its entries (data around them, two entries of one name,
 a local header that says something else than the central directory, a compressed stream that ends
 early): such a file shows one thing in one program and another elsewhere, so it is refused. What a
 writer may legitimately vary (flags, extra fields, stored parts) is reported as not the signing
-program's, for the verifier to tell a re-saved file from the signed original.
+program's, for the verifier to tell a re-saved file from the signed original. Each caller turns a
+ZipProblem's code into its own finding.
 """
 
 import re
+import stat
 import struct
 import zipfile
 import zlib
@@ -44,6 +47,17 @@ class Entry:
     data_offset: int
 
 
+def stated_count(stream, size):
+    """The number of entries the zip's end record states, read before its central directory is parsed."""
+    if size < _END.size:
+        raise ZipProblem("not_zip")
+    stream.seek(size - _END.size)
+    signature, *_disks, count, _length, _offset, _comment = _END.unpack(stream.read(_END.size))
+    if signature != _END_SIGNATURE:
+        raise ZipProblem("not_zip")
+    return count
+
+
 def read_entries(stream, size):
     """Check the zip in ``stream`` (``size`` bytes) is its entries back to back; return them and what is unusual.
 
@@ -66,7 +80,7 @@ def read_entries(stream, size):
         raise ZipProblem("zip_method", entry="(central directory)", method="zip64", flags="multi-disk")
     if directory_offset + directory_size != size - _END.size:
         raise ZipProblem("zip_outside", offset=directory_offset + directory_size, size="?")
-    _check_names(infos)
+    check_names(infos, _not_a_part)
     entries, unusual = [], []
     offset = 0
     for info in sorted(infos, key=lambda item: item.header_offset):
@@ -81,16 +95,52 @@ def read_entries(stream, size):
     return entries, unusual
 
 
-def _check_names(infos):
+def check_names(infos, refused, listed=None):
+    """Refuse, entry by entry, a name ``refused(info)`` gives a code for, a name given twice (compared
+    without case), then a name ``listed(name)`` does not list (``zip_name``)."""
     seen = set()
     for info in infos:
         name = info.orig_filename
-        if name != info.filename or not _PART_NAME.fullmatch(name):
-            raise ZipProblem("zip_name", entry=name)
+        if code := refused(info):
+            raise ZipProblem(code, entry=name)
         folded = name.casefold()
         if folded in seen:
             raise ZipProblem("zip_duplicate", entry=name)
         seen.add(folded)
+        if listed is not None and not listed(name):
+            raise ZipProblem("zip_name", entry=name)
+
+
+def _not_a_part(info):
+    """``zip_name`` for a name no workbook part has, or one the central directory spells otherwise."""
+    name = info.orig_filename
+    return "zip_name" if name != info.filename or not _PART_NAME.fullmatch(name) else None
+
+
+def unsafe_name(info):
+    """Why extracting ``info`` could write outside its folder: zip_absolute, zip_traversal, zip_link; else None."""
+    name = info.orig_filename
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+        return "zip_absolute"
+    if ".." in name.replace("\\", "/").split("/"):
+        return "zip_traversal"
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if name.endswith("/") or info.external_attr & 0x10 or kind not in (0, stat.S_IFREG):
+        return "zip_link"
+    return None
+
+
+def check_weight(entries, limits):
+    """Refuse a zip bomb: an entry unpacking to over ``limits.max_ratio`` times its size (past ``ratio_floor``),
+    or all of them together to over ``max_unpacked``."""
+    total = 0
+    for entry in entries:
+        info = entry.info
+        total += info.file_size
+        if info.file_size > max(limits.ratio_floor, info.compress_size * limits.max_ratio):
+            raise ZipProblem("zip_bomb", entry=entry.name)
+        if total > limits.max_unpacked:
+            raise ZipProblem("zip_bomb", entry=entry.name)
 
 
 def _read_local(stream, info):

@@ -1,0 +1,113 @@
+"""Opening a package: decrypt, check everything, and write its contents out only when every check passed."""
+
+import hashlib
+import os
+import tempfile
+
+from ..checklist_verify import verify
+from ..signing import normalise_fingerprint
+from ..strict_zip import CHUNK
+from .age import as_identities, decrypt, decrypt_file
+from .format import Limits
+from .problems import OpenResult, Problem, Refused, open_status
+from .reader import Reader
+
+
+def default_out(path):
+    """The folder a package opens into by default: beside it, named after it."""
+    stem = os.path.basename(os.fspath(path))
+    stem = stem[:-4] if stem.endswith(".age") else stem + "-opened"
+    return os.path.join(os.path.dirname(os.path.abspath(path)), stem)
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_package(path, identity=None, passphrase=None, fingerprint=None, checklist=None, out=None, limits=None):
+    """Decrypt and check the package at ``path``; write its contents to ``out`` only if every check passed.
+
+    ``identity``: an age identity file's text, an identity, or a list of identities; ``passphrase``: text.
+    ``fingerprint``: the signer's pinned SHA-256 fingerprint (or a set of them); without one a correctly
+    signed package is ``unknown_key``. ``checklist``: the path of the signed checklist workbook the
+    receiver holds. ``out``: a folder that must not exist (default: ``default_out(path)``).
+    Returns an OpenResult; raises OSError when ``path`` cannot be read, PackageError for an identity that is
+    not one.
+    """
+    limits = limits or Limits()
+    out = os.fspath(out) if out else default_out(path)
+    pinned = {normalise_fingerprint(item) for item in _as_set(fingerprint)}
+    try:
+        if os.path.lexists(out):
+            raise Refused("out_exists", out=out)
+        identities = as_identities(identity)
+        with open(path, "rb") as source, tempfile.TemporaryFile() as plain:
+            decrypt(source, plain, identities, passphrase, limits)
+            return _check_plain(plain, pinned, checklist, out, limits)
+    except Refused as refused:
+        return OpenResult(open_status([refused.problem]), problems=[refused.problem])
+
+
+def open_plain(plain, fingerprint=None, checklist=None, out=None, limits=None):
+    """Check a package already decrypted (``plain``: a binary file of its zip) as ``open_package`` does.
+
+    For a receiver that decrypted the package earlier and checks it again before using it: the
+    signature, every digest, the pin and the checklist, then the contents written to ``out`` (which
+    must not exist) only if every check passed.
+    """
+    limits = limits or Limits()
+    pinned = {normalise_fingerprint(item) for item in _as_set(fingerprint)}
+    try:
+        if os.path.lexists(out):
+            raise Refused("out_exists", out=out)
+        return _check_plain(plain, pinned, checklist, os.fspath(out), limits)
+    except Refused as refused:
+        return OpenResult(open_status([refused.problem]), problems=[refused.problem])
+
+
+def decrypt_package(path, plain, identity=None, passphrase=None, limits=None):
+    """Decrypt the package at ``path`` into the binary file ``plain``; None, or the Problem that stopped it."""
+    try:
+        decrypt_file(path, plain, as_identities(identity), passphrase, limits or Limits())
+    except Refused as refused:
+        return refused.problem
+    return None
+
+
+def _check_plain(plain, pinned, checklist, out, limits):
+    reader = Reader(plain, limits)
+    result = reader.check(pinned)
+    if checklist is not None and result.checklist_sha256:
+        found = sha256_file(checklist)
+        if found != result.checklist_sha256:
+            result.problems.append(_checklist_problem(checklist, found, result))
+    result.status = open_status(result.problems)
+    if result.status == "valid":
+        try:
+            reader.extract(out)
+        except FileExistsError as error:
+            raise Refused("out_exists", out=out) from error
+        result.out = out
+    return result
+
+
+def _checklist_problem(checklist, found, result):
+    """The package delivers another checklist: a later export of its handover supersedes it; else it is another."""
+    held = verify(checklist)
+    manifest = held.manifest if held.status in ("valid", "unknown_key", "resaved") else {}
+    newer = str(manifest.get("export", ""))
+    name = os.path.basename(os.fspath(checklist))
+    params = {"export": result.export, "handover": result.handover}
+    if manifest.get("handover") == result.handover and newer.isdigit() and int(newer) > result.export:
+        return Problem("superseded", name, {**params, "newer": int(newer)})
+    return Problem("checklist_mismatch", name, {**params, "expected": result.checklist_sha256, "found": found})
+
+
+def _as_set(value):
+    if not value:
+        return set()
+    return {value} if isinstance(value, str) else set(value)
