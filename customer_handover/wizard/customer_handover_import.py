@@ -6,8 +6,6 @@ import os
 import shutil
 import tempfile
 
-from openpyxl import load_workbook
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, email_normalize, split_every
@@ -19,6 +17,8 @@ from ..models.customer_handover_incoming_line import MATCH_KEYS
 from ..models.res_company import SENSITIVITY_LEVELS
 from ..models.res_partner import PROVENANCE_FIELDS
 from ..tools import transfer_package as tp
+from ..tools.checklist_columns import SNAPSHOT_KEYS
+from ..tools.checklist_read import checklist_rows, snapshot_digest
 from ..tools.checklist_verify import verify
 from ..tools.phone import e164_digits, stored_forms
 from ..tools.retention import retention_end_date
@@ -26,10 +26,6 @@ from ..tools.retention import retention_end_date
 MANAGER = "customer_handover.group_handover_manager"
 OFFICER = "customer_handover.group_data_protection_officer"
 BATCH = 500
-# Columns of the signed checklist's second sheet: number, name, type, the five snapshot columns; "excluded".
-SNAPSHOT_COLUMNS = slice(3, 8)
-EXCLUDED_COLUMN = 14
-SNAPSHOT_KEYS = ("ref", "contact", "classification", "consent", "retention")
 DECISIONS = [("create", "Create a new contact"), ("merge", "Merge into the match"), ("refuse", "Refuse")]
 CONTACT_CHOICES = [("keep", "Keep the existing contact data"), ("package", "Take the package's contact data")]
 # The merge keeps the stricter sensitivity: the order of SENSITIVITY_LEVELS, least strict first.
@@ -58,9 +54,6 @@ CODES = {
     "lawful_basis": {code for code, _label in LAWFUL_BASES},
 }
 
-
-def _snapshot_digest(values):
-    return hashlib.sha256(tp.canonical_json([str(value or "") for value in values])).hexdigest()
 # An imported customer's provenance and the event log record the import: no chatter message or follower per record,
 # which would cost more than the import itself.
 QUIET = {"tracking_disable": True, "mail_create_nolog": True, "mail_create_nosubscribe": True, "mail_notrack": True}
@@ -530,7 +523,7 @@ class CustomerHandoverImport(models.TransientModel):
                 "The checklist workbook does not verify as export %(export)s of %(handover)s signed by the key "
                 "%(fingerprint)s.", export=result.export, handover=result.handover, fingerprint=result.fingerprint,
             ))
-        rows = self._checklist_rows(checklist)
+        rows = checklist_rows(checklist)
         incoming_model = self.env["customer.handover.incoming"]
         now = fields.Datetime.now()
         with evidence_step(incoming_model._name, CREATE, *INCOMING_FIELDS):
@@ -593,19 +586,6 @@ class CustomerHandoverImport(models.TransientModel):
         for kind, record in tp.iter_data(os.path.join(folder, tp.DATA)):
             if kind == "customer":
                 yield record
-
-    def _checklist_rows(self, checklist):
-        """{line number: (name, snapshot digest, excluded)} of the signed checklist's rows."""
-        book = load_workbook(checklist, read_only=True)
-        try:
-            rows = {}
-            for row in book.worksheets[1].iter_rows(min_row=2, values_only=True):
-                if row and str(row[0] or "").isdigit():
-                    rows[int(row[0])] = (row[1] or "", _snapshot_digest(row[SNAPSHOT_COLUMNS]),
-                                         bool(row[EXCLUDED_COLUMN]))
-            return rows
-        finally:
-            book.close()
 
     def _reopen(self):
         return {
@@ -926,7 +906,7 @@ class _ImportContext:
             number = customer["line"]
             decision = self.decisions[number]
             row = self.rows.get(number)
-            snapshot = _snapshot_digest([customer["snapshot"].get(key) for key in SNAPSHOT_KEYS])
+            snapshot = snapshot_digest([customer["snapshot"].get(key) for key in SNAPSHOT_KEYS])
             difference = False
             if row is None:
                 difference = "not_in_checklist"
