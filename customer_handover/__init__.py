@@ -3,7 +3,7 @@ from odoo.tools import SQL
 from . import controllers
 from . import models
 from . import wizard
-from .models.res_partner import PARTNER_INDEXES
+from .models.res_partner_handover_match import PARTNER_INDEXES
 
 
 def uninstall_hook(env):
