@@ -4,6 +4,7 @@ import datetime
 import functools
 import hashlib
 import os
+from collections.abc import Callable
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -55,7 +56,7 @@ class _Received:
     version: int
     mappings: dict
     rows: dict
-    decide: object
+    decide: Callable[[list], dict]
     codes: dict
     countries: dict
     langs: set
