@@ -4,7 +4,7 @@ from . import controllers
 from . import models
 from . import report
 from . import wizard
-from .models.res_partner import PARTNER_INDEXES
+from .models.res_partner_handover_match import PARTNER_INDEXES
 
 
 def uninstall_hook(env):

@@ -271,7 +271,7 @@ def run(args):
 
 def export_figures(env, handover, manager):
     """Time the signed export, Odoo's own Excel export of the same rows and columns, and offline verification."""
-    from odoo.addons.customer_handover.models.customer_handover_export import LINE_COLUMNS
+    from odoo.addons.customer_handover.tools.checklist_columns import LINE_COLUMNS
 
     figures = {"lines": env["customer.handover.line"].search_count([("handover_id", "=", handover.id)])}
     start = time.perf_counter()

@@ -13,12 +13,14 @@ from . import customer_handover_package
 from . import customer_handover_package_content
 from . import customer_handover_line
 from . import customer_handover_incoming
+from . import customer_handover_incoming_import
 from . import customer_handover_incoming_line
 from . import customer_handover_trusted_signer
 from . import customer_retention_policy
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import res_partner_handover_match
 from . import res_partner_handover_move
 from . import res_partner_handover_package
 from . import ir_attachment

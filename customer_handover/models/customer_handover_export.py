@@ -8,6 +8,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools import checklist as ck
+from ..tools.checklist_columns import LINE_COLUMNS
 from ..tools.checklist_countersign import countersign
 from ..tools.checklist_xlsx import ChecklistWriter
 from .customer_handover_evidence_mixin import CREATE, evidence_step
@@ -15,25 +16,6 @@ from .customer_handover_evidence_mixin import CREATE, evidence_step
 MANAGER = "customer_handover.group_handover_manager"
 BATCH = 2000
 COUNTERSIGN_FIELDS = ("countersigner", "countersign_fingerprint", "countersigned_on", "countersigned_attachment_id")
-# (field, width) of the checklist sheet's columns, after the row number.
-LINE_COLUMNS = [
-    ("name", 30),
-    ("line_type", 12),
-    ("snapshot_ref", 14),
-    ("snapshot_contact", 40),
-    ("snapshot_classification", 30),
-    ("snapshot_consent", 30),
-    ("snapshot_retention", 24),
-    ("eligibility", 14),
-    ("public_reasons", 30),
-    ("admission_justification", 30),
-    ("state", 12),
-    ("verified_by_id", 18),
-    ("verified_on", 20),
-    ("excluded", 10),
-    ("exclusion_reason", 30),
-    ("remarks", 30),
-]
 
 
 class CustomerHandoverExport(models.Model):

@@ -4,6 +4,14 @@ from odoo.tools import create_unique_index
 
 from ..tools.codes import slug
 
+PERIOD_UNITS = [("day", "Days"), ("month", "Months"), ("year", "Years")]
+PERIOD_STARTS = [
+    ("relationship_end", "End of the business relationship"),
+    ("creation", "Creation of the record"),
+    ("last_review", "Last accuracy review"),
+    ("consent_withdrawal", "Last consent withdrawal"),
+]
+
 
 class CustomerRetentionPolicy(models.Model):
     _name = "customer.retention.policy"
@@ -19,17 +27,12 @@ class CustomerRetentionPolicy(models.Model):
     sequence = fields.Integer(default=10)
     period = fields.Integer(required=True, default=3)
     period_unit = fields.Selection(
-        [("day", "Days"), ("month", "Months"), ("year", "Years")],
+        PERIOD_UNITS,
         required=True,
         default="year",
     )
     period_start = fields.Selection(
-        [
-            ("relationship_end", "End of the business relationship"),
-            ("creation", "Creation of the record"),
-            ("last_review", "Last accuracy review"),
-            ("consent_withdrawal", "Last consent withdrawal"),
-        ],
+        PERIOD_STARTS,
         string="Counted From",
         required=True,
         default="relationship_end",

@@ -2,7 +2,7 @@ from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import create_index, split_every
+from odoo.tools import split_every
 
 from ..tools.retention import retention_end_date, retention_status
 from .customer_handover_evidence_mixin import evidence_step
@@ -21,12 +21,6 @@ MOVE_FIELDS = ("moved_from_company_id", "moved_from_user_id", "moved_on", "moved
 PROVENANCE_FIELDS = (
     "handover_incoming_id", "handover_sender", "handover_source_reference", "handover_source_package",
     "handover_received_on",
-)
-# What an import matches received customers on, indexed (and dropped by the uninstall hook).
-PARTNER_INDEXES = (
-    "customer_handover_email_normalized_index",
-    "customer_handover_phone_digits_index",
-    "customer_handover_mobile_digits_index",
 )
 NEGATIVE_OPERATORS = {"not in": "in", "!=": "=", "not ilike": "ilike", "not like": "like"}
 # Purposes have no hierarchy: child_of and parent_of mean nothing for them. Odoo turns any/not any into in/not in.
@@ -190,18 +184,6 @@ class ResPartner(models.Model):
     handover_received_on = fields.Date(
         string="Received On", readonly=True, copy=False, groups="customer_handover.group_handover_user"
     )
-
-    def init(self):
-        """Index what an import matches received customers on, so that matching a batch reads no whole table."""
-        result = super().init()
-        expressions = (
-            "email_normalized",
-            "regexp_replace(COALESCE(phone, ''), '\\D', '', 'g')",
-            "regexp_replace(COALESCE(mobile, ''), '\\D', '', 'g')",
-        )
-        for name, expression in zip(PARTNER_INDEXES, expressions, strict=True):
-            create_index(self.env.cr, name, self._table, [expression])
-        return result
 
     @api.constrains("legal_hold", "legal_hold_reason")
     def _check_legal_hold_reason(self):

@@ -6,3 +6,5 @@ from . import customer_handover_cancel
 from . import customer_handover_event_check
 from . import customer_handover_pack
 from . import customer_handover_import
+from . import customer_handover_import_line
+from . import customer_handover_import_mapping

@@ -13,7 +13,7 @@ import logging
 from openpyxl import load_workbook
 
 from odoo import SUPERUSER_ID, api
-from odoo.addons.customer_handover.models.customer_handover_export import LINE_COLUMNS
+from odoo.addons.customer_handover.tools.checklist_columns import position
 from odoo.addons.customer_handover.tools.checklist_verify import verify
 from odoo.tools import SQL
 
@@ -22,7 +22,6 @@ _logger = logging.getLogger(__name__)
 RESTORED = ("snapshot_retention", "exclusion_reason")
 # Cells that must match before a row is taken for its line: the row is that line, in the same place.
 MATCHED = ("name", "snapshot_ref", "snapshot_contact")
-COLUMNS = {name: index + 1 for index, (name, _width) in enumerate(LINE_COLUMNS)}  # column 0 is the row number
 
 
 def migrate(cr, version):
@@ -57,9 +56,9 @@ def restore_from_export(env, export):
         return []
     entries = []
     for number, (row, line) in enumerate(zip(rows, lines, strict=True), start=1):
-        if any(row[COLUMNS[name]] != (line[name] or "") for name in MATCHED):
+        if any(row[position(name)] != (line[name] or "") for name in MATCHED):
             continue
-        changed = {name: row[COLUMNS[name]] for name in RESTORED if row[COLUMNS[name]] != (line[name] or "")}
+        changed = {name: row[position(name)] for name in RESTORED if row[position(name)] != (line[name] or "")}
         if not changed:
             continue
         for name, value in changed.items():

@@ -1,0 +1,46 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..models.customer_handover_incoming_line import MATCH_KEYS
+
+DECISIONS = [("create", "Create a new contact"), ("merge", "Merge into the match"), ("refuse", "Refuse")]
+CONTACT_CHOICES = [("keep", "Keep the existing contact data"), ("package", "Take the package's contact data")]
+
+
+class CustomerHandoverImportLine(models.TransientModel):
+    _name = "customer.handover.import.line"
+    _description = "Transfer Package Customer to Import"
+    _transient_max_hours = 1.0  # as its wizard's
+    _order = "line_number"
+
+    wizard_id = fields.Many2one("customer.handover.import", required=True, ondelete="cascade")
+    line_number = fields.Integer(string="Line", readonly=True)
+    name = fields.Char(readonly=True)
+    vat = fields.Char(string="Tax ID", readonly=True)
+    ref = fields.Char(string="Reference", readonly=True)
+    email = fields.Char(readonly=True)
+    phone = fields.Char(readonly=True)
+    sensitive = fields.Boolean(readonly=True)
+    consent_count = fields.Integer(string="Consents", readonly=True)
+    child_count = fields.Integer(string="Child Contacts", readonly=True)
+    partner_id = fields.Many2one("res.partner", string="Existing Contact", readonly=True)
+    # As the user may read the contact: a line written by the client may name any contact of the database.
+    partner_vat = fields.Char(related="partner_id.vat", string="Existing Tax ID", related_sudo=False)
+    partner_email = fields.Char(related="partner_id.email", string="Existing Email", related_sudo=False)
+    partner_phone = fields.Char(related="partner_id.phone", string="Existing Phone", related_sudo=False)
+    match_key = fields.Selection(MATCH_KEYS, string="Matched On", readonly=True)
+    decision = fields.Selection(DECISIONS, required=True, default="create")
+    default_decision = fields.Selection(DECISIONS, readonly=True)
+    contact_choice = fields.Selection(
+        CONTACT_CHOICES, string="Contact Data", required=True, default="keep",
+        help="For a merge: the existing contact's name, address, email, phones and tax ID stay as they are, or "
+        "take the package's values where the package gives one (data-protection officers).",
+    )
+    reason = fields.Char(string="Reason Refused")
+
+    @api.constrains("decision", "partner_id")
+    def _check_decision(self):
+        for line in self:
+            if line.decision == "merge" and not line.partner_id:
+                raise ValidationError(self.env._("Line %(line)s matches no existing contact: it cannot be merged.",
+                                                 line=line.line_number))
