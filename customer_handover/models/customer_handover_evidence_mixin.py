@@ -1,6 +1,7 @@
 import contextvars
 import logging
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from odoo import SUPERUSER_ID, api, models, tools
 from odoo.exceptions import AccessError
@@ -11,7 +12,7 @@ _logger = logging.getLogger(__name__)
 # this variable: nothing in a request, its context included, can unlock a field.
 _UNLOCKED = contextvars.ContextVar("customer_handover_unlocked", default=frozenset())
 CREATE = "__create__"
-# The defaults a create applies to guarded fields, computed once per create call: (model, unlocked, defaults).
+# What a create call asks once for all its records (_CreateMemo), read back by the hooks Odoo calls per record.
 _OWN_DEFAULTS = contextvars.ContextVar("customer_handover_own_defaults", default=None)
 # The guard on create and on defaults covers the fields this addon declares, not those of the models it extends.
 ADDON = "customer_handover"
@@ -30,6 +31,16 @@ def evidence_step(model, *field_names):
         yield
     finally:
         _UNLOCKED.reset(token)
+
+
+class _CreateMemo(NamedTuple):
+    """The guarded defaults of one create call, valid for the records of its model, user and unlocked steps."""
+
+    key: tuple  # (model, uid, su): whose create call
+    unlocked: frozenset  # the steps running then
+    hidden: frozenset  # this addon's fields the user may not read
+    preset: dict  # the guarded fields' own defaults, given to each record as values
+    absent: tuple  # the guarded fields that take no default, whatever the context says
 
 
 class CustomerHandoverEvidenceMixin(models.AbstractModel):
@@ -65,7 +76,7 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
             ]
             if refused:
                 self._refuse_evidence(refused, "create")
-        token = _OWN_DEFAULTS.set((self._name, unlocked, self._own_defaults(unlocked)))
+        token = _OWN_DEFAULTS.set(self._create_memo(unlocked))
         try:
             return super().create(vals_list)
         finally:
@@ -87,7 +98,9 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
     def default_get(self, fields_list):
         """Defaults of this addon's fields the user may not read are not told (the form does not show them either)."""
         values = super().default_get(fields_list)
-        hidden = self._hidden_fields()
+        memo = _OWN_DEFAULTS.get()
+        # Odoo asks the defaults once per record created: the create call has looked these fields up already
+        hidden = memo.hidden if memo and memo.key == self._memo_key() else self._hidden_fields()
         return {name: value for name, value in values.items() if name not in hidden}
 
     def _add_missing_default_values(self, values):
@@ -97,14 +110,20 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         """
         unlocked = _UNLOCKED.get()
         memo = _OWN_DEFAULTS.get()
-        own = memo[2] if memo and memo[:2] == (self._name, unlocked) else self._own_defaults(unlocked)
+        if not (memo and memo.key == self._memo_key() and memo.unlocked == unlocked):
+            memo = self._create_memo(unlocked)
         # given as values, Odoo does not ask these defaults again for each record
-        preset = {name: default for name, default in own.items() if name not in values and default is not None}
-        result = super()._add_missing_default_values({**values, **preset})
-        for name, default in own.items():
-            if default is None and name not in values:
+        result = super()._add_missing_default_values({**memo.preset, **values})
+        for name in memo.absent:
+            if name not in values:
                 result.pop(name, None)
         return result
+
+    def _create_memo(self, unlocked):
+        own = self._own_defaults(unlocked)
+        return _CreateMemo(self._memo_key(), unlocked, self._hidden_fields(),
+                           {name: default for name, default in own.items() if default is not None},
+                           tuple(name for name, default in own.items() if default is None))
 
     def _own_defaults(self, unlocked):
         """What a create sets in the guarded fields a record comes without (None: nothing), asked once per call.
@@ -157,6 +176,9 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
             cls._guarded_stored = tuple(name for name, field in self._fields.items()
                                         if field.store and (name in self._evidence_fields or name in restricted))
         return cls._guarded_stored
+
+    def _memo_key(self):
+        return (self._name, self.env.uid, self.env.su)
 
     @tools.ormcache("self.env.uid", "self.env.su")
     def _hidden_fields(self):

@@ -39,6 +39,7 @@ class ResPartner(models.Model):
         CUSTOMER_TYPES,
         compute="_compute_customer_type",
         store=True,
+        precompute=True,
         readonly=False,
         groups="customer_handover.group_handover_user",
     )
@@ -51,6 +52,7 @@ class ResPartner(models.Model):
     relationship_end_date = fields.Date(
         compute="_compute_relationship_end_date",
         store=True,
+        precompute=True,
         readonly=False,
         groups="customer_handover.group_handover_user",
         help="When the customer became a former customer; retention policies may count from it.",
@@ -96,6 +98,7 @@ class ResPartner(models.Model):
     retention_end_date = fields.Date(
         compute="_compute_retention_end_date",
         store=True,
+        precompute=True,
         groups="customer_handover.group_handover_user",
     )
     legal_hold = fields.Boolean(
@@ -108,6 +111,7 @@ class ResPartner(models.Model):
         RETENTION_STATUSES,
         compute="_compute_retention_status",
         store=True,
+        precompute=True,
         groups="customer_handover.group_handover_user",
     )
     last_review_date = fields.Date(

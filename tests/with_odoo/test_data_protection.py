@@ -1,3 +1,4 @@
+from contextlib import contextmanager
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
@@ -41,6 +42,20 @@ class TestDataProtection(HandoverCase):
         self.assertEqual(person.with_user(self.officer).data_sensitivity, "sensitive")
         company.customer_type = "individual"
         self.assertEqual(company.customer_type, "individual", "the type defaults from the partner but can be set")
+
+    def test_new_contacts_are_inserted_with_their_classification(self):
+        """An import creates contacts by the thousand: their classification goes into the INSERT, no UPDATE follows."""
+        policy = self._policy(3, "year", "creation")
+        self.company_a.sudo().write({"handover_default_retention_policy_id": policy.id})
+        computed = ("customer_type", "relationship_end_date", "retention_end_date", "retention_status")
+        queries = []
+        with contextmanager(self._patchExecute)(queries):
+            created = self.Partner.create([{"name": f"Imported {number}"} for number in range(5)])
+        updates = [query for query in queries if query.lstrip().startswith('UPDATE "res_partner"')]
+        self.assertEqual([name for query in updates for name in computed if f'"{name}"' in query], [])
+        self.assertEqual(set(created.mapped("customer_type")), {"individual"})
+        self.assertEqual(set(created.mapped("retention_status")), {"active"})
+        self.assertTrue(all(created.mapped("retention_end_date")))
 
     def test_relationship_end_date_follows_the_stage(self):
         partner = self.Partner.create({"name": "Former", "relationship_stage": "active"})
