@@ -3,8 +3,8 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .handover_access import MANAGER
 
-MANAGER = "customer_handover.group_handover_manager"
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 # States in which the checklist may still change; a signature freezes it whatever the state.
 CHECKLIST_OPEN_STATES = ("draft", "confirmed", "in_progress")

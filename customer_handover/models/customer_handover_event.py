@@ -11,10 +11,10 @@ from odoo.tools import SQL, split_every
 from ..tools import checklist as ck
 from ..tools import event_log
 from ..tools.checklist_xlsx import ChecklistWriter
+from .handover_access import OFFICER, check_group_in_company
 
 _logger = logging.getLogger(__name__)
 
-OFFICER = "customer_handover.group_data_protection_officer"
 # Serialises appends to one company's chain: (this class of lock, company id).
 CHAIN_LOCK = 0x43484556
 BATCH = 1000
@@ -205,9 +205,8 @@ class CustomerHandoverEvent(models.Model):
     @api.model
     def _check_chain(self, company):
         """Check ``company``'s whole chain: ``(checker, problem or None)``, reading entries in batches."""
-        if not self.env.user.has_group(OFFICER) or company not in self.env.user.company_ids:
-            raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
-                                         company=company.name))
+        check_group_in_company(self.env, OFFICER, company, self.env._(
+            "Only a data-protection officer of %(company)s can check its event log.", company=company.name))
         self.flush_model()
         checker = event_log.ChainChecker(company.id, self._known_certificates(company))
         self.env.cr.execute(SQL(
@@ -244,9 +243,8 @@ class CustomerHandoverEvent(models.Model):
     @api.model
     def _export_log(self, company):
         """Seal ``company``'s chain and export the whole log as a signed workbook; returns the attachment."""
-        if not self.env.user.has_group(OFFICER) or company not in self.env.user.company_ids:
-            raise AccessError(self.env._("Only a data-protection officer of %(company)s can export its event log.",
-                                         company=company.name))
+        check_group_in_company(self.env, OFFICER, company, self.env._(
+            "Only a data-protection officer of %(company)s can export its event log.", company=company.name))
         # sudo: the signing key is an officer's setting; the user is an officer of this company (checked above)
         key, cert = company.sudo().handover_certificate_id._handover_signing_material()
         self._seal(company)

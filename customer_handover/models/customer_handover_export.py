@@ -12,8 +12,8 @@ from ..tools.checklist_columns import LINE_COLUMNS
 from ..tools.checklist_countersign import countersign
 from ..tools.checklist_xlsx import ChecklistWriter
 from .customer_handover_evidence_mixin import CREATE, evidence_step
+from .handover_access import MANAGER
 
-MANAGER = "customer_handover.group_handover_manager"
 BATCH = 2000
 COUNTERSIGN_FIELDS = ("countersigner", "countersign_fingerprint", "countersigned_on", "countersigned_attachment_id")
 

@@ -1,13 +1,13 @@
 import base64
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 
 from ..tools import checklist as ck
 from ..tools.checklist_countersign import countersign
 from .customer_handover_evidence_mixin import evidence_step
+from .handover_access import MANAGER, check_group_in_company
 
-MANAGER = "customer_handover.group_handover_manager"
 COUNT_FIELDS = (
     "customer_count", "created_count", "matched_count", "refused_count", "child_count", "consent_count",
     "evidence_count", "item_count", "difference_count",
@@ -81,9 +81,8 @@ class CustomerHandoverIncoming(models.Model):
     def action_countersign(self):
         """Countersign the checklist workbook this package came with, with the receiving company's key."""
         self.ensure_one()
-        if not self.env.user.has_group(MANAGER) or self.company_id not in self.env.user.company_ids:
-            raise AccessError(self.env._("Only handover managers of %(company)s can countersign a checklist.",
-                                         company=self.company_id.name))
+        check_group_in_company(self.env, MANAGER, self.company_id, self.env._(
+            "Only handover managers of %(company)s can countersign a checklist.", company=self.company_id.name))
         if self.state == "countersigned":
             raise UserError(self.env._("%(name)s is already countersigned.", name=self.name))
         # sudo: the company's signing key is an officer's setting; the user is a manager of this company (checked above)

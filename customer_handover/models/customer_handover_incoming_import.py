@@ -17,10 +17,10 @@ from ..tools.checklist_verify import verify
 from ..tools.retention import retention_end_date
 from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .customer_handover_incoming import COUNT_FIELDS
+from .handover_access import OFFICER
 from .res_company import SENSITIVITY_LEVELS
 from .res_partner import PROVENANCE_FIELDS
 
-OFFICER = "customer_handover.group_data_protection_officer"
 BATCH = 500
 # The merge keeps the stricter sensitivity: the order of SENSITIVITY_LEVELS, least strict first.
 STRICTNESS = {code: rank for rank, (code, _label) in enumerate(SENSITIVITY_LEVELS)}

@@ -4,10 +4,10 @@ from odoo.tools import SQL
 from odoo.tools.translate import LazyTranslate
 
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .handover_access import OFFICER
 
 _lt = LazyTranslate(__name__)
 
-OFFICER = "customer_handover.group_data_protection_officer"
 INELIGIBILITY_REASONS = [
     ("no_consent", _lt("No valid consent for the receiver's purposes")),
     ("expired", _lt("Retention expired: to be destroyed, not handed over")),

@@ -11,8 +11,8 @@ from odoo.tools import SQL, split_every
 from ..tools import checklist as ck
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import CREATE, evidence_step
+from .handover_access import MANAGER
 
-MANAGER = "customer_handover.group_handover_manager"
 BATCH = 2000
 CONTACT_FIELDS = ("ref", "name", "function", "street", "street2", "zip", "city", "email", "phone", "mobile", "vat",
                   "lang")

@@ -1,10 +1,8 @@
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
 
 from ..tools import checklist as ck
 from .customer_handover_evidence_mixin import CREATE, evidence_step
-
-OFFICER = "customer_handover.group_data_protection_officer"
+from .handover_access import OFFICER, check_group_in_company
 
 
 class CustomerHandoverTrustedSigner(models.Model):
@@ -33,9 +31,8 @@ class CustomerHandoverTrustedSigner(models.Model):
     @api.model
     def _pin(self, company, sender, fingerprint):
         """Pin ``fingerprint`` as the key ``sender`` signs its packages with, for ``company``: an officer's step."""
-        if not self.env.user.has_group(OFFICER) or company not in self.env.user.company_ids:
-            raise AccessError(self.env._("Only a data-protection officer of %(company)s can pin a sender's key.",
-                                         company=company.name))
+        check_group_in_company(self.env, OFFICER, company, self.env._(
+            "Only a data-protection officer of %(company)s can pin a sender's key.", company=company.name))
         fingerprint = ck.normalise_fingerprint(fingerprint)
         existing = self.search([("company_id", "=", company.id), ("fingerprint", "=", fingerprint)])
         if existing:

@@ -8,6 +8,7 @@ from odoo.tools import split_every
 from ..models.customer_handover import OPEN_STATES
 from ..models.customer_handover_evidence_mixin import evidence_step
 from ..models.customer_handover_line import HELD_BACK, INELIGIBILITY_REASONS, PUBLIC_REASONS, public_reasons
+from ..models.handover_access import OFFICER
 from ..models.res_company import RELATIONSHIP_STAGES
 from ..models.res_partner import CUSTOMER_TYPES
 
@@ -20,7 +21,6 @@ SNAPSHOT_FIELDS = [
     "retention_status", "retention_end_date",
 ]
 ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
-OFFICER = "customer_handover.group_data_protection_officer"
 # The contacts a count of the preview lists inside the wizard, at most.
 SHOWN_LIMIT = 200
 # What the scope step records on each line it creates.

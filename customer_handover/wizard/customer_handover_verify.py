@@ -6,13 +6,13 @@ from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.translate import LazyTranslate
 
+from ..models.handover_access import MANAGER
 from ..tools.checklist import EVENT_LOG_FORMAT
 from ..tools.checklist_verify import Limits, verify
 from ..tools.event_log import ChainProblem
 
 _lt = LazyTranslate(__name__)
 
-MANAGER = "customer_handover.group_handover_manager"
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 # What the verifier found, in the user's language; the keys are the verifier's finding codes.
 FINDINGS = {
