@@ -116,7 +116,7 @@ class CustomerHandoverIncoming(models.Model):
         self.env["customer.handover.event"]._append_for(
             self, "package_countersigned", {"fingerprint": values["countersign_fingerprint"]}
         )
-        company_env = self.with_context(lang=self.company_id.partner_id.lang or self.env.lang).env
+        company_env = self.company_id._handover_lang_env()
         self._message_log(
             body=company_env._("Checklist countersigned by %(company)s (key fingerprint %(fingerprint)s).",
                             company=self.company_id.name, fingerprint=values["countersign_fingerprint"]),

@@ -338,7 +338,7 @@ class CustomerHandoverLine(models.Model):
     def _log_to_chatter(self, event, state=None, old_name=None):
         """Tell the handover's chatter what happened to these lines, in the company's language."""
         for handover, lines in self._by_handover():
-            env = handover._company_env()
+            env = handover.company_id._handover_lang_env()
             names = ", ".join(lines[:CHATTER_NAMES].mapped("name"))
             if len(lines) > CHATTER_NAMES:
                 names = env._("%(names)s and %(count)s more", names=names, count=len(lines) - CHATTER_NAMES)

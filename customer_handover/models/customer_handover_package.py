@@ -226,7 +226,7 @@ class CustomerHandoverPackage(models.Model):
                 "INSERT INTO customer_handover_package_partner_rel (package_id, partner_id) "
                 "SELECT %s, unnest(%s::int[]) ON CONFLICT DO NOTHING", package.id, list(batch),
             ))
-        company_env = handover._company_env()
+        company_env = handover.company_id._handover_lang_env()
         if package.kind == "backup":
             body = company_env._(
                 "Backup package %(number)s of %(count)s customers kept, encrypted to the company's own key "

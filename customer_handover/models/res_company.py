@@ -148,3 +148,16 @@ class ResCompany(models.Model):
             "company_id": self.id,
         })
         return True
+
+    def _handover_lang_env(self):
+        """An environment in this company's language, for the texts the addon stores or posts for every reader.
+
+        Chatter notes and stored reasons are read by the company's staff, whoever acted: they are not written in
+        the actor's language (STYLE.md, habit 12). The company's language is its contact's; failing that, the
+        database's default language for contacts (the ``ir.default`` Odoo sets from the language the database
+        was created with); failing that, en_US, the language of the addon's own texts.
+        """
+        self.ensure_one()
+        # sudo: the database-wide default is hidden from non-admins by ir.default's rules; only a language code is read
+        lang = self.partner_id.lang or self.env["ir.default"].sudo()._get("res.partner", "lang") or "en_US"
+        return self.with_context(lang=lang).env

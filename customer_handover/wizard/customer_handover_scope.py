@@ -186,7 +186,7 @@ class CustomerHandoverScope(models.TransientModel):
             )
             self.env.invalidate_all()
         handover._message_log(
-            body=handover._company_env()._(
+            body=handover.company_id._handover_lang_env()._(
                 "%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
                 count=len(ids), ineligible=len(reasons_by_partner),
             )
@@ -236,7 +236,7 @@ class CustomerHandoverScope(models.TransientModel):
 
         They are stored on the lines, which every reader of the handover reads alike.
         """
-        env = self.handover_id._company_env()
+        env = self.handover_id.company_id._handover_lang_env()
         fields_ = self.env["res.partner"]._fields
         labels = {name: dict(fields_[name]._description_selection(env))
                   for name in ("customer_type", "relationship_stage", "retention_status")}
