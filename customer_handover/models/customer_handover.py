@@ -451,7 +451,7 @@ class CustomerHandover(models.Model):
                         handover=handover.name,
                     )
                 )
-        self._step("state", {"state": "verified"}, "handover_verified")
+        self._step("state", {"state": "verified"}, "checklist_all_verified")
 
     def action_open_sign(self):
         self.ensure_one()

@@ -22,7 +22,7 @@ EVENTS = [
     ("handover_created", "Handover created"),
     ("handover_confirmed", "Handover confirmed"),
     ("handover_started", "Handover started"),
-    ("handover_verified", "Checklist verified"),
+    ("checklist_all_verified", "Handover checklist verified"),
     ("handover_signed", "Handover signed by a party"),
     ("handover_done", "Handover completed"),
     ("handover_cancelled", "Handover cancelled"),
@@ -43,7 +43,7 @@ EVENTS = [
     ("export_created", "Signed checklist exported"),
     ("export_downloaded", "Signed checklist downloaded"),
     ("export_countersigned", "Countersignature recorded"),
-    ("checklist_verified", "Checklist workbook verified"),
+    ("workbook_verified", "Uploaded workbook verified"),
     ("receiver_key_recorded", "Receiver's package key recorded"),
     ("transfer_package_created", "Transfer package made"),
     ("backup_package_created", "Backup package made"),
@@ -61,6 +61,10 @@ EVENTS = [
     ("package_countersigned", "Received checklist countersigned"),
     ("received_checklist_downloaded", "Received checklist downloaded"),
     (event_log.SEAL_EVENT, "Chain sealed"),
+    # Codes no step writes any more (now checklist_all_verified and workbook_verified), kept for older logs:
+    # an entry is evidence, so it keeps its code, and still displays and verifies.
+    ("handover_verified", "Checklist verified"),
+    ("checklist_verified", "Checklist workbook verified"),
 ]
 
 

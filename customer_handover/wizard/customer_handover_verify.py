@@ -150,7 +150,7 @@ class CustomerHandoverVerify(models.TransientModel):
             self._clear_upload()
         self.env["customer.handover.event"]._append([{
             "company_id": (export.company_id or self.handover_id.company_id or self.env.company).id,
-            "event": "checklist_verified",
+            "event": "workbook_verified",
             "res_model": export._name if export else False,
             "res_id": export.id,
             "payload": {"status": result["status"], "countersigned": result["countersigned"],
