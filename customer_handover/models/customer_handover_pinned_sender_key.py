@@ -5,7 +5,7 @@ from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .handover_access import OFFICER, check_group_in_company
 
 
-class CustomerHandoverTrustedSigner(models.Model):
+class CustomerHandoverPinnedSenderKey(models.Model):
     _name = "customer.handover.trusted.signer"
     _description = "Pinned Sender Key"
     _order = "company_id, pinned_on desc, id desc"
