@@ -11,7 +11,7 @@ from odoo.tools import SQL, split_every
 from ..tools import checklist as ck
 from ..tools import event_log
 from ..tools.checklist_xlsx import ChecklistWriter
-from .handover_access import OFFICER, check_group_in_company
+from .handover_access import OFFICER, has_group_in_company
 
 _logger = logging.getLogger(__name__)
 
@@ -209,8 +209,9 @@ class CustomerHandoverEvent(models.Model):
     @api.model
     def _check_chain(self, company):
         """Check ``company``'s whole chain: ``(checker, problem or None)``, reading entries in batches."""
-        check_group_in_company(self.env, OFFICER, company, self.env._(
-            "Only a data-protection officer of %(company)s can check its event log.", company=company.name))
+        if not has_group_in_company(self.env, OFFICER, company):
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
+                                         company=company.name))
         self.flush_model()
         checker = event_log.ChainChecker(company.id, self._known_certificates(company))
         self.env.cr.execute(SQL(
@@ -247,8 +248,9 @@ class CustomerHandoverEvent(models.Model):
     @api.model
     def _export_log(self, company):
         """Seal ``company``'s chain and export the whole log as a signed workbook; returns the attachment."""
-        check_group_in_company(self.env, OFFICER, company, self.env._(
-            "Only a data-protection officer of %(company)s can export its event log.", company=company.name))
+        if not has_group_in_company(self.env, OFFICER, company):
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can export its event log.",
+                                         company=company.name))
         # sudo: the signing key is an officer's setting; the user is an officer of this company (checked above)
         key, cert = company.sudo().handover_certificate_id._handover_signing_material()
         self._seal(company)

@@ -1,12 +1,12 @@
 import base64
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..tools import checklist as ck
 from ..tools.checklist_countersign import countersign
 from .customer_handover_evidence_mixin import evidence_step
-from .handover_access import MANAGER, check_group_in_company
+from .handover_access import MANAGER, has_group_in_company
 
 COUNT_FIELDS = (
     "customer_count", "created_count", "matched_count", "refused_count", "child_count", "consent_count",
@@ -81,8 +81,9 @@ class CustomerHandoverIncoming(models.Model):
     def action_countersign(self):
         """Countersign the checklist workbook this package came with, with the receiving company's key."""
         self.ensure_one()
-        check_group_in_company(self.env, MANAGER, self.company_id, self.env._(
-            "Only handover managers of %(company)s can countersign a checklist.", company=self.company_id.name))
+        if not has_group_in_company(self.env, MANAGER, self.company_id):
+            raise AccessError(self.env._("Only handover managers of %(company)s can countersign a checklist.",
+                                         company=self.company_id.name))
         if self.state == "countersigned":
             raise UserError(self.env._("%(name)s is already countersigned.", name=self.name))
         # sudo: the company's signing key is an officer's setting; the user is a manager of this company (checked above)

@@ -133,7 +133,7 @@ class CustomerHandoverIncoming(models.Model):
             "checklist_sha256": result.checklist_sha256, "package_sha256": incoming.package_sha256,
             "counts": {key: counts[key] for key in COUNT_FIELDS},
         })
-        company_env = incoming.company_id._handover_lang_env()
+        company_env = company._handover_lang_env()
         incoming._message_log(body=company_env._(
             "Package %(package)s of %(handover)s from %(sender)s imported: %(created)s customers created, "
             "%(matched)s matched, %(refused)s refused, %(differences)s differences with the signed checklist.",

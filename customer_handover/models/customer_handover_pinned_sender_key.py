@@ -1,8 +1,9 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 from ..tools import checklist as ck
 from .customer_handover_evidence_mixin import CREATE, evidence_step
-from .handover_access import OFFICER, check_group_in_company
+from .handover_access import OFFICER, has_group_in_company
 
 
 class CustomerHandoverPinnedSenderKey(models.Model):
@@ -31,8 +32,9 @@ class CustomerHandoverPinnedSenderKey(models.Model):
     @api.model
     def _pin(self, company, sender, fingerprint):
         """Pin ``fingerprint`` as the key ``sender`` signs its packages with, for ``company``: an officer's step."""
-        check_group_in_company(self.env, OFFICER, company, self.env._(
-            "Only a data-protection officer of %(company)s can pin a sender's key.", company=company.name))
+        if not has_group_in_company(self.env, OFFICER, company):
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can pin a sender's key.",
+                                         company=company.name))
         fingerprint = ck.normalise_fingerprint(fingerprint)
         existing = self.search([("company_id", "=", company.id), ("fingerprint", "=", fingerprint)])
         if existing:

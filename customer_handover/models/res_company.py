@@ -1,11 +1,11 @@
 import base64
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import checklist as ck
 from ..tools import transfer_package as tp
-from .handover_access import OFFICER, check_group_in_company
+from .handover_access import OFFICER, has_group_in_company
 
 RELATIONSHIP_STAGES = [
     ("prospect", "Prospect"),
@@ -103,8 +103,9 @@ class ResCompany(models.Model):
     def action_handover_create_package_key(self):
         """Create the company's age key pair for transfer and backup packages (officers only)."""
         self.ensure_one()
-        check_group_in_company(self.env, OFFICER, self, self.env._(
-            "Only a data-protection officer of %(company)s can create its package key.", company=self.name))
+        if not has_group_in_company(self.env, OFFICER, self):
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can create its package key.",
+                                         company=self.name))
         if self.sudo().handover_package_identity:
             raise UserError(self.env._("%(company)s already has a package key; it is not replaced: packages "
                                        "encrypted to it would no longer open.", company=self.name))
@@ -130,8 +131,9 @@ class ResCompany(models.Model):
     def action_handover_create_signing_key(self):
         """Create an elliptic-curve key and a self-signed certificate that sign this company's checklists."""
         self.ensure_one()
-        check_group_in_company(self.env, OFFICER, self, self.env._(
-            "Only a data-protection officer of %(company)s can create its signing key.", company=self.name))
+        if not has_group_in_company(self.env, OFFICER, self):
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can create its signing key.",
+                                         company=self.name))
         # sudo: certificate storage is for administrators; the user is an officer of this company (checked above).
         company = self.sudo()
         if company.handover_certificate_id.is_valid:

@@ -10,7 +10,7 @@ from odoo.tools import split_every
 
 from ..models.customer_handover_evidence_mixin import evidence_step
 from ..models.customer_handover_incoming_import import BATCH, package_customers, package_key, release
-from ..models.handover_access import MANAGER, OFFICER, check_group_in_company
+from ..models.handover_access import MANAGER, OFFICER, has_group_in_company
 from ..tools import transfer_package as tp
 
 WIZARD_STEP_FIELDS = (
@@ -163,8 +163,9 @@ class CustomerHandoverImport(models.TransientModel):
     # ------------------------------------------------------------------------------------------ checks
 
     def _check_importer(self):
-        check_group_in_company(self.env, MANAGER, self.company_id, self.env._(
-            "Only handover managers of %(company)s can import a transfer package.", company=self.company_id.name))
+        if not has_group_in_company(self.env, MANAGER, self.company_id):
+            raise AccessError(self.env._("Only handover managers of %(company)s can import a transfer package.",
+                                         company=self.company_id.name))
 
     def _check_not_imported(self, result):
         done = self.env["customer.handover.incoming"].search([
