@@ -30,7 +30,7 @@
         "views/customer_handover_event_views.xml",
         "wizard/customer_handover_event_check_views.xml",
         "wizard/customer_handover_cancel_views.xml",
-        "wizard/customer_handover_pack_views.xml",
+        "wizard/customer_handover_package_export_views.xml",
         "wizard/customer_handover_scope_views.xml",
         "wizard/customer_handover_sign_views.xml",
         "wizard/customer_handover_admit_views.xml",

@@ -15,7 +15,7 @@ from . import customer_handover_line
 from . import customer_handover_incoming
 from . import customer_handover_incoming_import
 from . import customer_handover_incoming_line
-from . import customer_handover_trusted_signer
+from . import customer_handover_pinned_sender_key
 from . import customer_retention_policy
 from . import res_company
 from . import res_config_settings

@@ -3,8 +3,8 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .handover_access import MANAGER
 
-MANAGER = "customer_handover.group_handover_manager"
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 # States in which the checklist may still change; a signature freezes it whatever the state.
 CHECKLIST_OPEN_STATES = ("draft", "confirmed", "in_progress")
@@ -451,7 +451,7 @@ class CustomerHandover(models.Model):
                         handover=handover.name,
                     )
                 )
-        self._step("state", {"state": "verified"}, "handover_verified")
+        self._step("state", {"state": "verified"}, "checklist_all_verified")
 
     def action_open_sign(self):
         self.ensure_one()
@@ -480,7 +480,7 @@ class CustomerHandover(models.Model):
                 if handover.archive_customers:
                     customers.action_archive()
             handover._message_log(
-                body=handover._company_env()._("%(count)s customers handed over to %(receiver)s.",
+                body=handover.company_id._handover_lang_env()._("%(count)s customers handed over to %(receiver)s.",
                                 count=len(customers), receiver=handover.receiver_id.display_name)
             )
         self._step(("state", "date_done"), {"state": "done", "date_done": fields.Date.context_today(self)},
@@ -590,16 +590,7 @@ class CustomerHandover(models.Model):
 
     def _undone_reason(self):
         """The exclusion reason of an undone selection, in the company's language: every reader reads the line."""
-        return self._company_env()._("Selection of customers undone before confirmation")
-
-    def _company_env(self):
-        """An environment in the transferring company's language, for texts stored for every reader alike.
-
-        Chatter notes and stored reasons are read by the company's staff, whoever acted: they are not frozen in
-        the actor's language (STYLE.md, habit 12).
-        """
-        self.ensure_one()
-        return self.with_context(lang=self.company_id.partner_id.lang or "en_US").env
+        return self.company_id._handover_lang_env()._("Selection of customers undone before confirmation")
 
     def action_open_lines(self):
         """This handover's checklist lines, filtered as the smart button that opens them says."""

@@ -11,10 +11,10 @@ from odoo.tools import SQL, split_every
 from ..tools import checklist as ck
 from ..tools import event_log
 from ..tools.checklist_xlsx import ChecklistWriter
+from .handover_access import OFFICER, has_group_in_company
 
 _logger = logging.getLogger(__name__)
 
-OFFICER = "customer_handover.group_data_protection_officer"
 # Serialises appends to one company's chain: (this class of lock, company id).
 CHAIN_LOCK = 0x43484556
 BATCH = 1000
@@ -22,7 +22,7 @@ EVENTS = [
     ("handover_created", "Handover created"),
     ("handover_confirmed", "Handover confirmed"),
     ("handover_started", "Handover started"),
-    ("handover_verified", "Checklist verified"),
+    ("checklist_all_verified", "Handover checklist verified"),
     ("handover_signed", "Handover signed by a party"),
     ("handover_done", "Handover completed"),
     ("handover_cancelled", "Handover cancelled"),
@@ -43,7 +43,7 @@ EVENTS = [
     ("export_created", "Signed checklist exported"),
     ("export_downloaded", "Signed checklist downloaded"),
     ("export_countersigned", "Countersignature recorded"),
-    ("checklist_verified", "Checklist workbook verified"),
+    ("workbook_verified", "Uploaded workbook verified"),
     ("receiver_key_recorded", "Receiver's package key recorded"),
     ("transfer_package_created", "Transfer package made"),
     ("backup_package_created", "Backup package made"),
@@ -61,6 +61,10 @@ EVENTS = [
     ("package_countersigned", "Received checklist countersigned"),
     ("received_checklist_downloaded", "Received checklist downloaded"),
     (event_log.SEAL_EVENT, "Chain sealed"),
+    # Codes no step writes any more (now checklist_all_verified and workbook_verified), kept for older logs:
+    # an entry is evidence, so it keeps its code, and still displays and verifies.
+    ("handover_verified", "Checklist verified"),
+    ("checklist_verified", "Checklist workbook verified"),
 ]
 
 
@@ -205,7 +209,7 @@ class CustomerHandoverEvent(models.Model):
     @api.model
     def _check_chain(self, company):
         """Check ``company``'s whole chain: ``(checker, problem or None)``, reading entries in batches."""
-        if not self.env.user.has_group(OFFICER) or company not in self.env.user.company_ids:
+        if not has_group_in_company(self.env, OFFICER, company):
             raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
                                          company=company.name))
         self.flush_model()
@@ -244,7 +248,7 @@ class CustomerHandoverEvent(models.Model):
     @api.model
     def _export_log(self, company):
         """Seal ``company``'s chain and export the whole log as a signed workbook; returns the attachment."""
-        if not self.env.user.has_group(OFFICER) or company not in self.env.user.company_ids:
+        if not has_group_in_company(self.env, OFFICER, company):
             raise AccessError(self.env._("Only a data-protection officer of %(company)s can export its event log.",
                                          company=company.name))
         # sudo: the signing key is an officer's setting; the user is an officer of this company (checked above)

@@ -12,8 +12,8 @@ from ..tools.checklist_columns import LINE_COLUMNS
 from ..tools.checklist_countersign import countersign
 from ..tools.checklist_xlsx import ChecklistWriter
 from .customer_handover_evidence_mixin import CREATE, evidence_step
+from .handover_access import MANAGER
 
-MANAGER = "customer_handover.group_handover_manager"
 BATCH = 2000
 COUNTERSIGN_FIELDS = ("countersigner", "countersign_fingerprint", "countersigned_on", "countersigned_attachment_id")
 
@@ -174,7 +174,7 @@ class CustomerHandoverExport(models.Model):
             self, "export_countersigned", {"fingerprint": countersign_fingerprint, "handover": handover.id}
         )
         handover._message_log(
-            body=handover._company_env()._(
+            body=handover.company_id._handover_lang_env()._(
                 "Export %(number)s countersigned by %(countersigner)s (key fingerprint %(fingerprint)s).",
                 number=self.number, countersigner=countersigner, fingerprint=countersign_fingerprint,
             ),
@@ -268,7 +268,7 @@ class CustomerHandoverExport(models.Model):
         export.write({"attachment_id": attachments[0].id, "signature_attachment_id": attachments[1].id})
         previous.filtered(lambda old: old.state == "current").write({"state": "superseded"})
         handover._message_log(
-            body=handover._company_env()._(
+            body=handover.company_id._handover_lang_env()._(
                 "Checklist export %(number)s signed for %(company)s with the key of fingerprint %(fingerprint)s; "
                 "it supersedes every earlier export.",
                 number=number, company=handover.company_id.name, fingerprint=export.fingerprint,

@@ -6,8 +6,8 @@ from odoo.exceptions import AccessError, UserError
 from ..tools import checklist as ck
 from ..tools.checklist_countersign import countersign
 from .customer_handover_evidence_mixin import evidence_step
+from .handover_access import MANAGER, has_group_in_company
 
-MANAGER = "customer_handover.group_handover_manager"
 COUNT_FIELDS = (
     "customer_count", "created_count", "matched_count", "refused_count", "child_count", "consent_count",
     "evidence_count", "item_count", "difference_count",
@@ -81,7 +81,7 @@ class CustomerHandoverIncoming(models.Model):
     def action_countersign(self):
         """Countersign the checklist workbook this package came with, with the receiving company's key."""
         self.ensure_one()
-        if not self.env.user.has_group(MANAGER) or self.company_id not in self.env.user.company_ids:
+        if not has_group_in_company(self.env, MANAGER, self.company_id):
             raise AccessError(self.env._("Only handover managers of %(company)s can countersign a checklist.",
                                          company=self.company_id.name))
         if self.state == "countersigned":
@@ -117,7 +117,7 @@ class CustomerHandoverIncoming(models.Model):
         self.env["customer.handover.event"]._append_for(
             self, "package_countersigned", {"fingerprint": values["countersign_fingerprint"]}
         )
-        company_env = self.with_context(lang=self.company_id.partner_id.lang or self.env.lang).env
+        company_env = self.company_id._handover_lang_env()
         self._message_log(
             body=company_env._("Checklist countersigned by %(company)s (key fingerprint %(fingerprint)s).",
                             company=self.company_id.name, fingerprint=values["countersign_fingerprint"]),

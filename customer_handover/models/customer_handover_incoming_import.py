@@ -17,10 +17,10 @@ from ..tools.checklist_verify import verify
 from ..tools.retention import retention_end_date
 from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .customer_handover_incoming import COUNT_FIELDS
+from .handover_access import OFFICER
 from .res_company import SENSITIVITY_LEVELS
 from .res_partner import PROVENANCE_FIELDS
 
-OFFICER = "customer_handover.group_data_protection_officer"
 BATCH = 500
 # The merge keeps the stricter sensitivity: the order of SENSITIVITY_LEVELS, least strict first.
 STRICTNESS = {code: rank for rank, (code, _label) in enumerate(SENSITIVITY_LEVELS)}
@@ -133,7 +133,7 @@ class CustomerHandoverIncoming(models.Model):
             "checklist_sha256": result.checklist_sha256, "package_sha256": incoming.package_sha256,
             "counts": {key: counts[key] for key in COUNT_FIELDS},
         })
-        company_env = incoming.with_context(lang=company.partner_id.lang or self.env.lang).env
+        company_env = company._handover_lang_env()
         incoming._message_log(body=company_env._(
             "Package %(package)s of %(handover)s from %(sender)s imported: %(created)s customers created, "
             "%(matched)s matched, %(refused)s refused, %(differences)s differences with the signed checklist.",

@@ -4,10 +4,10 @@ from odoo.tools import SQL
 from odoo.tools.translate import LazyTranslate
 
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .handover_access import OFFICER
 
 _lt = LazyTranslate(__name__)
 
-OFFICER = "customer_handover.group_data_protection_officer"
 INELIGIBILITY_REASONS = [
     ("no_consent", _lt("No valid consent for the receiver's purposes")),
     ("expired", _lt("Retention expired: to be destroyed, not handed over")),
@@ -338,7 +338,7 @@ class CustomerHandoverLine(models.Model):
     def _log_to_chatter(self, event, state=None, old_name=None):
         """Tell the handover's chatter what happened to these lines, in the company's language."""
         for handover, lines in self._by_handover():
-            env = handover._company_env()
+            env = handover.company_id._handover_lang_env()
             names = ", ".join(lines[:CHATTER_NAMES].mapped("name"))
             if len(lines) > CHATTER_NAMES:
                 names = env._("%(names)s and %(count)s more", names=names, count=len(lines) - CHATTER_NAMES)

@@ -64,8 +64,9 @@ class CustomerHandover(models.Model):
         for company in (self.company_id | target):
             events._append_for(partners, "customer_moved", payload, company)
         self._message_log(
-            body=self._company_env()._("%(count)s customers and contacts moved to %(company)s, %(user)s.",
-                                       count=len(partners), company=target.sudo().display_name, user=user.display_name)
+            body=self.company_id._handover_lang_env()._(
+                "%(count)s customers and contacts moved to %(company)s, %(user)s.",
+                count=len(partners), company=target.sudo().display_name, user=user.display_name)
         )
 
     def _move_mapping(self, partners, target):

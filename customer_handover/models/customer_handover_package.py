@@ -11,8 +11,8 @@ from odoo.tools import SQL, split_every
 from ..tools import checklist as ck
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import CREATE, evidence_step
+from .handover_access import MANAGER
 
-MANAGER = "customer_handover.group_handover_manager"
 BATCH = 2000
 CONTACT_FIELDS = ("ref", "name", "function", "street", "street2", "zip", "city", "email", "phone", "mobile", "vat",
                   "lang")
@@ -226,7 +226,7 @@ class CustomerHandoverPackage(models.Model):
                 "INSERT INTO customer_handover_package_partner_rel (package_id, partner_id) "
                 "SELECT %s, unnest(%s::int[]) ON CONFLICT DO NOTHING", package.id, list(batch),
             ))
-        company_env = handover._company_env()
+        company_env = handover.company_id._handover_lang_env()
         if package.kind == "backup":
             body = company_env._(
                 "Backup package %(number)s of %(count)s customers kept, encrypted to the company's own key "

@@ -5,8 +5,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import checklist as ck
 from ..tools import transfer_package as tp
-
-OFFICER = "customer_handover.group_data_protection_officer"
+from .handover_access import OFFICER, has_group_in_company
 
 RELATIONSHIP_STAGES = [
     ("prospect", "Prospect"),
@@ -104,7 +103,7 @@ class ResCompany(models.Model):
     def action_handover_create_package_key(self):
         """Create the company's age key pair for transfer and backup packages (officers only)."""
         self.ensure_one()
-        if not self.env.user.has_group(OFFICER) or self not in self.env.user.company_ids:
+        if not has_group_in_company(self.env, OFFICER, self):
             raise AccessError(self.env._("Only a data-protection officer of %(company)s can create its package key.",
                                          company=self.name))
         if self.sudo().handover_package_identity:
@@ -132,7 +131,7 @@ class ResCompany(models.Model):
     def action_handover_create_signing_key(self):
         """Create an elliptic-curve key and a self-signed certificate that sign this company's checklists."""
         self.ensure_one()
-        if not self.env.user.has_group(OFFICER) or self not in self.env.user.company_ids:
+        if not has_group_in_company(self.env, OFFICER, self):
             raise AccessError(self.env._("Only a data-protection officer of %(company)s can create its signing key.",
                                          company=self.name))
         # sudo: certificate storage is for administrators; the user is an officer of this company (checked above).
@@ -151,3 +150,16 @@ class ResCompany(models.Model):
             "company_id": self.id,
         })
         return True
+
+    def _handover_lang_env(self):
+        """An environment in this company's language, for the texts the addon stores or posts for every reader.
+
+        Chatter notes and stored reasons are read by the company's staff, whoever acted: they are not written in
+        the actor's language (STYLE.md, habit 12). The company's language is its contact's; failing that, the
+        database's default language for contacts (the ``ir.default`` Odoo sets from the language the database
+        was created with); failing that, en_US, the language of the addon's own texts.
+        """
+        self.ensure_one()
+        # sudo: the database-wide default is hidden from non-admins by ir.default's rules; only a language code is read
+        lang = self.partner_id.lang or self.env["ir.default"].sudo()._get("res.partner", "lang") or "en_US"
+        return self.with_context(lang=lang).env

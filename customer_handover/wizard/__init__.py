@@ -4,7 +4,7 @@ from . import customer_handover_admit
 from . import customer_handover_verify
 from . import customer_handover_cancel
 from . import customer_handover_event_check
-from . import customer_handover_pack
+from . import customer_handover_package_export
 from . import customer_handover_import
 from . import customer_handover_import_line
 from . import customer_handover_import_mapping

@@ -1,7 +1,7 @@
 from odoo import fields, models
 from odoo.exceptions import AccessError
 
-OFFICER = "customer_handover.group_data_protection_officer"
+from ..models.handover_access import OFFICER
 
 
 class CustomerHandoverEventCheck(models.TransientModel):

@@ -10,10 +10,9 @@ from odoo.tools import split_every
 
 from ..models.customer_handover_evidence_mixin import evidence_step
 from ..models.customer_handover_incoming_import import BATCH, package_customers, package_key, release
+from ..models.handover_access import MANAGER, OFFICER, has_group_in_company
 from ..tools import transfer_package as tp
 
-MANAGER = "customer_handover.group_handover_manager"
-OFFICER = "customer_handover.group_data_protection_officer"
 WIZARD_STEP_FIELDS = (
     "plain_package", "state", "sender", "fingerprint", "signer_pinned", "handover_reference", "export_number",
     "package_number", "customer_count", "match_count", "child_count", "consent_count", "evidence_count", "item_count",
@@ -164,7 +163,7 @@ class CustomerHandoverImport(models.TransientModel):
     # ------------------------------------------------------------------------------------------ checks
 
     def _check_importer(self):
-        if not self.env.user.has_group(MANAGER) or self.company_id not in self.env.user.company_ids:
+        if not has_group_in_company(self.env, MANAGER, self.company_id):
             raise AccessError(self.env._("Only handover managers of %(company)s can import a transfer package.",
                                          company=self.company_id.name))
 

@@ -8,6 +8,7 @@ from odoo.tools import split_every
 from ..models.customer_handover import OPEN_STATES
 from ..models.customer_handover_evidence_mixin import evidence_step
 from ..models.customer_handover_line import HELD_BACK, INELIGIBILITY_REASONS, PUBLIC_REASONS, public_reasons
+from ..models.handover_access import OFFICER
 from ..models.res_company import RELATIONSHIP_STAGES
 from ..models.res_partner import CUSTOMER_TYPES
 
@@ -20,7 +21,6 @@ SNAPSHOT_FIELDS = [
     "retention_status", "retention_end_date",
 ]
 ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
-OFFICER = "customer_handover.group_data_protection_officer"
 # The contacts a count of the preview lists inside the wizard, at most.
 SHOWN_LIMIT = 200
 # What the scope step records on each line it creates.
@@ -186,7 +186,7 @@ class CustomerHandoverScope(models.TransientModel):
             )
             self.env.invalidate_all()
         handover._message_log(
-            body=handover._company_env()._(
+            body=handover.company_id._handover_lang_env()._(
                 "%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
                 count=len(ids), ineligible=len(reasons_by_partner),
             )
@@ -236,7 +236,7 @@ class CustomerHandoverScope(models.TransientModel):
 
         They are stored on the lines, which every reader of the handover reads alike.
         """
-        env = self.handover_id._company_env()
+        env = self.handover_id.company_id._handover_lang_env()
         fields_ = self.env["res.partner"]._fields
         labels = {name: dict(fields_[name]._description_selection(env))
                   for name in ("customer_type", "relationship_stage", "retention_status")}

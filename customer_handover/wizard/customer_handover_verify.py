@@ -6,13 +6,13 @@ from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.translate import LazyTranslate
 
+from ..models.handover_access import MANAGER
 from ..tools.checklist import EVENT_LOG_FORMAT
 from ..tools.checklist_verify import Limits, verify
 from ..tools.event_log import ChainProblem
 
 _lt = LazyTranslate(__name__)
 
-MANAGER = "customer_handover.group_handover_manager"
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 # What the verifier found, in the user's language; the keys are the verifier's finding codes.
 FINDINGS = {
@@ -150,7 +150,7 @@ class CustomerHandoverVerify(models.TransientModel):
             self._clear_upload()
         self.env["customer.handover.event"]._append([{
             "company_id": (export.company_id or self.handover_id.company_id or self.env.company).id,
-            "event": "checklist_verified",
+            "event": "workbook_verified",
             "res_model": export._name if export else False,
             "res_id": export.id,
             "payload": {"status": result["status"], "countersigned": result["countersigned"],

@@ -2,11 +2,9 @@
 
 import json
 
+from odoo.addons.customer_handover.models.handover_access import MANAGER, OFFICER, USER
 from odoo.tests.common import TransactionCase, new_test_user
 
-USER = "customer_handover.group_handover_user"
-MANAGER = "customer_handover.group_handover_manager"
-OFFICER = "customer_handover.group_data_protection_officer"
 ACCESS_ERROR = "odoo.exceptions.AccessError"
 
 

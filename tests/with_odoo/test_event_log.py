@@ -57,7 +57,7 @@ class TestEventLog(HandoverCase):
         entries = self._log(start)
         self.assertEqual(entries.mapped("event"), [
             "handover_created", "item_added", "handover_confirmed", "handover_started", "lines_checked",
-            "handover_verified", "handover_signed", "handover_signed", "export_created", "chain_sealed",
+            "checklist_all_verified", "handover_signed", "handover_signed", "export_created", "chain_sealed",
             "export_downloaded", "handover_done",
         ])
         self.assertEqual(entries.mapped("sequence"), list(range(start + 1, start + 13)))
@@ -126,6 +126,25 @@ class TestEventLog(HandoverCase):
         self.assertEqual(result.status, "invalid")
         self.assertIn(f"entry {victim.sequence} was changed", result.findings[-1].message)
 
+    def test_entries_of_the_codes_renamed_still_display_and_verify(self):
+        handover, _lines = self._handover_to_signed()
+        self.Event._append([
+            {"company_id": self.company_a.id, "event": "handover_verified", "res_model": handover._name,
+             "res_id": handover.id, "payload": {}},
+            {"company_id": self.company_a.id, "event": "checklist_verified", "res_model": False, "res_id": False,
+             "payload": {"status": "valid"}},
+        ])
+        labels = dict(self.Event.with_user(self.officer).fields_get(["event"])["event"]["selection"])
+        self.assertEqual([labels[code] for code in self._log()[-2:].mapped("event")],
+                         ["Checklist verified", "Checklist workbook verified"])
+        _checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
+        self.assertIsNone(problem)
+        attachment = self.Event.with_user(self.officer)._export_log(self.company_a)
+        fingerprint = self.company_a.with_user(self.officer).handover_certificate_fingerprint
+        data = self.Event.with_user(self.officer)._download_log_export(attachment.id).raw
+        result = verify(data, trusted={ck.normalise_fingerprint(fingerprint)})
+        self.assertEqual(result.status, "valid", [finding.message for finding in result.findings])
+
     def test_the_daily_job_seals_only_chains_that_grew(self):
         self._handover_to_signed()
         self.Event._cron_seal()
@@ -155,7 +174,7 @@ class TestEventLog(HandoverCase):
             {"file": base64.b64encode(data)})
         wizard.action_verify()
         self.assertEqual(wizard.status, "valid", wizard.summary)
-        self.assertEqual(self._log()[-1].event, "checklist_verified", "the upload and its result are logged")
+        self.assertEqual(self._log()[-1].event, "workbook_verified", "the upload and its result are logged")
         self.assertIn('"status":"valid"', self._log()[-1].payload)
 
         victim = self._log()[2]

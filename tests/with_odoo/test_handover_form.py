@@ -281,3 +281,15 @@ class TestReadersLanguage(FormCase):
         self.assertEqual(english.public_reasons_text, "No valid consent for the receiver's purposes")
         self.assertEqual(handover.with_user(self.handover_user).with_context(lang="zh_CN").signature_status,
                          "已签 0/2")
+
+    def test_a_company_contact_without_language_writes_in_the_databases_default_language(self):
+        self.company_a.partner_id.lang = False
+        self.env["ir.default"].set("res.partner", "lang", "zh_CN")
+        handover = self.env["customer.handover"].with_user(self.manager).with_context(lang="en_US").create(
+            {"receiver_id": self.receiver.id, "purpose_ids": [(6, 0, self.purpose_service.ids)]}
+        )
+        scope = Form(self.env["customer.handover.scope"].with_user(self.manager).with_context(
+            lang="en_US", default_handover_id=handover.id))
+        scope.business_domain_ids.add(self.domain)
+        scope.save().action_confirm()
+        self.assertIn("位客户加入清单", handover.message_ids[0].body, "not the actor's language, nor en_US")

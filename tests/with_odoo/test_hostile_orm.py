@@ -728,7 +728,7 @@ class TestHostileEventLog(HostileCase):
         handover, entries = self._flow_events()
         logged = entries.mapped("event")
         for event in ("handover_created", "lines_added", "handover_confirmed", "handover_started", "lines_checked",
-                      "handover_verified", "handover_signed", "handover_done", "export_created", "chain_sealed",
+                      "checklist_all_verified", "handover_signed", "handover_done", "export_created", "chain_sealed",
                       "consent_recorded", "consent_changed"):
             with self.subTest(event=event):
                 self.assertIn(event, logged)

@@ -2,8 +2,8 @@
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
-MANAGER = "customer_handover.group_handover_manager"
-OFFICER = "customer_handover.group_data_protection_officer"
+from .common import MANAGER, OFFICER
+
 SIGNATURE = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
 

@@ -483,6 +483,19 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertIn("package_countersigned", self.env["customer.handover.event"].sudo().search(
             [("company_id", "=", self.company_b.id)]).mapped("event"))
 
+    def test_a_receiver_without_language_writes_in_the_databases_default_not_the_actors(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["customer_handover"], ["zh_CN"], overwrite=True)
+        self.company_b.partner_id.lang = False
+        self.env = self.env(context=dict(self.env.context, lang="zh_CN"))  # the actor's language
+        self.assertEqual(self.env["ir.default"]._get("res.partner", "lang"), "en_US")
+        self._pin()
+        incoming = self._import()
+        self.assertIn("customers created", incoming.message_ids[0].body)
+        self.company_b.with_user(self.officer_b).action_handover_create_signing_key()
+        incoming.with_user(self.manager_b).action_countersign()
+        self.assertIn("Checklist countersigned by", incoming.message_ids[0].body)
+
     # ------------------------------------------------------------------------------------------ access
 
     def test_users_outside_the_managers_cannot_import(self):

@@ -9,7 +9,7 @@ PASSPHRASE_KEY = "customer_handover_passphrase"
 PASSPHRASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-class CustomerHandoverPack(models.TransientModel):
+class CustomerHandoverPackageExport(models.TransientModel):
     _name = "customer.handover.pack"
     _description = "Export a transfer package"
     # The package made, for the step only (see docs/evidence.md, "Wizards").

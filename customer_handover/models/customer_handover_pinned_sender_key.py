@@ -3,11 +3,10 @@ from odoo.exceptions import AccessError
 
 from ..tools import checklist as ck
 from .customer_handover_evidence_mixin import CREATE, evidence_step
+from .handover_access import OFFICER, has_group_in_company
 
-OFFICER = "customer_handover.group_data_protection_officer"
 
-
-class CustomerHandoverTrustedSigner(models.Model):
+class CustomerHandoverPinnedSenderKey(models.Model):
     _name = "customer.handover.trusted.signer"
     _description = "Pinned Sender Key"
     _order = "company_id, pinned_on desc, id desc"
@@ -33,7 +32,7 @@ class CustomerHandoverTrustedSigner(models.Model):
     @api.model
     def _pin(self, company, sender, fingerprint):
         """Pin ``fingerprint`` as the key ``sender`` signs its packages with, for ``company``: an officer's step."""
-        if not self.env.user.has_group(OFFICER) or company not in self.env.user.company_ids:
+        if not has_group_in_company(self.env, OFFICER, company):
             raise AccessError(self.env._("Only a data-protection officer of %(company)s can pin a sender's key.",
                                          company=company.name))
         fingerprint = ck.normalise_fingerprint(fingerprint)
