@@ -84,7 +84,10 @@ FINDINGS = {
     "row_hidden": _lt("%(sheet)s, row %(row)s is hidden or too low to show its text."),
     "column_hidden": _lt("%(sheet)s, column %(column)s is hidden or too narrow to show its text."),
     "number_format": _lt("Part %(part)s: the number format %(format)s can change or hide the text a cell shows."),
-    "rich_text": _lt("Part %(part)s: text carries its own formatting (rich text), which a checklist never holds."),
+    "text_twice": _lt(
+        "Part %(part)s: a string holds both plain text and formatted runs: readers differ on which they show; "
+        "the file is refused."
+    ),
     "signature_extra": _lt(
         "Signatures, row %(row)s: %(key)s is not a row of a signed checklist (extra signature or row)."
     ),

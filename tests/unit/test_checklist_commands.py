@@ -1,10 +1,13 @@
 """The receiving party's console commands, run as a user runs them, without Odoo."""
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -188,3 +191,52 @@ def test_export_sign_and_verify_with_the_current_library_releases(tmp_path):
     assert int(versions[0].split(".")[0]) > 3, f"expected a current cryptography, got {versions}"
     run = subprocess.run([python, "-c", ROUND_TRIP], capture_output=True, text=True, check=False)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
+
+
+MIXED_HEADER = ["序号", "客户 · Customer", "类别", "备注 Remarks"]
+MIXED_ROWS = [
+    ["1", "王芳 · 客户档案", "个人 · 现有客户 · Real estate", "已核对 checked on 2026-11-24"],
+    ["2", "Li Lei · 李雷", "企业 · Trading company", "合同 No. HT-2026-0042"],
+]
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="!!! LibreOffice (soffice) is not installed: "
+                    "the round trip of a Chinese checklist is NOT tested (scripts/test installs it under CI)")
+def test_a_chinese_checklist_resaved_by_libreoffice_is_resaved_and_a_real_change_names_its_cell(tmp_path, capsys):
+    """LibreOffice stores cells mixing Chinese and Latin text as runs, one font per script: the joined
+    text is what was signed, so the file is re-saved (ask for the original), never changed after signing."""
+    key = ck.generate_key("ec")
+    certificate = ck.make_self_signed(key, "Company A")
+    source = tmp_path / "checklist.xlsx"
+    source.write_bytes(build((key, certificate), rows=MIXED_ROWS, header=MIXED_HEADER))
+    profile = f"-env:UserInstallation=file://{tmp_path}/profile"
+    subprocess.run(["soffice", profile, "--headless", "--convert-to", "xlsx", "--outdir", str(tmp_path / "out"),
+                    str(source)], check=True, capture_output=True, timeout=120)
+    resaved = tmp_path / "out" / "checklist.xlsx"
+    with zipfile.ZipFile(resaved) as archive:
+        assert b"<rPr>" in archive.read("xl/sharedStrings.xml"), "LibreOffice no longer writes runs: test moot"
+    fingerprint = ck.fingerprint(certificate)
+    assert verify_main([str(resaved), "--fingerprint", fingerprint, "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "resaved", result["findings"]
+    assert "changed" not in " ".join(finding["message"] for finding in result["findings"])
+
+    changed = tmp_path / "changed.xlsx"
+    changed.write_bytes(_replaced_in_strings(resaved.read_bytes(), "Real estate", "Real estatf"))
+    assert verify_main([str(changed), "--fingerprint", fingerprint, "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "invalid"
+    assert "Checklist, row 2, cell C2: the value changed." in [finding["message"] for finding in result["findings"]]
+
+
+def _replaced_in_strings(data, old, new):
+    """The workbook ``data`` with ``old`` replaced by ``new`` in its shared strings, every other part as it was."""
+    output = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename == "xl/sharedStrings.xml":
+                assert old.encode() in content
+                content = content.replace(old.encode(), new.encode())
+            target.writestr(info, content)
+    return output.getvalue()

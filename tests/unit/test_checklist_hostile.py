@@ -308,6 +308,46 @@ def test_other_presentation_changes_are_never_valid(signed, trusted, change):
     assert any(finding.code in ("rewritten", "element_foreign") for finding in result.findings)
 
 
+def runs(*texts, plain=None):
+    """A change storing cell B2 as runs of ``(text, run properties)``, after a plain ``<t>`` when ``plain``."""
+    def change(root):
+        inline = root.find("m:sheetData/m:row[2]/m:c[2]/m:is", NS)
+        inline.clear()
+        if plain is not None:
+            etree.SubElement(inline, f"{{{MAIN}}}t").text = plain
+        for text, properties in texts:
+            run = etree.fromstring(f'<r xmlns="{MAIN}"><rPr>{properties}</rPr><t xml:space="preserve">{text}</t></r>')
+            inline.append(run)
+
+    return change
+
+
+@pytest.mark.parametrize("properties", [
+    '<rFont val="SimSun"/><sz val="11"/>', '<color rgb="FFFFFFFF"/>', '<sz val="1"/>', '<vertAlign val="superscript"/>',
+], ids=["another font", "white", "vanishing size", "superscript"])
+def test_runs_holding_the_signed_text_are_a_resave_whatever_their_formatting(signed, trusted, properties):
+    """Runs (rich text) joining to the signed text: the content is intact, but a run's formatting may hide part
+    of it, so the file is re-saved (ask for the original), never valid and never changed after signing."""
+    change = runs(("王", '<rFont val="SimSun"/>'), ("芳", properties))
+    result = verify(packed(with_xml(unpacked(signed), CHECKLIST, change)), trusted=trusted)
+    assert (result.status, result.exit_code) == ("resaved", 1), codes(result)
+    assert "rewritten" in codes(result)
+
+
+def test_runs_joining_to_other_text_name_the_changed_cell(signed, trusted):
+    change = runs(("王", '<rFont val="SimSun"/>'), ("五", '<rFont val="SimSun"/>'))
+    result = verify(packed(with_xml(unpacked(signed), CHECKLIST, change)), trusted=trusted)
+    assert result.status == "invalid"
+    assert "Checklist, row 2, cell B2: the value changed." in [finding.message for finding in result.findings]
+
+
+def test_plain_text_beside_runs_is_refused(signed, trusted):
+    """A string holding both a <t> and runs: readers differ on which they show."""
+    change = runs(("王五", "<b/>"), plain="王芳")
+    result = verify(packed(with_xml(unpacked(signed), CHECKLIST, change)), trusted=trusted)
+    assert result.status == "invalid" and "text_twice" in codes(result)
+
+
 # ---------------------------------------------------------------------------------------------- extra content
 
 _TYPES = "[Content_Types].xml"

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 from .. import checklist_package as pkg
 from ..strict_zip import ZipProblem, check_weight, iter_content, read_entries
 from .results import MAX_REPORTED, MAX_REWRITTEN, Finding, RefusedChecklist, UnreadableChecklist
-from .sheet import RUN, SHARED, Strings, string_text
+from .sheet import RUN, SHARED, TEXT, Strings, string_text
 
 _XML_ENCODING = re.compile(rb"(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']")
 _FEED = 1 << 16
@@ -268,12 +268,22 @@ class Package:
             if root is None:
                 root = element
             elif event == "end" and element.tag == SHARED:
-                if len(element) > 1 and element.find(f"{RUN}/{pkg.MAIN}rPr") is not None:
-                    self.refuse("rich_text", part=name)
+                self.check_runs(name, element)
                 strings.append(string_text(element))
                 # Strings read are dropped from the tree, so memory is their packed text only.
                 root.clear()
         return strings
+
+
+    def check_runs(self, part, string):
+        """A string stored as runs (rich text) is a re-save: its joined text is what the digests check, and
+        formatting a run may carry (a white or tiny font) is not vouched for. Plain text beside runs is refused."""
+        if string.find(RUN) is None:
+            return
+        if string.find(TEXT) is not None:
+            self.refuse("text_twice", part=part)
+        else:
+            self.rewrite(part, "rich text")
 
 
 class _Scan:

@@ -60,7 +60,10 @@ MESSAGES = {
     "row_hidden": "{sheet}, row {row} is hidden or too low to show its text.",
     "column_hidden": "{sheet}, column {column} is hidden or too narrow to show its text.",
     "number_format": "Part {part}: the number format {format} can change or hide the text a cell shows.",
-    "rich_text": "Part {part}: text carries its own formatting (rich text), which a checklist never holds.",
+    "text_twice": (
+        "Part {part}: a string holds both plain text and formatted runs: readers differ on which they show; the "
+        "file is refused."
+    ),
     "signature_extra": "Signatures, row {row}: {key} is not a row of a signed checklist (extra signature or row).",
     "cell_twice": (
         "{sheet}, cell {cell} is stored twice, out of order or in another row: readers differ on which copy they "

@@ -15,7 +15,7 @@ MAX_CELLS = 256
 MAX_SETTINGS = 20000
 
 MAIN = pkg.MAIN
-_CELL, _ROW, _SHEET_DATA, _FORMULA, _VALUE, _INLINE, _TEXT, RUN, SHARED = (
+_CELL, _ROW, _SHEET_DATA, _FORMULA, _VALUE, _INLINE, TEXT, RUN, SHARED = (
     f"{MAIN}{tag}" for tag in ("c", "row", "sheetData", "f", "v", "is", "t", "r", "si")
 )
 CELL_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)$")
@@ -112,6 +112,8 @@ class Sheet:
                     previous, column = column, column_index_from_string(match.group(1)) - 1 if match else column + 1
                     if column <= previous or (match and int(match.group(2)) != row_number):
                         self.refuse_cell(reference)
+                    if (inline := element.find(_INLINE)) is not None:
+                        self.package.check_runs(self.part, inline)
                     if len(cells) < MAX_CELLS:
                         cells.append((column, *_cell(element, strings), element.get("s"), _plain(element)))
                     elif len(cells) == MAX_CELLS:
@@ -234,7 +236,7 @@ def _plain(element):
     if set(element.attrib) not in _PLAIN_CELL or element.get("t") != "inlineStr" or len(element) != 1:
         return False
     inline = element[0]
-    return len(inline) == 1 and inline[0].tag == _TEXT and inline[0].attrib in _PLAIN_TEXT and bool(inline[0].text)
+    return len(inline) == 1 and inline[0].tag == TEXT and inline[0].attrib in _PLAIN_TEXT and bool(inline[0].text)
 
 
 def _cell(element, strings):
@@ -258,9 +260,9 @@ def _cell(element, strings):
 
 def string_text(element):
     """The text of a shared or inline string: its own text or its runs', phonetic hints left out."""
-    text = element.findtext(_TEXT)
+    text = element.findtext(TEXT)
     if text is None:
-        text = "".join(run.findtext(_TEXT) or "" for run in element.iter(RUN))
+        text = "".join(run.findtext(TEXT) or "" for run in element.findall(RUN))
     return _ESCAPED.sub(_unescaped, text) if "_x" in text else text
 
 
