@@ -126,9 +126,11 @@ class CustomerHandoverImport(models.TransientModel):
         """Import the previewed package: all of it in one step, or nothing."""
         self.ensure_one()
         self._check_importer()
-        lines = self.env["customer.handover.import.line"]
-        if (self.state != "preview" or not (self.signer_pinned or self.confirm_signer)
-                or not lines.search_count([("wizard_id", "=", self.id)], limit=1)):
+        previewed = self.env["customer.handover.import.line"].search_count([("wizard_id", "=", self.id)], limit=1)
+        if self.state == "preview" and self.confirm_signer and not self.signer_pinned and not previewed:
+            # the customers were held back until the key was confirmed: show them before anything is imported
+            return self.action_preview()
+        if self.state != "preview" or not (self.signer_pinned or self.confirm_signer) or not previewed:
             raise UserError(self.env._("Preview the package before importing it."))
         with self._opened() as (result, folder, checklist):
             self._check_not_imported(result)

@@ -174,6 +174,22 @@ class TestTransferImport(ImportFixture, HandoverCase):
             self.env["customer.handover.trusted.signer"].with_user(self.manager_b)._pin(
                 self.company_b, "X", self.fingerprint)
 
+    def test_an_officer_previews_ticks_the_pin_and_imports_without_going_round(self):
+        wizard = self._preview(self.officer_b)
+        form = Form(wizard)
+        self.assertFalse(form.signer_pinned)
+        form.confirm_signer = True
+        wizard = form.save()
+        self.assertEqual((wizard.state, wizard.confirm_signer), ("preview", True))
+        # Import on the preview that waited for the key: the customers are shown first, nothing is written yet
+        self.assertEqual(wizard.action_import()["res_model"], "customer.handover.import")
+        self.assertEqual((Form(wizard).state, len(wizard.line_ids)), ("preview", 3))
+        self.assertFalse(self.env["customer.handover.incoming"].search([]))
+        self.assertFalse(self.env["customer.handover.trusted.signer"].search([]))
+        incoming = self.env["customer.handover.incoming"].browse(wizard.action_import()["res_id"])
+        self.assertEqual(incoming.created_count, 3)
+        self.assertEqual(self.env["customer.handover.trusted.signer"].search([]).fingerprint, self.fingerprint)
+
     def test_a_package_signed_by_another_key_is_refused(self):
         self._pin()
         key = ck.generate_key()
