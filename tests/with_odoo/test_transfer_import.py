@@ -499,6 +499,25 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertIn("package_countersigned", self.env["customer.handover.event"].sudo().search(
             [("company_id", "=", self.company_b.id)]).mapped("event"))
 
+    def test_the_receiver_is_warned_of_its_missing_signing_key_and_an_officer_creates_it_there(self):
+        self._pin()
+        wizard = Form(self.env["customer.handover.import"].with_user(self.manager_b).with_company(
+            self.company_b)).save()
+        self.assertTrue(wizard.signing_key_missing, "the import warns before anything is received")
+        incoming = self._import().with_user(self.manager_b)
+        self.assertTrue(incoming.signing_key_missing)
+        with self.assertRaises(AccessError):
+            incoming.action_create_signing_key()
+        with self.assertRaises(AccessError):
+            wizard.action_create_signing_key()
+        self.assertFalse(self.officer_b.has_group("base.group_system"), "an officer, not a Settings administrator")
+        incoming.with_user(self.officer_b).action_create_signing_key()
+        self.env.invalidate_all()
+        self.assertFalse(incoming.signing_key_missing)
+        self.assertFalse(wizard.signing_key_missing)
+        incoming.action_countersign()
+        self.assertEqual(incoming.state, "countersigned")
+
     def test_a_receiver_without_language_writes_in_the_databases_default_not_the_actors(self):
         self.env["res.lang"]._activate_lang("zh_CN")
         self.env["ir.module.module"]._load_module_terms(["customer_handover"], ["zh_CN"], overwrite=True)
