@@ -52,6 +52,11 @@ class CustomerHandoverExport(models.Model):
     countersign_fingerprint = fields.Char(string="Countersigner's Fingerprint", readonly=True)
     countersigned_on = fields.Datetime(readonly=True)
     countersigned_attachment_id = fields.Many2one("ir.attachment", string="Countersigned Workbook", readonly=True)
+    can_countersign = fields.Boolean(
+        compute="_compute_can_countersign",
+        help="The receiver is one of your companies in this database and this current export is not countersigned "
+        "yet: it can be countersigned here with that company's key.",
+    )
 
     _sql_constraints = [
         ("number_unique", "UNIQUE (handover_id, number)", "Each export of a handover has its own number."),
@@ -63,6 +68,19 @@ class CustomerHandoverExport(models.Model):
             export.display_name = self.env._(
                 "%(handover)s, export %(number)s", handover=export.handover_id.name, number=export.number
             )
+
+    @api.depends_context("uid")
+    @api.depends("state", "countersigned_on", "handover_id.receiver_id.commercial_partner_id")
+    def _compute_can_countersign(self):
+        for export in self:
+            export.can_countersign = bool(
+                export.state == "current" and not export.countersigned_on and export._receiving_company()
+            )
+
+    def _receiving_company(self):
+        """The user's company that receives this export's handover: empty when the receiver is outside."""
+        receiver = self.handover_id.receiver_id.commercial_partner_id
+        return self.env.user.company_ids.filtered(lambda company: company.partner_id == receiver)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
@@ -117,15 +135,14 @@ class CustomerHandoverExport(models.Model):
         self.ensure_one()
         if not self.env.user.has_group(MANAGER):
             raise AccessError(self.env._("Only handover managers can countersign a checklist."))
-        receiver = self.handover_id.receiver_id.commercial_partner_id
-        company = self.env.user.company_ids.filtered(lambda company: company.partner_id == receiver)
+        company = self._receiving_company()
         if not company:
             raise UserError(
                 self.env._(
                     "%(receiver)s is not one of your companies in this database: it countersigns with its own key "
                     "and the customer-handover-countersign command, then you upload the countersigned workbook "
                     "with Verify a Checklist.",
-                    receiver=receiver.display_name,
+                    receiver=self.handover_id.receiver_id.commercial_partner_id.display_name,
                 )
             )
         self._check_countersignable()

@@ -69,6 +69,8 @@ class CustomerHandoverIncoming(models.Model):
     countersigned_on = fields.Datetime(readonly=True)
     countersigned_attachment_id = fields.Many2one("ir.attachment", string="Countersigned Checklist", readonly=True)
 
+    signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
+
     _sql_constraints = [
         ("package_unique", "UNIQUE (company_id, handover_reference, package_number, fingerprint)",
          "A package is imported once."),
@@ -77,6 +79,16 @@ class CustomerHandoverIncoming(models.Model):
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
         self._refuse_evidence([], "unlink")
+
+    @api.depends("company_id")
+    def _compute_signing_key_missing(self):
+        for incoming in self:
+            # sudo: only whether the company can countersign is read; the key itself is an officer's setting.
+            incoming.signing_key_missing = not incoming.company_id.sudo().handover_certificate_id.is_valid
+
+    def action_create_signing_key(self):
+        self.ensure_one()
+        return self.company_id.action_handover_create_signing_key()
 
     def action_countersign(self):
         """Countersign the checklist workbook this package came with, with the receiving company's key."""

@@ -50,6 +50,7 @@ class CustomerHandoverImport(models.TransientModel):
     plain_package = fields.Binary(attachment=False, readonly=True)
     package_recipient = fields.Char(related="company_id.handover_package_recipient")
     has_package_key = fields.Boolean(compute="_compute_has_package_key")
+    signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
     state = fields.Selection([("upload", "Upload"), ("preview", "Preview"), ("done", "Imported")],
                              default="upload", required=True, readonly=True)
     sender = fields.Char(string="Transferring Company", readonly=True)
@@ -86,6 +87,12 @@ class CustomerHandoverImport(models.TransientModel):
             # sudo: only whether the officer-only key exists is told, never the key
             wizard.has_package_key = bool(wizard.company_id.sudo().handover_package_identity)
 
+    @api.depends("company_id")
+    def _compute_signing_key_missing(self):
+        for wizard in self:
+            # sudo: only whether the company can countersign is read; the key itself is an officer's setting.
+            wizard.signing_key_missing = not wizard.company_id.sudo().handover_certificate_id.is_valid
+
     def write(self, vals):
         # Another package, or another way to decrypt it, is decrypted and previewed again from the start.
         reset = {}
@@ -110,6 +117,11 @@ class CustomerHandoverImport(models.TransientModel):
         self.company_id.action_handover_create_package_key()
         return self._reopen()
 
+    def action_create_signing_key(self):
+        self.ensure_one()
+        self.company_id.action_handover_create_signing_key()
+        return self._reopen()
+
     def action_preview(self):
         """Decrypt and check the package, then show what the import would do; nothing is written yet."""
         self.ensure_one()
@@ -126,9 +138,11 @@ class CustomerHandoverImport(models.TransientModel):
         """Import the previewed package: all of it in one step, or nothing."""
         self.ensure_one()
         self._check_importer()
-        lines = self.env["customer.handover.import.line"]
-        if (self.state != "preview" or not (self.signer_pinned or self.confirm_signer)
-                or not lines.search_count([("wizard_id", "=", self.id)], limit=1)):
+        previewed = self.env["customer.handover.import.line"].search_count([("wizard_id", "=", self.id)], limit=1)
+        if self.state == "preview" and self.confirm_signer and not self.signer_pinned and not previewed:
+            # the customers were held back until the key was confirmed: show them before anything is imported
+            return self.action_preview()
+        if self.state != "preview" or not (self.signer_pinned or self.confirm_signer) or not previewed:
             raise UserError(self.env._("Preview the package before importing it."))
         with self._opened() as (result, folder, checklist):
             self._check_not_imported(result)

@@ -317,6 +317,25 @@ class TestChecklistExport(HandoverCase):
         self._export(handover)
         self.assertEqual(export.state, "superseded")
 
+    def test_countersign_is_offered_only_where_the_receiver_is_one_of_the_users_companies(self):
+        outside = self._export()
+        self.assertFalse(outside.with_user(self.manager).can_countersign, "the receiver is outside this database")
+        handover = self._signed_handover(self.company_b.partner_id, receiver_user_id=self.user_b.id)
+        export = self._export(handover)
+        manager_ab = self._new_user("ch_manager_ab", "customer_handover.group_handover_manager")
+        manager_ab.company_ids = [(4, self.company_b.id)]
+        self.assertFalse(export.with_user(self.manager).can_countersign, "Company B is not one of the user's")
+        self.assertTrue(export.with_user(manager_ab).can_countersign)
+        officer_b = self._new_user("ch_officer_b", "customer_handover.group_data_protection_officer",
+                                   company=self.company_b)
+        self.company_b.with_user(officer_b).action_handover_create_signing_key()
+        export.with_user(manager_ab).action_countersign()
+        self.assertFalse(export.with_user(manager_ab).can_countersign, "already countersigned")
+        newer = self._export(handover)
+        self.assertTrue(newer.with_user(manager_ab).can_countersign)
+        self._export(handover)
+        self.assertFalse(newer.with_user(manager_ab).can_countersign, "superseded")
+
     # ------------------------------------------------------------------------------------------ translations
 
     def test_every_finding_has_a_translatable_text_with_the_same_placeholders(self):

@@ -174,6 +174,22 @@ class TestTransferImport(ImportFixture, HandoverCase):
             self.env["customer.handover.trusted.signer"].with_user(self.manager_b)._pin(
                 self.company_b, "X", self.fingerprint)
 
+    def test_an_officer_previews_ticks_the_pin_and_imports_without_going_round(self):
+        wizard = self._preview(self.officer_b)
+        form = Form(wizard)
+        self.assertFalse(form.signer_pinned)
+        form.confirm_signer = True
+        wizard = form.save()
+        self.assertEqual((wizard.state, wizard.confirm_signer), ("preview", True))
+        # Import on the preview that waited for the key: the customers are shown first, nothing is written yet
+        self.assertEqual(wizard.action_import()["res_model"], "customer.handover.import")
+        self.assertEqual((Form(wizard).state, len(wizard.line_ids)), ("preview", 3))
+        self.assertFalse(self.env["customer.handover.incoming"].search([]))
+        self.assertFalse(self.env["customer.handover.trusted.signer"].search([]))
+        incoming = self.env["customer.handover.incoming"].browse(wizard.action_import()["res_id"])
+        self.assertEqual(incoming.created_count, 3)
+        self.assertEqual(self.env["customer.handover.trusted.signer"].search([]).fingerprint, self.fingerprint)
+
     def test_a_package_signed_by_another_key_is_refused(self):
         self._pin()
         key = ck.generate_key()
@@ -482,6 +498,25 @@ class TestTransferImport(ImportFixture, HandoverCase):
             incoming.with_user(self.manager_b).action_countersign()
         self.assertIn("package_countersigned", self.env["customer.handover.event"].sudo().search(
             [("company_id", "=", self.company_b.id)]).mapped("event"))
+
+    def test_the_receiver_is_warned_of_its_missing_signing_key_and_an_officer_creates_it_there(self):
+        self._pin()
+        wizard = Form(self.env["customer.handover.import"].with_user(self.manager_b).with_company(
+            self.company_b)).save()
+        self.assertTrue(wizard.signing_key_missing, "the import warns before anything is received")
+        incoming = self._import().with_user(self.manager_b)
+        self.assertTrue(incoming.signing_key_missing)
+        with self.assertRaises(AccessError):
+            incoming.action_create_signing_key()
+        with self.assertRaises(AccessError):
+            wizard.action_create_signing_key()
+        self.assertFalse(self.officer_b.has_group("base.group_system"), "an officer, not a Settings administrator")
+        incoming.with_user(self.officer_b).action_create_signing_key()
+        self.env.invalidate_all()
+        self.assertFalse(incoming.signing_key_missing)
+        self.assertFalse(wizard.signing_key_missing)
+        incoming.action_countersign()
+        self.assertEqual(incoming.state, "countersigned")
 
     def test_a_receiver_without_language_writes_in_the_databases_default_not_the_actors(self):
         self.env["res.lang"]._activate_lang("zh_CN")

@@ -44,3 +44,11 @@ class TestTransferImportRpc(RpcMixin, ImportFixture, HandoverCase, HttpCase):
         wizard = self._wizard()
         answer = self._call("ch_manager_b", "customer.handover.import", "action_preview", [wizard.ids])
         self.assertIn("already imported", answer["error"]["data"]["message"])
+
+    def test_only_an_officer_creates_the_receivers_signing_key_over_rpc(self):
+        incoming = self._import()
+        self._refused("ch_manager_b", "customer.handover.incoming", "action_create_signing_key", [incoming.ids])
+        self.assertTrue(incoming.signing_key_missing)
+        answer = self._call("ch_officer_b", "customer.handover.incoming", "action_create_signing_key", [incoming.ids])
+        self.assertNotIn("error", answer)
+        self.assertFalse(incoming.signing_key_missing)
