@@ -18,6 +18,9 @@ class TestScope(HandoverCase):
         cls.customer = Partner.create({"name": "Scope customer", **tagged_with})
         cls.no_consent = Partner.create({"name": "Scope no consent", **tagged_with})
         cls.colleague = Partner.create({"name": "Own staff", "parent_id": cls.company_a.partner_id.id, **tagged_with})
+        cls.branch = Partner.create(
+            {"name": "Own branch", "is_company": True, "parent_id": cls.company_a.partner_id.id})
+        cls.branch_staff = Partner.create({"name": "Branch staff", "parent_id": cls.branch.id, **tagged_with})
         cls.manager.partner_id.business_domain_ids = cls.domain
         cls.env["customer.consent"].create(
             {"partner_id": cls.customer.id, "purpose_id": cls.purpose_service.id, "date_given": "2026-01-01"}
@@ -38,9 +41,11 @@ class TestScope(HandoverCase):
         form.business_domain_ids.add(self.domain)
         self.assertTrue(form.customers_only)
         self.assertEqual((form.total_count, form.eligible_count, form.ineligible_count), (2, 1, 1))
-        self.assertEqual(form.left_out_count, 2, "the company's own contact and the user are left out")
+        self.assertEqual(form.left_out_count, 3, "the company's own contacts and the user are left out")
         form.show_partners = "left_out"
-        self.assertEqual(set(form.shown_partner_ids.ids), {self.colleague.id, self.manager.partner_id.id})
+        self.assertEqual(set(form.shown_partner_ids.ids),
+                         {self.colleague.id, self.branch_staff.id, self.manager.partner_id.id},
+                         "a person under a branch of the company is the company's own too")
         form.show_partners = "no_consent"
         self.assertEqual(form.shown_partner_ids.ids, self.no_consent.ids)
         wizard = form.save()
@@ -61,6 +66,7 @@ class TestScope(HandoverCase):
         wizard.action_confirm()
         self.assertIn(self.customer, self.handover.line_ids.partner_id)
         self.assertNotIn(self.colleague, self.handover.line_ids.partner_id)
+        self.assertNotIn(self.branch_staff, self.handover.line_ids.partner_id)
         self.assertNotIn(self.manager.partner_id, self.handover.line_ids.partner_id)
 
     def test_undo_the_last_selection_before_confirmation(self):
