@@ -596,7 +596,8 @@ class CustomerHandover(models.Model):
         """This handover's checklist lines, filtered as the smart button that opens them says."""
         self.ensure_one()
         line_filter = self.env.context.get("line_filter")
-        context = {"default_handover_id": self.id, "search_default_handover_id": self.id}
+        # The list's Mark as Verified button reads the state: it shows only where lines can be verified.
+        context = {"default_handover_id": self.id, "search_default_handover_id": self.id, "handover_state": self.state}
         if line_filter in ("to_verify", "verified", "excluded"):
             context[f"search_default_filter_{line_filter}"] = 1
         action = self.env["ir.actions.act_window"]._for_xml_id("customer_handover.customer_handover_line_action")

@@ -229,6 +229,11 @@ class CustomerHandoverLine(models.Model):
     def action_verify_pending(self):
         """Verify the pending lines among these that can be verified; tell what was skipped and why."""
         handovers = self.handover_id
+        closed = handovers.filtered(lambda handover: handover.state not in ("draft", "confirmed", "in_progress"))
+        if closed:
+            states = dict(closed._fields["state"]._description_selection(self.env))
+            raise UserError(self.env._("The checklist of %(handover)s is closed (%(state)s): its lines can no longer "
+                                       "be verified.", handover=closed[0].name, state=states[closed[0].state]))
         if handovers.filtered(lambda handover: handover.state != "in_progress"):
             raise UserError(self.env._("Checklist lines are verified while the handover is in progress: start the "
                                        "handover first."))
