@@ -3,6 +3,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
 
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
@@ -141,7 +142,7 @@ class CustomerHandover(models.Model):
         "customer.handover.line", "handover_id", string="On the Checklist", domain=[("excluded", "=", False)]
     )
     excluded_line_ids = fields.One2many(
-        "customer.handover.line", "handover_id", string="Excluded Lines", domain=[("excluded", "=", True)]
+        "customer.handover.line", "handover_id", string="Excluded Lines", domain=[("excluded", "=", True), ON_RECORD]
     )
     export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
     export_count = fields.Integer(compute="_compute_export_count")
@@ -258,7 +259,7 @@ class CustomerHandover(models.Model):
         stats = {
             (handover, state, excluded): count
             for handover, state, excluded, count in self.env["customer.handover.line"]._read_group(
-                [("handover_id", "in", self.ids)], ["handover_id", "state", "excluded"], ["__count"]
+                [("handover_id", "in", self.ids), ON_RECORD], ["handover_id", "state", "excluded"], ["__count"]
             )
         }
         for handover in self:

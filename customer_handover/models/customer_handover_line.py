@@ -37,6 +37,11 @@ VERIFICATION_FIELDS = ("state", "verified_by_id", "verified_on")
 CHATTER_NAMES = 10
 
 
+# Lines of an undone selection keep its run negated: they are off the record, neither on the checklist nor
+# excluded from it, nor in the signed workbook.
+ON_RECORD = ("scope_run", ">=", 0)
+
+
 def public_reasons(codes):
     """The reason codes a non-officer may see: officer-only reasons become one, ``held_back``."""
     public = [HELD_BACK if code in OFFICER_ONLY_REASONS else code for code in codes]

@@ -21,6 +21,9 @@ SNAPSHOT_FIELDS = [
     "retention_status", "retention_end_date",
 ]
 ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
+# What a line of an undone selection drops when its customer is selected again: the new values say the rest.
+REINCLUDED = {"eligibility": "eligible", "ineligibility_reasons": False, "public_reasons": False, "excluded": False,
+              "exclusion_reason": False}
 # The contacts a count of the preview lists inside the wizard, at most.
 SHOWN_LIMIT = 200
 # What the scope step records on each line it creates.
@@ -191,11 +194,23 @@ class CustomerHandoverScope(models.TransientModel):
                 domain["id"]: domain["name"]
                 for domain in self.env["customer.business.domain"].browse(domain_ids).read(["name"])
             }
-            with evidence_step(Line._name, *LINE_STEP_FIELDS):
-                lines = Line.create([
-                    {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels), "scope_run": run}
-                    for snapshot in snapshots
-                ])
+            # A customer of an undone selection gets its line back, with a fresh snapshot, never a second one.
+            undone = {line.partner_id.id: line for line in Line.search(
+                [("handover_id", "=", handover.id), ("partner_id", "in", batch), ("scope_run", "<", 0)], order="id")}
+            values = {
+                snapshot["id"]: {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels),
+                                 "scope_run": run}
+                for snapshot in snapshots
+            }
+            with evidence_step(Line._name, *LINE_STEP_FIELDS, "name", "exclusion_reason"):
+                lines = Line.create([vals for partner_id, vals in values.items() if partner_id not in undone])
+                restored = Line.browse([line.id for line in undone.values()])
+                restored.check_access("write")
+                for partner_id, line in undone.items():
+                    # sudo: the reasons are officer-only to read, yet the scope step records them for every preparer
+                    # as its create does; the user's right to write the lines was checked just above.
+                    line.sudo().write({**REINCLUDED, **values[partner_id]})
+                lines |= restored
             self.env["customer.handover.event"]._append_for(
                 lines, "lines_added", {"handover": handover.id, "run": run}, handover.company_id
             )

@@ -97,3 +97,37 @@ class TestScope(HandoverCase):
         self.assertFalse(self.handover.can_undo_scope)
         with self.assertRaisesRegex(UserError, "this step needs it to be Draft"):
             self.handover.with_user(self.handover_user).action_undo_scope()
+
+    def test_selecting_again_after_undo_brings_the_undone_line_back(self):
+        handover = self.handover.with_user(self.handover_user)
+        form = self._scope()
+        form.business_domain_ids.add(self.domain)
+        form.save().action_confirm()
+        first = {line.partner_id: line for line in handover.line_ids}
+        self.customer.email = "new@scope.example.cn"
+        handover.action_undo_scope()
+        self.assertFalse(handover.excluded_line_ids, "an undone selection's lines are not exclusions")
+        self.assertEqual((handover.line_count, handover.excluded_count), (0, 0))
+
+        self.env["customer.handover.scope"].with_user(self.handover_user).create(
+            {"handover_id": handover.id, "partner_ids": self.customer.ids}).action_confirm()
+        line = first[self.customer]
+        self.assertEqual(handover.line_ids.filtered(lambda line: line.partner_id == self.customer), line,
+                         "the customer's undone line comes back, not a second one")
+        self.assertEqual((line.scope_run, line.excluded, line.exclusion_reason), (2, False, False))
+        self.assertIn("new@scope.example.cn", line.snapshot_contact, "the snapshot is taken again")
+        self.assertEqual(handover.checklist_line_ids, line)
+        self.assertFalse(handover.excluded_line_ids, "the customer left undone stays off the Excluded tab")
+        entry = self.env["customer.handover.event"].search(
+            [("event", "=", "lines_added"), ("res_id", "=", line.id)], order="id desc", limit=1)
+        self.assertIn('"run":2', entry.payload)
+
+        form = self._scope()
+        form.business_domain_ids.add(self.domain)
+        form.save().action_confirm()
+        self.assertEqual(handover.line_ids, first[self.customer] | first[self.no_consent], "one line per customer")
+        self.assertEqual(handover.excluded_line_ids, first[self.no_consent])
+        self.assertIn("consent", first[self.no_consent].exclusion_reason)
+        rows = list(self.env["customer.handover.export"].with_user(self.handover_user)._checklist_export_rows(handover))
+        names = [cell for row in rows for cell in row if cell in ("Scope customer", "Scope no consent")]
+        self.assertEqual(sorted(names), ["Scope customer", "Scope no consent"], "the workbook lists each once")
