@@ -63,8 +63,10 @@ class CustomerHandoverScope(models.TransientModel):
     has_condition = fields.Boolean(compute="_compute_has_condition")
     # The companies' own contacts, whole subtrees: a branch flagged as a company under a company's partner is its
     # own commercial partner, yet it and its people are the company's own. Computed once for the scope's searches.
-    own_partner_ids = fields.Many2many("res.partner", compute="_compute_own_partner_ids")
-    transferring_partner_ids = fields.Many2many("res.partner", compute="_compute_own_partner_ids")
+    own_partner_ids = fields.Many2many("res.partner", string="Companies' Own Contacts",
+                                       compute="_compute_own_partner_ids")
+    transferring_partner_ids = fields.Many2many("res.partner", string="Transferring Company's Contacts",
+                                                compute="_compute_own_partner_ids")
     left_out_count = fields.Integer(
         compute="_compute_preview",
         help="Contacts that match the conditions but are not selected: already on this checklist, the parties "
