@@ -314,3 +314,17 @@ class TestReadersLanguage(FormCase):
         scope.business_domain_ids.add(self.domain)
         scope.save().action_confirm()
         self.assertIn("位客户加入清单", handover.message_ids[0].body, "not the actor's language, nor en_US")
+
+
+@tagged("post_install", "-at_install")
+class TestHandedOverContact(HandoverCase):
+    def test_a_handed_over_contact_without_a_retention_policy_says_why(self):
+        views = self.env["res.partner"].with_user(self.handover_user).get_views([(False, "form")])
+        arch = views["views"]["form"]["arch"]
+        alert = etree.fromstring(arch).find(".//group[@name='retention']/div[@name='handed_over_retention']")
+        self.assertIsNotNone(alert, "the retention group explains a blank policy on a handed-over contact")
+        self.assertIn("no retention period runs here", "".join(alert.itertext()))
+        shown = {"handover_id": 1, "retention_policy_id": False}
+        self.assertFalse(safe_eval(alert.get("invisible"), shown))
+        self.assertTrue(safe_eval(alert.get("invisible"), {**shown, "retention_policy_id": 2}))
+        self.assertTrue(safe_eval(alert.get("invisible"), {**shown, "handover_id": False}))
