@@ -115,7 +115,8 @@ class CustomerHandoverScope(models.TransientModel):
     @api.depends("handover_id")
     def _compute_own_partner_ids(self):
         # sudo: the companies' partners and their contacts are read as ids only, to leave them out of the selection.
-        companies = self.env["res.company"].sudo().with_context(active_test=False).search([])
+        companies = self.env["res.company"].sudo().with_context(active_test=False).search_fetch(
+            [("partner_id", "!=", False)], ["partner_id"])
         Partner = self.env["res.partner"].sudo().with_context(active_test=False)
         own = Partner.search_fetch([("id", "child_of", companies.partner_id.ids)], ["parent_id"])
         for wizard in self:
