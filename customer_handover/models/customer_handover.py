@@ -3,6 +3,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
 
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
@@ -141,7 +142,7 @@ class CustomerHandover(models.Model):
         "customer.handover.line", "handover_id", string="On the Checklist", domain=[("excluded", "=", False)]
     )
     excluded_line_ids = fields.One2many(
-        "customer.handover.line", "handover_id", string="Excluded Lines", domain=[("excluded", "=", True)]
+        "customer.handover.line", "handover_id", string="Excluded Lines", domain=[("excluded", "=", True), ON_RECORD]
     )
     export_ids = fields.One2many("customer.handover.export", "handover_id", string="Signed Exports")
     export_count = fields.Integer(compute="_compute_export_count")
@@ -258,7 +259,7 @@ class CustomerHandover(models.Model):
         stats = {
             (handover, state, excluded): count
             for handover, state, excluded, count in self.env["customer.handover.line"]._read_group(
-                [("handover_id", "in", self.ids)], ["handover_id", "state", "excluded"], ["__count"]
+                [("handover_id", "in", self.ids), ON_RECORD], ["handover_id", "state", "excluded"], ["__count"]
             )
         }
         for handover in self:
@@ -596,7 +597,8 @@ class CustomerHandover(models.Model):
         """This handover's checklist lines, filtered as the smart button that opens them says."""
         self.ensure_one()
         line_filter = self.env.context.get("line_filter")
-        context = {"default_handover_id": self.id, "search_default_handover_id": self.id}
+        # The list's Mark as Verified button reads the state: it shows only where lines can be verified.
+        context = {"default_handover_id": self.id, "search_default_handover_id": self.id, "handover_state": self.state}
         if line_filter in ("to_verify", "verified", "excluded"):
             context[f"search_default_filter_{line_filter}"] = 1
         action = self.env["ir.actions.act_window"]._for_xml_id("customer_handover.customer_handover_line_action")

@@ -12,6 +12,7 @@ from ..tools.checklist_columns import LINE_COLUMNS
 from ..tools.checklist_countersign import countersign
 from ..tools.checklist_xlsx import ChecklistWriter
 from .customer_handover_evidence_mixin import CREATE, evidence_step
+from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
 
 BATCH = 2000
@@ -212,7 +213,7 @@ class CustomerHandoverExport(models.Model):
                            "checklist; it is not signed yet.", handover=handover.name)
             )
         # A signed handover has lines: it could not have started without them.
-        line_count = self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id)])
+        line_count = self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id), ON_RECORD])
         # sudo: the signing certificate is an officer's setting; the user was checked as a manager above.
         certificate = handover.company_id.sudo().handover_certificate_id
         key, cert = certificate._handover_signing_material()

@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.tools import format_date, split_every
 
 from .customer_handover_export import BATCH, LINE_COLUMNS
-from .customer_handover_line import PUBLIC_REASONS
+from .customer_handover_line import ON_RECORD, PUBLIC_REASONS
 
 
 class CustomerHandoverExport(models.Model):
@@ -90,7 +90,7 @@ class CustomerHandoverExport(models.Model):
         reasons = {code: self.env._(label) for code, label in PUBLIC_REASONS}
         yes = self.env._("Yes")
         names = [name for name, _width in LINE_COLUMNS]
-        ids = lines.search([("handover_id", "=", handover.id)], order="sequence, id").ids
+        ids = lines.search([("handover_id", "=", handover.id), ON_RECORD], order="sequence, id").ids
         number = 0
         for batch_ids in split_every(BATCH, ids):
             batch = lines.browse(batch_ids)

@@ -37,6 +37,11 @@ VERIFICATION_FIELDS = ("state", "verified_by_id", "verified_on")
 CHATTER_NAMES = 10
 
 
+# Lines of an undone selection keep its run negated: they are off the record, neither on the checklist nor
+# excluded from it, nor in the signed workbook.
+ON_RECORD = ("scope_run", ">=", 0)
+
+
 def public_reasons(codes):
     """The reason codes a non-officer may see: officer-only reasons become one, ``held_back``."""
     public = [HELD_BACK if code in OFFICER_ONLY_REASONS else code for code in codes]
@@ -229,6 +234,11 @@ class CustomerHandoverLine(models.Model):
     def action_verify_pending(self):
         """Verify the pending lines among these that can be verified; tell what was skipped and why."""
         handovers = self.handover_id
+        closed = handovers.filtered(lambda handover: handover.state not in ("draft", "confirmed", "in_progress"))
+        if closed:
+            states = dict(closed._fields["state"]._description_selection(self.env))
+            raise UserError(self.env._("The checklist of %(handover)s is closed (%(state)s): its lines can no longer "
+                                       "be verified.", handover=closed[0].name, state=states[closed[0].state]))
         if handovers.filtered(lambda handover: handover.state != "in_progress"):
             raise UserError(self.env._("Checklist lines are verified while the handover is in progress: start the "
                                        "handover first."))

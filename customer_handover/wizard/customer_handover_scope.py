@@ -21,6 +21,9 @@ SNAPSHOT_FIELDS = [
     "retention_status", "retention_end_date",
 ]
 ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
+# What a line of an undone selection drops when its customer is selected again: the new values say the rest.
+REINCLUDED = {"eligibility": "eligible", "ineligibility_reasons": False, "public_reasons": False, "excluded": False,
+              "exclusion_reason": False}
 # The contacts a count of the preview lists inside the wizard, at most.
 SHOWN_LIMIT = 200
 # What the scope step records on each line it creates.
@@ -58,6 +61,12 @@ class CustomerHandoverScope(models.TransientModel):
         help="Select every customer of the company: needed when no condition is set.",
     )
     has_condition = fields.Boolean(compute="_compute_has_condition")
+    # The companies' own contacts, whole subtrees: a branch flagged as a company under a company's partner is its
+    # own commercial partner, yet it and its people are the company's own. Computed once for the scope's searches.
+    own_partner_ids = fields.Many2many("res.partner", string="Companies' Own Contacts",
+                                       compute="_compute_own_partner_ids")
+    transferring_partner_ids = fields.Many2many("res.partner", string="Transferring Company's Contacts",
+                                                compute="_compute_own_partner_ids")
     left_out_count = fields.Integer(
         compute="_compute_preview",
         help="Contacts that match the conditions but are not selected: already on this checklist, the parties "
@@ -102,6 +111,18 @@ class CustomerHandoverScope(models.TransientModel):
                 wizard.partner_ids or wizard.customer_type or wizard.relationship_stage or wizard.business_domain_ids
                 or wizard.salesperson_id or wizard.partner_company_id or user_domain
             )
+
+    @api.depends("handover_id")
+    def _compute_own_partner_ids(self):
+        # sudo: the companies' partners and their contacts are read as ids only, to leave them out of the selection.
+        companies = self.env["res.company"].sudo().with_context(active_test=False).search_fetch(
+            [("partner_id", "!=", False)], ["partner_id"])
+        Partner = self.env["res.partner"].sudo().with_context(active_test=False)
+        own = Partner.search_fetch([("id", "child_of", companies.partner_id.ids)], ["parent_id"])
+        for wizard in self:
+            top = wizard.handover_id.company_id.partner_id
+            wizard.own_partner_ids = own
+            wizard.transferring_partner_ids = own.filtered(lambda partner, top=top: top in _lineage(partner))
 
     @api.depends(
         "handover_id", "partner_ids", "customer_type", "relationship_stage", "business_domain_ids",
@@ -176,11 +197,23 @@ class CustomerHandoverScope(models.TransientModel):
                 domain["id"]: domain["name"]
                 for domain in self.env["customer.business.domain"].browse(domain_ids).read(["name"])
             }
-            with evidence_step(Line._name, *LINE_STEP_FIELDS):
-                lines = Line.create([
-                    {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels), "scope_run": run}
-                    for snapshot in snapshots
-                ])
+            # A customer of an undone selection gets its line back, with a fresh snapshot, never a second one.
+            undone = {line.partner_id.id: line for line in Line.search(
+                [("handover_id", "=", handover.id), ("partner_id", "in", batch), ("scope_run", "<", 0)], order="id")}
+            values = {
+                snapshot["id"]: {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels),
+                                 "scope_run": run}
+                for snapshot in snapshots
+            }
+            with evidence_step(Line._name, *LINE_STEP_FIELDS, "name", "exclusion_reason"):
+                lines = Line.create([vals for partner_id, vals in values.items() if partner_id not in undone])
+                restored = Line.browse([line.id for line in undone.values()])
+                restored.check_access("write")
+                for partner_id, line in undone.items():
+                    # sudo: the reasons are officer-only to read, yet the scope step records them for every preparer
+                    # as its create does; the user's right to write the lines was checked just above.
+                    line.sudo().write({**REINCLUDED, **values[partner_id]})
+                lines |= restored
             self.env["customer.handover.event"]._append_for(
                 lines, "lines_added", {"handover": handover.id, "run": run}, handover.company_id
             )
@@ -292,11 +325,8 @@ class CustomerHandoverScope(models.TransientModel):
 
     def _customer_domain(self):
         """Customers only: not the database's own companies and their people, users, employees or suppliers."""
-        # sudo: only the ids of the companies' own contacts are read, to leave them out of the selection.
-        own = self.env["res.company"].sudo().with_context(active_test=False).search_fetch(
-            [("partner_id", "!=", False)], ["partner_id"]).partner_id
         domain = [
-            ("commercial_partner_id", "not in", own.ids),
+            ("id", "not in", self.own_partner_ids.ids),
             ("user_ids", "not any", [("share", "=", False), ("active", "in", [True, False])]),
         ]
         partner_fields = self.env["res.partner"]._fields
@@ -314,6 +344,7 @@ class CustomerHandoverScope(models.TransientModel):
             # Customers of an undone selection (negated run) may be selected again.
             [("handover_line_ids", "not any", [("handover_id", "=", handover.id), ("scope_run", ">=", 0)])],
             [("commercial_partner_id", "not in", parties.ids)],
+            [("id", "not in", self.transferring_partner_ids.ids)],
             [("company_id", "in", [False, handover.company_id.id])],
             self._condition_domain(),
         ]
@@ -367,6 +398,13 @@ class CustomerHandoverScope(models.TransientModel):
         if handover.receiver_abroad and not handover.abroad_legal_basis:
             reasons["abroad"] = visible
         return {reason: reasons[reason] for reason, _label in INELIGIBILITY_REASONS if reason in reasons}
+
+
+def _lineage(partner):
+    """The partner and its parents, up to the top."""
+    while partner:
+        yield partner
+        partner = partner.parent_id
 
 
 def _address(snapshot):

@@ -250,7 +250,7 @@ class TestHandover(HandoverCase):
             wizard = scope.save()
             self.env.flush_all()
             self.env.invalidate_all()
-            with self.assertQueryCount(41, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
+            with self.assertQueryCount(46, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
                 before = self.env.cr.sql_log_count
                 wizard.action_confirm()
                 self.env.flush_all()

@@ -1,7 +1,10 @@
 """The handover run from its form: smart buttons, pending lines first, verify all pending, the chatter."""
 
+from lxml import etree
+
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
+from odoo.tools.safe_eval import safe_eval
 
 from .common import HandoverCase
 from .test_handover import SIGNATURE
@@ -97,6 +100,24 @@ class TestHandoverForm(FormCase):
         action = handover.line_ids.with_user(self.handover_user).action_verify_pending()
         self.assertIn("2 pending lines verified", action["params"]["message"])
         self.assertEqual(handover.verified_count, 2)
+
+    def test_mark_as_verified_is_not_offered_on_the_lines_of_a_cancelled_handover(self):
+        handover = self._handover_with_lines()
+        self._start(handover)
+        handover.with_user(self.manager)._cancel("The receiver withdrew")
+        self.assertEqual(handover.state, "cancel")
+        Line = self.env["customer.handover.line"].with_user(self.handover_user)
+        bindings = self.env["ir.actions.actions"].with_user(self.handover_user).get_bindings(Line._name)
+        self.assertNotIn("Mark as verified", [action["name"] for action in bindings.get("action", [])],
+                         "an Action-menu entry cannot look at the handover's state")
+        action = handover.with_user(self.handover_user).action_open_lines()
+        arch = Line.get_views([(False, "list")])["views"]["list"]["arch"]
+        button = etree.fromstring(arch).find("header/button[@name='action_verify_pending']")
+        self.assertTrue(safe_eval(button.get("invisible"), {"context": action["context"]}),
+                        "the list of a cancelled handover's lines hides Mark as Verified")
+        self.assertFalse(safe_eval(button.get("invisible"), {"context": {}}), "the list of all lines shows it")
+        with self.assertRaisesRegex(UserError, r"is closed \(Cancelled\): its lines can no longer be verified"):
+            handover.line_ids.with_user(self.handover_user).action_verify_pending()
 
     def test_smart_buttons_open_this_handovers_lines_filtered(self):
         handover = self._handover_with_lines()
@@ -293,3 +314,17 @@ class TestReadersLanguage(FormCase):
         scope.business_domain_ids.add(self.domain)
         scope.save().action_confirm()
         self.assertIn("位客户加入清单", handover.message_ids[0].body, "not the actor's language, nor en_US")
+
+
+@tagged("post_install", "-at_install")
+class TestHandedOverContact(HandoverCase):
+    def test_a_handed_over_contact_without_a_retention_policy_says_why(self):
+        views = self.env["res.partner"].with_user(self.handover_user).get_views([(False, "form")])
+        arch = views["views"]["form"]["arch"]
+        alert = etree.fromstring(arch).find(".//group[@name='retention']/div[@name='handed_over_retention']")
+        self.assertIsNotNone(alert, "the retention group explains a blank policy on a handed-over contact")
+        self.assertIn("no retention period runs here", "".join(alert.itertext()))
+        shown = {"handover_id": 1, "retention_policy_id": False}
+        self.assertFalse(safe_eval(alert.get("invisible"), shown))
+        self.assertTrue(safe_eval(alert.get("invisible"), {**shown, "retention_policy_id": 2}))
+        self.assertTrue(safe_eval(alert.get("invisible"), {**shown, "handover_id": False}))

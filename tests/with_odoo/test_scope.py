@@ -18,6 +18,9 @@ class TestScope(HandoverCase):
         cls.customer = Partner.create({"name": "Scope customer", **tagged_with})
         cls.no_consent = Partner.create({"name": "Scope no consent", **tagged_with})
         cls.colleague = Partner.create({"name": "Own staff", "parent_id": cls.company_a.partner_id.id, **tagged_with})
+        cls.branch = Partner.create(
+            {"name": "Own branch", "is_company": True, "parent_id": cls.company_a.partner_id.id})
+        cls.branch_staff = Partner.create({"name": "Branch staff", "parent_id": cls.branch.id, **tagged_with})
         cls.manager.partner_id.business_domain_ids = cls.domain
         cls.env["customer.consent"].create(
             {"partner_id": cls.customer.id, "purpose_id": cls.purpose_service.id, "date_given": "2026-01-01"}
@@ -38,9 +41,11 @@ class TestScope(HandoverCase):
         form.business_domain_ids.add(self.domain)
         self.assertTrue(form.customers_only)
         self.assertEqual((form.total_count, form.eligible_count, form.ineligible_count), (2, 1, 1))
-        self.assertEqual(form.left_out_count, 2, "the company's own contact and the user are left out")
+        self.assertEqual(form.left_out_count, 3, "the company's own contacts and the user are left out")
         form.show_partners = "left_out"
-        self.assertEqual(set(form.shown_partner_ids.ids), {self.colleague.id, self.manager.partner_id.id})
+        self.assertEqual(set(form.shown_partner_ids.ids),
+                         {self.colleague.id, self.branch_staff.id, self.manager.partner_id.id},
+                         "a person under a branch of the company is the company's own too")
         form.show_partners = "no_consent"
         self.assertEqual(form.shown_partner_ids.ids, self.no_consent.ids)
         wizard = form.save()
@@ -61,6 +66,7 @@ class TestScope(HandoverCase):
         wizard.action_confirm()
         self.assertIn(self.customer, self.handover.line_ids.partner_id)
         self.assertNotIn(self.colleague, self.handover.line_ids.partner_id)
+        self.assertNotIn(self.branch_staff, self.handover.line_ids.partner_id)
         self.assertNotIn(self.manager.partner_id, self.handover.line_ids.partner_id)
 
     def test_undo_the_last_selection_before_confirmation(self):
@@ -91,3 +97,37 @@ class TestScope(HandoverCase):
         self.assertFalse(self.handover.can_undo_scope)
         with self.assertRaisesRegex(UserError, "this step needs it to be Draft"):
             self.handover.with_user(self.handover_user).action_undo_scope()
+
+    def test_selecting_again_after_undo_brings_the_undone_line_back(self):
+        handover = self.handover.with_user(self.handover_user)
+        form = self._scope()
+        form.business_domain_ids.add(self.domain)
+        form.save().action_confirm()
+        first = {line.partner_id: line for line in handover.line_ids}
+        self.customer.email = "new@scope.example.cn"
+        handover.action_undo_scope()
+        self.assertFalse(handover.excluded_line_ids, "an undone selection's lines are not exclusions")
+        self.assertEqual((handover.line_count, handover.excluded_count), (0, 0))
+
+        self.env["customer.handover.scope"].with_user(self.handover_user).create(
+            {"handover_id": handover.id, "partner_ids": self.customer.ids}).action_confirm()
+        line = first[self.customer]
+        self.assertEqual(handover.line_ids.filtered(lambda line: line.partner_id == self.customer), line,
+                         "the customer's undone line comes back, not a second one")
+        self.assertEqual((line.scope_run, line.excluded, line.exclusion_reason), (2, False, False))
+        self.assertIn("new@scope.example.cn", line.snapshot_contact, "the snapshot is taken again")
+        self.assertEqual(handover.checklist_line_ids, line)
+        self.assertFalse(handover.excluded_line_ids, "the customer left undone stays off the Excluded tab")
+        entry = self.env["customer.handover.event"].search(
+            [("event", "=", "lines_added"), ("res_id", "=", line.id)], order="id desc", limit=1)
+        self.assertIn('"run":2', entry.payload)
+
+        form = self._scope()
+        form.business_domain_ids.add(self.domain)
+        form.save().action_confirm()
+        self.assertEqual(handover.line_ids, first[self.customer] | first[self.no_consent], "one line per customer")
+        self.assertEqual(handover.excluded_line_ids, first[self.no_consent])
+        self.assertIn("consent", first[self.no_consent].exclusion_reason)
+        rows = list(self.env["customer.handover.export"].with_user(self.handover_user)._checklist_export_rows(handover))
+        names = [cell for row in rows for cell in row if cell in ("Scope customer", "Scope no consent")]
+        self.assertEqual(sorted(names), ["Scope customer", "Scope no consent"], "the workbook lists each once")

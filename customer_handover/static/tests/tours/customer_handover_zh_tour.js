@@ -24,7 +24,7 @@ registry.category("web_tour.tours").add("customer_handover_zh_scope_tour", {
         },
         { content: "撤销上次选取", trigger: headerButton("action_undo_scope"), run: "click" },
         { trigger: ".modal-footer .btn-primary", run: "click" },
-        { trigger: ".oe_stat_button:contains(已排除):contains(3)" },
+        { content: "撤销的行不算排除", trigger: ".oe_stat_button:contains(已排除) .o_stat_value:contains(0)" },
     ],
 });
 
