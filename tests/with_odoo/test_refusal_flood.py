@@ -93,3 +93,17 @@ class TestRefusalFlood(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         })
         self.assertFalse(self.env["customer.handover.event.refusal"].search([]), "closed windows were kept")
         self._assert_chain_intact()
+
+    def test_no_group_forges_or_empties_the_count_of_repeats(self):
+        self._refuse(self.handover_user, self.handover, 3)
+        counter = self.env["customer.handover.event.refusal"].search([("user_id", "=", self.handover_user.id)])
+        self.assertEqual(counter.repeats, 2)
+        model = counter._name
+        for login in ("ch_user", "ch_manager", "ch_officer", "admin"):
+            with self.subTest(login=login):
+                self._refused(login, model, "write", [counter.ids, {"repeats": 0}])
+                self._refused(login, model, "unlink", [counter.ids])
+                self._refused(login, model, "create", [{"key": "x", "company_id": self.company_a.id,
+                                                        "user_id": self.manager.id, "window_start": "2026-01-01"}])
+        counter.invalidate_recordset()
+        self.assertEqual(counter.repeats, 2, "a repeat was lost")
