@@ -17,7 +17,15 @@ class ReportHandoverRecord(models.AbstractModel):
             "doc_model": "customer.handover",
             "docs": self.env["customer.handover"].browse(docids),
             "qr_code": self._qr_code,
+            "reference": self._reference,
         }
+
+    @api.model
+    def _reference(self, line):
+        """The customer's reference as snapshotted; a customer without one is named by its contact's number here."""
+        if line.snapshot_ref:
+            return line.snapshot_ref
+        return f"#{line.partner_id.id}" if line.partner_id else ""
 
     @api.model
     def _qr_code(self, export):
