@@ -119,9 +119,10 @@ class CustomerHandover(models.Model):
     )
     nda_reference = fields.Char(string="Agreement Reference", tracking=True)
     nda_date = fields.Date(string="Agreement Signed On", tracking=True)
-    nda_term_months = fields.Integer(string="Agreement Term (months)")
+    nda_term_months = fields.Integer(string="Agreement Term (months)", tracking=True)
     nda_document = fields.Binary(string="Signed Agreement", attachment=True, copy=False)
-    nda_filename = fields.Char(copy=False)
+    # The binary itself cannot be tracked: its file name, set with each upload, tells the chatter.
+    nda_filename = fields.Char(string="Signed Agreement File", copy=False, tracking=True)
     purpose_ids = fields.Many2many(
         "customer.consent.purpose",
         string="Receiver's Purposes",

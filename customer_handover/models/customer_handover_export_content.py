@@ -89,6 +89,7 @@ class CustomerHandoverExport(models.Model):
         labels = _selection_labels(lines, "line_type", "eligibility", "state")
         reasons = {code: self.env._(label) for code, label in PUBLIC_REASONS}
         yes = self.env._("Yes")
+        excluded = self.env._("Excluded")
         names = [name for name, _width in LINE_COLUMNS]
         ids = lines.search([("handover_id", "=", handover.id), ON_RECORD], order="sequence, id").ids
         number = 0
@@ -107,6 +108,9 @@ class CustomerHandoverExport(models.Model):
                 values["verified_by_id"] = users.get(line.verified_by_id.id, "")
                 values["verified_on"] = self._local_time(line.verified_on)
                 values["excluded"] = yes if line.excluded else ""
+                if line.excluded:
+                    # An excluded line is not checked: its verification would read "Pending" forever.
+                    values["state"] = excluded
                 yield [str(number), *(values[name] for name in names)]
             batch.invalidate_recordset()
 

@@ -352,6 +352,8 @@ class CustomerHandoverLine(models.Model):
             names = ", ".join(lines[:CHATTER_NAMES].mapped("name"))
             if len(lines) > CHATTER_NAMES:
                 names = env._("%(names)s and %(count)s more", names=names, count=len(lines) - CHATTER_NAMES)
+            if event == "lines_excluded":
+                names = lines._excluded_names(env)
             state_label = dict(self._fields["state"]._description_selection(env)).get(state, "")
             bodies = {
                 "item_added": env._("Added to the checklist: %(names)s", names=names),
@@ -368,6 +370,16 @@ class CustomerHandoverLine(models.Model):
             }
             if event in bodies:
                 handover._message_log(body=bodies[event])
+
+    def _excluded_names(self, env):
+        """The lines' names, each with its exclusion reason as every reader of the chatter may see it."""
+        names = "; ".join(
+            env._("%(name)s (reason: %(reason)s)", name=line.name, reason=_coarsened(line.exclusion_reason or ""))
+            for line in self[:CHATTER_NAMES]
+        )
+        if len(self) > CHATTER_NAMES:
+            names = env._("%(names)s and %(count)s more", names=names, count=len(self) - CHATTER_NAMES)
+        return names
 
 
 def _coarsened(text):

@@ -131,6 +131,27 @@ class TestChecklistExport(HandoverCase):
         self.assertEqual(cover["Receiving party"], "杭州新锦贸易有限公司 · legal@xinjin.example.cn")
         self.assertEqual(cover["Checklist lines"], "3")
 
+    def test_an_excluded_line_reads_excluded_not_pending(self):
+        handover = self.env["customer.handover"].create({"receiver_id": self.handover.receiver_id.id})
+        lines = self.env["customer.handover.line"].create([
+            {"handover_id": handover.id, "name": "Kept item", "line_type": "item"},
+            {"handover_id": handover.id, "name": "Dropped item", "line_type": "item",
+             "exclusion_reason": "Destroyed in 2025"},
+        ])
+        lines[1].with_user(self.handover_user).action_exclude()
+        handover.write({"nda_reference": "NDA-2", "nda_date": "2026-11-01", "nda_document": base64.b64encode(b"%PDF")})
+        handover.with_user(self.manager).action_confirm()
+        handover.with_user(self.manager).action_start()
+        lines[0].with_user(self.handover_user).action_verify()
+        handover.with_user(self.handover_user).action_mark_verified()
+        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE)
+        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        workbook = load_workbook(io.BytesIO(self._bytes(self._export(handover).attachment_id)))
+        rows = {row[1].value: [cell.value for cell in row] for row in workbook["Checklist"].iter_rows(min_row=2)}
+        self.assertEqual(rows["Kept item"][11], "Verified")
+        self.assertEqual(rows["Dropped item"][11], "Excluded", "an excluded line was never checked: not Pending")
+        self.assertEqual(rows["Dropped item"][15], "Destroyed in 2025")
+
     def test_a_new_export_supersedes_the_earlier_ones(self):
         first = self._export()
         second = self._export()

@@ -267,3 +267,38 @@ class TestHandover(HandoverCase):
         self.assertEqual((scope.total_count, scope.ineligible_count), (4, 3), "company B's customer leaked in")
         wizard = scope.save()
         self.assertEqual(len(wizard._ineligible_ids()["sensitive"]), 1)
+
+    def test_the_chatter_tracks_the_agreement_and_says_why_a_line_was_excluded(self):
+        handover = self._handover()
+        # Tracking compares with the values of the last commit: the handover is created in an earlier one.
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        handover.with_user(self.handover_user).write(
+            {"nda_document": SIGNATURE, "nda_filename": "nda-signed.pdf", "nda_term_months": 36}
+        )
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        self.env.invalidate_all()
+        tracked = handover.sudo().message_ids.tracking_value_ids
+        changes = {value.field_id.name: (value.old_value_char or value.old_value_integer,
+                                         value.new_value_char or value.new_value_integer) for value in tracked}
+        self.assertEqual(changes.get("nda_filename"), (False, "nda-signed.pdf"), "the upload shows in the chatter")
+        self.assertEqual(changes.get("nda_term_months"), (0, 36))
+
+        item = self.env["customer.handover.line"].with_user(self.handover_user).create(
+            {"handover_id": handover.id, "name": "Old price lists", "exclusion_reason": "Superseded by the 2026 list"}
+        )
+        item.with_user(self.handover_user).action_exclude()
+        note = handover.message_ids[0].body
+        self.assertIn("Old price lists", note)
+        self.assertIn("Superseded by the 2026 list", note, "the note says why")
+
+    def test_the_exclusion_note_holds_back_what_only_officers_may_know(self):
+        handover = self._handover()
+        item = self.env["customer.handover.line"].with_user(self.manager).create(
+            {"handover_id": handover.id, "name": "Archive box 7", "exclusion_reason": "Under legal hold"}
+        )
+        item.with_user(self.manager).action_exclude()
+        note = handover.message_ids[0].body
+        self.assertIn("Held back by the data-protection officer", note)
+        self.assertNotIn("legal hold", note)
