@@ -229,7 +229,7 @@ class CustomerHandoverExport(models.Model):
             writer.write_cover(labels["cover_header"], self._checklist_cover(handover, number, line_count, now))
             line_fields = self.env["customer.handover.line"]._fields
             header = [labels["number"], *(line_fields[name]._description_string(self.env) for name, _w in LINE_COLUMNS)]
-            writer.start_checklist(header, [8, *(width for _name, width in LINE_COLUMNS)])
+            writer.start_checklist(header, [5, *(width for _name, width in LINE_COLUMNS)])
             for row in self._checklist_export_rows(handover):
                 writer.write_row(row)
             rows = writer.manifest(handover.name, number, handover.company_id.name, signed_at)

@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 import zlib
 from datetime import datetime, timezone
 
@@ -73,6 +74,8 @@ DIGEST_WIDTH = 18
 CHECKLIST_WIDTHS = (4, 255)
 # Points per line of the default 11-point font: readers do not grow a row for its line breaks on opening.
 LINE_HEIGHT = 15
+# The highest row Excel opens (409.5 points), in whole lines: a longer cell scrolls within its row.
+MAX_ROW_HEIGHT = 405
 SIGNER_KEYS = ("role", "name", "signed_at", "algorithm", "fingerprint", "certificate")
 MANIFEST_KEYS = (
     "format",
@@ -215,6 +218,27 @@ def row_height(values, widths):
         default=1,
     )
     return LINE_HEIGHT * lines if lines > 1 else None
+
+
+def wrapped_row_height(values, widths):
+    """The height a checklist row needs to show its values wrapped in columns ``widths`` characters wide.
+
+    Unlike ``row_height`` (the cover and signatures, laid out since the first release), it counts a wide
+    (Chinese, Japanese, Korean) character as two and stops at the highest row Excel opens; None for one line.
+    """
+    lines = max(
+        (
+            sum(max(1, math.ceil(_display_width(line) / width)) for line in value.splitlines())
+            for value, width in zip(values, widths, strict=True)
+            if value
+        ),
+        default=1,
+    )
+    return min(LINE_HEIGHT * lines, MAX_ROW_HEIGHT) if lines > 1 else None
+
+
+def _display_width(text):
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 # --------------------------------------------------------------------------------------------------

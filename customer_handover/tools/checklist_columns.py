@@ -1,23 +1,24 @@
 """The checklist sheet's columns: the one declaration the export writes and the import reads back; no Odoo import."""
 
-# (field of customer.handover.line, width) of the checklist sheet's columns, after the row number.
+# (field of customer.handover.line, width) of the checklist sheet's columns, after the row number. The values
+# wrap: the widths are kept narrow so that the sheet prints one A4 landscape page wide at a readable size.
 LINE_COLUMNS = [
-    ("name", 30),
-    ("line_type", 12),
-    ("snapshot_ref", 14),
-    ("snapshot_contact", 40),
-    ("snapshot_classification", 30),
-    ("snapshot_consent", 30),
-    ("snapshot_retention", 24),
-    ("eligibility", 14),
-    ("public_reasons", 30),
-    ("admission_justification", 30),
-    ("state", 12),
-    ("verified_by_id", 18),
-    ("verified_on", 20),
-    ("excluded", 10),
-    ("exclusion_reason", 30),
-    ("remarks", 30),
+    ("name", 18),
+    ("line_type", 9),
+    ("snapshot_ref", 10),
+    ("snapshot_contact", 22),
+    ("snapshot_classification", 13),
+    ("snapshot_consent", 14),
+    ("snapshot_retention", 12),
+    ("eligibility", 10),
+    ("public_reasons", 14),
+    ("admission_justification", 13),
+    ("state", 10),
+    ("verified_by_id", 12),
+    ("verified_on", 11),
+    ("excluded", 8),
+    ("exclusion_reason", 15),
+    ("remarks", 15),
 ]
 # A transfer package's customer snapshot: each key is the checklist's column ``snapshot_<key>``.
 SNAPSHOT_KEYS = ("ref", "contact", "classification", "consent", "retention")

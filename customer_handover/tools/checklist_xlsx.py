@@ -14,6 +14,7 @@ from .checklist import (
     SheetDigest,
     manifest_rows,
     row_height,
+    wrapped_row_height,
 )
 from .signing import ChecklistError
 
@@ -39,7 +40,8 @@ class ChecklistWriter:
         self.workbook.set_properties({"title": labels.get("title", ""), "comments": labels.get("format", "")})
         self.sheets = [self.workbook.add_worksheet(name) for name in self.sheet_names]
         for sheet in self.sheets:
-            # Handovers are signed on paper too: print each sheet landscape, one page wide, header repeated.
+            # Handovers are signed on paper too: print each sheet landscape, one page wide and as many pages long
+            # as it takes, header repeated.
             sheet.set_landscape()
             sheet.set_paper(9)
             sheet.fit_to_pages(1, 0)
@@ -47,10 +49,14 @@ class ChecklistWriter:
             sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
             sheet.set_footer("&L&A&R&P / &N")
         self.header_format = self.workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
-        self.text_format = self.workbook.add_format({"valign": "top"})
+        # The checklist's many columns are narrow: its header and values wrap, each row as high as it needs.
+        self.heading_format = self.workbook.add_format(
+            {"bold": True, "bg_color": "#D9E1F2", "border": 1, "valign": "top", "text_wrap": True}
+        )
         self.wrap_format = self.workbook.add_format({"valign": "top", "text_wrap": True})
         self.digest_format = self.workbook.add_format({"valign": "top", "font_color": "#808080", "font_size": 8})
         self.cover = self.checklist = None
+        self.checklist_widths = ()
 
     def write_cover(self, header, rows):
         """Write the cover table: a header and (label, value) rows."""
@@ -73,16 +79,25 @@ class ChecklistWriter:
             raise ChecklistError(f"each checklist column is {lowest} to {highest} characters wide")
         sheet = self.sheets[1]
         self.checklist = SheetDigest(CHECKLIST, len(header))
+        self.checklist_widths = tuple(widths)
         for column, width in enumerate(widths):
-            sheet.set_column(column, column, width, self.text_format)
+            sheet.set_column(column, column, width, self.wrap_format)
         sheet.set_column(len(header), len(header), DIGEST_WIDTH, self.digest_format)
         sheet.freeze_panes(1, 1)
-        self._write(sheet, self.checklist, 0, header, self.header_format)
+        self._write_checklist_row(header, self.heading_format)
 
     def write_row(self, values):
         if self.checklist.rows > MAX_ROWS:
             raise ChecklistError(f"a checklist sheet holds at most {MAX_ROWS} rows")
-        self._write(self.sheets[1], self.checklist, self.checklist.rows, values, None)
+        self._write_checklist_row(values, None)
+
+    def _write_checklist_row(self, values, cell_format):
+        sheet, index = self.sheets[1], self.checklist.rows
+        values, digest_text = self.checklist.add(values)
+        if height := wrapped_row_height(values, self.checklist_widths):
+            # In constant memory, a row's height is set before its cells are written.
+            sheet.set_row(index, height)
+        self._write_cells(sheet, index, values, digest_text, cell_format)
 
     def manifest(self, handover, export, company, exported_at, format_=FORMAT):
         """The signatures sheet's rows up to the first signature: its header and the manifest."""
@@ -110,6 +125,9 @@ class ChecklistWriter:
 
     def _write(self, sheet, digest, index, values, cell_format):
         values, digest_text = digest.add(values)
+        self._write_cells(sheet, index, values, digest_text, cell_format)
+
+    def _write_cells(self, sheet, index, values, digest_text, cell_format):
         for column, value in enumerate(values):
             if value:
                 sheet.write_string(index, column, value, cell_format)

@@ -191,6 +191,38 @@ def test_each_page_layout_the_writer_has_written_verifies_as_valid(signed, trust
     assert verify(packed(first), trusted=trusted).status == "valid"
 
 
+HEADING_XF = (b'<xf numFmtId="0" fontId="1" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" '
+              b'applyBorder="1" applyAlignment="1"><alignment vertical="top" wrapText="1"/></xf>')
+TEXT_XF = (b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
+           b'<alignment vertical="top"/></xf>')
+
+
+def _unwrapped_layout(parts):
+    """The checklist as the writer laid it out before it wrapped: values on one line (text), a plain header, no
+    row heights. The writer's cell formats are default 0, header 1, digest 2, wrap 3, then heading, here text, 4."""
+    assert parts["xl/styles.xml"].count(HEADING_XF) == 1
+    parts["xl/styles.xml"] = parts["xl/styles.xml"].replace(HEADING_XF, TEXT_XF)
+    sheet = parts[CHECKLIST]
+    sheet = re.sub(rb'(<c r="[A-Z]+1") s="4"', rb'\1 s="1"', sheet)
+    sheet = re.sub(rb'(<c r="[A-Z]+(?:[2-9]|[1-9][0-9]+)") s="3"', rb'\1 s="4"', sheet)
+    sheet = sheet.replace(b'style="3"', b'style="4"')
+    parts[CHECKLIST] = re.sub(rb'(<row r="[0-9]+") ht="[0-9.]+" customHeight="1"', rb"\1", sheet)
+    return parts
+
+
+def test_a_checklist_of_the_first_layout_still_verifies_and_a_mix_of_layouts_does_not(signed, trusted):
+    parts = unpacked(signed)
+    assert b'customHeight="1"' in parts[CHECKLIST] and b'style="3"' in parts[CHECKLIST], "the values wrap"
+    first = _unwrapped_layout(unpacked(signed))
+    assert b'customHeight="1"' not in first[CHECKLIST] and b's="3"' not in first[CHECKLIST]
+    assert verify(packed(first), trusted=trusted).status == "valid"
+    wrapped_without_heights = unpacked(signed)
+    wrapped_without_heights[CHECKLIST] = re.sub(
+        rb'(<row r="[0-9]+") ht="[0-9.]+" customHeight="1"', rb"\1", wrapped_without_heights[CHECKLIST])
+    result = verify(packed(wrapped_without_heights), trusted=trusted)
+    assert result.status == "resaved", "wrapped values whose rows are one line high hide what was signed"
+
+
 @pytest.mark.parametrize("footer", ["&LConfidential &A&R&P / &N", "&CVerified by both parties"])
 def test_a_footer_of_other_text_is_refused(signed, trusted, footer):
     parts = unpacked(signed)
@@ -551,7 +583,7 @@ def _stored_twice(what, changed_copy, sheet_data=b"<sheetData>"):
     """
     def build_file(parts):
         sheet = parts[CHECKLIST]
-        pattern = rb'<c r="B3"[^>]*><is><t>Li Lei</t></is></c>' if what == "cell" else rb'<row r="3">.*?</row>'
+        pattern = rb'<c r="B3"[^>]*><is><t>Li Lei</t></is></c>' if what == "cell" else rb'<row r="3"[^>]*>.*?</row>'
         signed = re.search(pattern, sheet).group()
         changed = signed.replace(b"Li Lei", b"Han Meimei")
         copies = changed + signed if changed_copy == "first" else signed + changed
@@ -563,7 +595,7 @@ def _stored_twice(what, changed_copy, sheet_data=b"<sheetData>"):
 
 def _misplaced(change):
     def build_file(parts):
-        row = re.search(rb'<row r="3">.*?</row>', parts[CHECKLIST]).group()
+        row = re.search(rb'<row r="3"[^>]*>.*?</row>', parts[CHECKLIST]).group()
         return packed({**parts, CHECKLIST: parts[CHECKLIST].replace(row, change(row))})
 
     return build_file
@@ -620,7 +652,7 @@ BROKEN = {
     "deep nesting": lambda p: {**p, CHECKLIST: p[CHECKLIST].replace(
         b"<sheetData>", b"<sheetData>" + b"<row>" * 200 + b"</row>" * 200)},
     "shared string out of range": lambda p: {**p, CHECKLIST: p[CHECKLIST].replace(
-        b'<c r="B2" s="4" t="inlineStr"><is><t>', b'<c r="B2" s="4" t="s"><v>7</v><is><t>')},
+        b'<c r="B2" s="3" t="inlineStr"><is><t>', b'<c r="B2" s="3" t="s"><v>7</v><is><t>')},
 }
 
 

@@ -5,8 +5,10 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.utils import get_column_letter
 
 from odoo.addons.customer_handover.tools import checklist as ck
+from odoo.addons.customer_handover.tools.checklist_columns import LINE_COLUMNS, position
 from odoo.addons.customer_handover.tools.checklist_countersign import countersign
 from odoo.addons.customer_handover.tools.checklist_verify import MESSAGES
 from odoo.addons.customer_handover.wizard.customer_handover_verify import FINDINGS
@@ -130,6 +132,27 @@ class TestChecklistExport(HandoverCase):
         self.assertEqual(cover["Handover"], self.handover.name)
         self.assertEqual(cover["Receiving party"], "杭州新锦贸易有限公司 · legal@xinjin.example.cn")
         self.assertEqual(cover["Checklist lines"], "3")
+
+    def test_the_checklist_prints_one_page_wide_and_as_many_pages_long_as_it_needs(self):
+        workbook = load_workbook(io.BytesIO(self._bytes(self._export().attachment_id)))
+        sheet = workbook["Checklist"]
+        setup = sheet.page_setup
+        self.assertEqual((setup.orientation, int(setup.paperSize), setup.fitToHeight), ("landscape", 9, 0), "A4")
+        self.assertIn(setup.fitToWidth, (None, 1), "one page wide (1 is the default)")
+        self.assertTrue(sheet.sheet_properties.pageSetUpPr.fitToPage)
+        self.assertEqual(sheet.print_title_rows, "$1:$1", "the header row repeats on every page")
+        columns = 1 + len(LINE_COLUMNS)
+        widths = {get_column_letter(column): sheet.column_dimensions[get_column_letter(column)].width
+                  for column in range(1, columns + 1)}
+        # An A4 landscape page holds about 150 characters of 11 points: 230 print at about two thirds of that size.
+        self.assertLess(sum(widths.values()), 230, widths)
+        contact = get_column_letter(position("snapshot_contact") + 1)
+        self.assertGreaterEqual(widths[contact], 20, "contact data has room, and wraps")
+        for row in sheet.iter_rows(min_row=1, max_row=sheet.max_row, max_col=columns):
+            for cell in row:
+                if cell.value:
+                    self.assertTrue(cell.alignment.wrap_text, f"{cell.coordinate} wraps")
+        self.assertGreaterEqual(sheet.row_dimensions[1].height, 30, "the header row is as high as its wrapped titles")
 
     def test_an_excluded_line_reads_excluded_not_pending(self):
         handover = self.env["customer.handover"].create({"receiver_id": self.handover.receiver_id.id})

@@ -6,7 +6,16 @@ from xml.etree import ElementTree
 from openpyxl.utils import get_column_letter
 
 from .. import checklist_package as pkg
-from ..checklist import CHECKLIST, CHECKLIST_WIDTHS, COVER, COVER_WIDTHS, DIGEST_WIDTH, SIGNATURE_WIDTHS, row_height
+from ..checklist import (
+    CHECKLIST,
+    CHECKLIST_WIDTHS,
+    COVER,
+    COVER_WIDTHS,
+    DIGEST_WIDTH,
+    SIGNATURE_WIDTHS,
+    row_height,
+    wrapped_row_height,
+)
 
 _SHEET_VIEWS = {
     COVER: '<sheetView tabSelected="1" workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
@@ -64,11 +73,37 @@ class Layout:
         body = {COVER: ("default", "wrap"), CHECKLIST: ("text",) * columns}.get(kind, ("wrap",) * columns)
         self.body = body + digest
         self.widths = {COVER: (None, COVER_WIDTHS[1]), "signatures": SIGNATURE_WIDTHS}.get(kind)
-        # The style attribute each column's cells carry: the writer's one cell format per role.
+        self.height = row_height
+        # The checklist's layout is told by its columns, met before its rows (see _choose_checklist_layout).
+        self.chosen = kind != CHECKLIST
+        self._set_styles()
+
+    def _set_styles(self):
+        """The style attribute each column's cells carry: the writer's one cell format per role."""
         index = {role: str(number) for number, role in sorted(self.roles.items(), reverse=True)}
         index["default"] = None
         self.header_styles = [index.get(role, "?") for role in self.header]
         self.body_styles = [index.get(role, "?") for role in self.body]
+
+    def _choose_checklist_layout(self):
+        """The first checklist layout keeps each value on one line; the second, chosen when every value column
+        wraps, wraps the header and the values and makes each row as high as its wrapped values need."""
+        self.chosen = True
+        cols = next((element for element in self.sheet.settings if pkg.local(element.tag) == "cols"), None)
+        widths = {}
+        for col in cols if cols is not None else ():
+            first, last = col.get("min", ""), col.get("max", "")
+            if first.isdigit() and last.isdigit() and self._role(col.get("style")) == "wrap":
+                # xlsxwriter 3.1 and later store neighbouring columns of one width and format as one range.
+                for column in range(int(first), min(int(last), self.columns) + 1):
+                    widths[column] = _characters(col.get("width"))
+        if not all(widths.get(column) for column in range(1, self.columns + 1)):
+            return
+        self.header = ("heading",) * self.columns + ("digest",)
+        self.body = ("wrap",) * self.columns + ("digest",)
+        self.widths = tuple(widths[column] for column in range(1, self.columns + 1))
+        self.height = wrapped_row_height
+        self._set_styles()
 
     def rewrite(self, item):
         if self.canonical:
@@ -81,11 +116,13 @@ class Layout:
             self.package.refuse("row_hidden", sheet=self.sheet.title, row=number)
         if not self.canonical:
             return
+        if not self.chosen:
+            self._choose_checklist_layout()
         if number != self.expected_row:
             self.rewrite(f"row {number}")
             return
         self.expected_row += 1
-        height = row_height(values, self.widths) if self.widths else None
+        height = self.height(values, self.widths) if self.widths else None
         expected = {"r": str(number)} if height is None else {"r": str(number), "ht": attributes.get("ht"),
                                                               "customHeight": "1"}
         if attributes != expected or (height is not None and _number(attributes.get("ht")) != height):
@@ -106,6 +143,8 @@ class Layout:
     def close(self):
         """Check the sheet's settings, which the parser met around its table."""
         sheet = self.sheet
+        if not self.chosen:
+            self._choose_checklist_layout()
         for element in sheet.settings:
             tag = pkg.local(element.tag)
             if tag == "cols":
@@ -178,7 +217,7 @@ class Layout:
         elif self.kind == "signatures":
             widths = [(width, "wrap") for width in SIGNATURE_WIDTHS]
         else:
-            widths = [(None, "text")] * self.columns + [(DIGEST_WIDTH, "digest")]
+            widths = [(None, self.body[0])] * self.columns + [(DIGEST_WIDTH, "digest")]
         lowest, highest = (pkg.excel_width(width) for width in CHECKLIST_WIDTHS)
         for column, (width, role) in enumerate(widths, start=1):
             stored, style, attributes = found.get(column, (None, None, set()))
@@ -189,6 +228,14 @@ class Layout:
             if not fits or self._role(style) != role or attributes != {"min", "max", "width", "customWidth"}:
                 self.rewrite(f"column {get_column_letter(column)}")
                 return
+
+
+def _characters(width):
+    """The whole number of characters the writer set for a column stored ``width`` wide; None for any other width."""
+    stored = _number(width)
+    characters = round(stored - pkg.excel_width(0))
+    lowest, highest = CHECKLIST_WIDTHS
+    return characters if lowest <= characters <= highest and pkg.excel_width(characters) == stored else None
 
 
 def _number(text):
