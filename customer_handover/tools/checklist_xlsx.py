@@ -91,14 +91,6 @@ class ChecklistWriter:
             raise ChecklistError(f"a checklist sheet holds at most {MAX_ROWS} rows")
         self._write_checklist_row(values, None)
 
-    def _write_checklist_row(self, values, cell_format):
-        sheet, index = self.sheets[1], self.checklist.rows
-        values, digest_text = self.checklist.add(values)
-        if height := wrapped_row_height(values, self.checklist_widths):
-            # In constant memory, a row's height is set before its cells are written.
-            sheet.set_row(index, height)
-        self._write_cells(sheet, index, values, digest_text, cell_format)
-
     def manifest(self, handover, export, company, exported_at, format_=FORMAT):
         """The signatures sheet's rows up to the first signature: its header and the manifest."""
         last_column = self.checklist.columns
@@ -122,6 +114,14 @@ class ChecklistWriter:
                 if value:
                     sheet.write_string(index, column, value, self.header_format if index == 0 else None)
         self.workbook.close()
+
+    def _write_checklist_row(self, values, cell_format):
+        sheet, index = self.sheets[1], self.checklist.rows
+        values, digest_text = self.checklist.add(values)
+        if height := wrapped_row_height(values, self.checklist_widths):
+            # In constant memory, a row's height is set before its cells are written.
+            sheet.set_row(index, height)
+        self._write_cells(sheet, index, values, digest_text, cell_format)
 
     def _write(self, sheet, digest, index, values, cell_format):
         values, digest_text = digest.add(values)
