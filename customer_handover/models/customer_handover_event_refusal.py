@@ -44,7 +44,8 @@ class CustomerHandoverEventRefusal(models.Model):
     def _record(self, entry, uid):
         """Log the refused attempt ``entry`` by ``uid``: appended, or counted when it repeats within the window."""
         log = self.env["customer.handover.event"]
-        # Serialised with the appends to this company's chain: two requests never both open a window.
+        # Serialised per company (the chain's lock, held by the chaining for milliseconds): two requests never both
+        # open a window.
         self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK, entry["company_id"]))
         now = fields.Datetime.to_datetime(self.env.cr.now()).replace(microsecond=0)
         key = _key(entry, uid)
