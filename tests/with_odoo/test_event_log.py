@@ -25,6 +25,8 @@ class TestEventLog(HandoverCase):
                                                       "email": "legal@receiver.example.cn"})
 
     def _log(self, after=0):
+        # What the chaining after each commit does; a TransactionCase never commits.
+        self.Event._chain_pending()
         return self.Event.search([("company_id", "=", self.company_a.id), ("sequence", ">", after)],
                                  order="sequence")
 
@@ -45,6 +47,7 @@ class TestEventLog(HandoverCase):
         handover.with_user(self.handover_user).action_mark_verified()
         handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE)
         handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        self.Event._chain_pending()
         return handover, lines
 
     def test_every_step_appends_its_entry_in_order(self):

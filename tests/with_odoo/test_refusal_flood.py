@@ -67,6 +67,7 @@ class TestRefusalFlood(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         # repeats still counted when the chain is sealed go into the log before the seal
         self._refuse(self.handover_user, self.handover, 3)
         self.log._cron_seal()
+        self.log._chain_pending()  # what follows the job's commit
         entries = self._refusals_since(before)
         self.assertEqual(len(entries), 4)
         self.assertEqual(self._count(entries), 54, "a refusal was lost")
