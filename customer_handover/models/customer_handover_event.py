@@ -5,10 +5,9 @@ import logging
 import tempfile
 from datetime import timezone
 
-from psycopg2 import errors
-
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, split_every
 
 from ..tools import checklist as ck
@@ -452,7 +451,7 @@ def _chain_committed(registry, company_ids):
                     cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
                 api.Environment(cr, SUPERUSER_ID, {})["customer.handover.event"]._chain_pending(sorted(company_ids))
             return
-        except errors.SerializationFailure:
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             continue
         except Exception:  # the step committed: its entries wait for the job rather than fail it
             _logger.warning("The event log entries of companies %s could not be chained yet.", sorted(company_ids),
