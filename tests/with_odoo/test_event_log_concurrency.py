@@ -1,5 +1,5 @@
 """The event log blocks no one: a long step's entries wait, pending, for its commit, and are chained then in a
-short transaction of their own (docs/evidence.md, "Entries and the chain").
+short transaction of their own (docs/evidence.md, "Appending and chaining").
 
 These tests need connections of their own, as two users' requests have: a TransactionCase shares one. What
 they commit is removed at the end; the long step and the user's requests roll back.
@@ -11,6 +11,7 @@ import time
 
 from odoo import SUPERUSER_ID, api
 from odoo.addons.customer_handover.models.handover_access import MANAGER, OFFICER, USER
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase, new_test_user
 from odoo.tools import SQL
@@ -49,15 +50,23 @@ class TestEventLogConcurrency(TransactionCase):
                 failures.append(error)
                 started.set()
 
+        self._chain_committed()
+        head = self._head()
         thread = threading.Thread(target=long_import)
         thread.start()
         try:
             self.assertTrue(started.wait(60), "the long step did not start")
             waits = self._a_users_requests()
+            with self.registry.cursor() as cr:
+                cr.execute(SQL("SELECT event FROM customer_handover_event WHERE company_id = %s AND sequence > %s",
+                               self.company_id, head))
+                chained = [row[0] for row in cr.fetchall()]
         finally:
             done.set()
             thread.join(LONG_STEP + 60)
+            self._remove_after(head)
         self.assertFalse(failures, failures)
+        self.assertEqual(chained, ["evidence_refused"], "the refused attempt was not logged and chained at once")
         slow = {name: round(wait, 2) for name, wait in waits.items() if wait > MAX_WAIT}
         self.assertFalse(slow, f"requests waited behind the long step: {slow}")
 
@@ -95,7 +104,12 @@ class TestEventLogConcurrency(TransactionCase):
             timed("withdraw it", consent.with_user(user).action_withdraw)
             timed("verify lines", lines[:2].with_user(user).action_verify)
             timed("verify the last line", lines[2:].with_user(user).action_verify)
-            cr.rollback()
+            # A refused attempt is logged once its request rolls back, in a transaction of its own: by a user
+            # who exists outside this transaction, so that its entry is committed.
+            admin = handover.with_user(env.ref("base.user_admin"))
+            with self.assertRaises(AccessError):
+                admin.write({"state": "done"})
+            timed("a refused attempt, rolled back and logged", cr.rollback)
         return waits
 
     def test_entries_of_concurrent_transactions_are_chained_once_each_in_commit_order(self):
@@ -147,3 +161,4 @@ class TestEventLogConcurrency(TransactionCase):
         with self.registry.cursor() as cr:
             cr.execute(SQL("DELETE FROM customer_handover_event WHERE company_id = %s AND "
                            "(sequence > %s OR sequence IS NULL)", self.company_id, head))
+            cr.execute(SQL("DELETE FROM customer_handover_event_refusal WHERE company_id = %s", self.company_id))
