@@ -162,12 +162,11 @@ class CustomerHandoverEvent(models.Model):
 
     @api.model
     def _seal(self, company):
-        """Ask for a seal of ``company``'s chain, signed with its key over the head before it when it is chained.
+        """Ask for a seal of ``company``'s chain, signed with its key over the head before it when it is chained,
+        after the repeats of refusals counted until then.
 
         Returns the pending seal, or False without a usable key.
         """
-        # sudo: the counted repeats of refusals are the system's; the seal covers them too
-        self.env["customer.handover.event.refusal"].sudo()._append_repeats(company.ids)
         # sudo: the signing key is an officer's setting; sealing is done by the system for every step.
         if not company.sudo().handover_certificate_id.is_valid:
             return False
@@ -208,26 +207,16 @@ class CustomerHandoverEvent(models.Model):
     def _chain_company(self, company_id):
         cr = self.env.cr
         cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK, company_id))
-        # FOR UPDATE: a transaction whose snapshot predates a concurrent chaining fails here (and is retried)
-        # rather than chaining the same entries twice.
-        cr.execute(SQL(
-            "SELECT id, logged_at, user_id, event, res_model, res_id, payload FROM customer_handover_event "
-            "WHERE company_id = %s AND sequence IS NULL ORDER BY id FOR UPDATE", company_id,
-        ))
-        pending = cr.fetchall()
+        pending = self._pending_rows(SQL("company_id = %s AND sequence IS NULL", company_id))
         cr.execute(SQL(
             "SELECT sequence, hash FROM customer_handover_event WHERE company_id = %s AND sequence IS NOT NULL "
             "ORDER BY sequence DESC LIMIT 1", company_id,
         ))
         sequence, previous = cr.fetchone() or (0, event_log.GENESIS)
         sign, rows, unsigned = None, [], []
-        for entry_id, logged_at, user_id, event, res_model, res_id, payload in pending:
-            if event == event_log.SEAL_EVENT and payload is None:
-                sign = sign or self._seal_signer(company_id)
-                if not sign:
-                    unsigned.append(entry_id)
-                    continue
-                payload = event_log.payload_text(sign(sequence, previous))
+
+        def link(entry_id, logged_at, user_id, event, res_model, res_id, payload):
+            nonlocal sequence, previous
             sequence += 1
             digest = event_log.entry_hash(previous, _entry_texts({
                 "sequence": sequence, "company_id": company_id, "logged_at": logged_at, "user_id": user_id,
@@ -235,6 +224,20 @@ class CustomerHandoverEvent(models.Model):
             }))
             rows.append(SQL("(%s, %s, %s, %s, %s)", entry_id, sequence, previous, digest, payload))
             previous = digest
+
+        for entry_id, logged_at, user_id, event, res_model, res_id, payload in pending:
+            if event == event_log.SEAL_EVENT and payload is None:
+                sign = sign or self._seal_signer(company_id)
+                if not sign:
+                    unsigned.append(entry_id)
+                    continue
+                # The refusals counted until now go into the chain before the seal, which covers them; counted
+                # here, under the lock that serialises the counter, not in a step's transaction.
+                repeats = self.env["customer.handover.event.refusal"]._append_repeats([company_id])
+                for row in self._pending_rows(SQL("id IN %s", tuple(repeats.ids))) if repeats else []:
+                    link(*row)
+                payload = event_log.payload_text(sign(sequence, previous))
+            link(entry_id, logged_at, user_id, event, res_model, res_id, payload)
         if unsigned:
             # A seal asked for while the key was valid, whose key expired or was removed since: nothing to sign with.
             _logger.warning("A seal of the event log of company %s was dropped: it has no valid signing key.",
@@ -248,6 +251,15 @@ class CustomerHandoverEvent(models.Model):
                 SQL(", ").join(rows),
             ))
         return len(rows)
+
+    def _pending_rows(self, where):
+        """The texts of the pending entries ``where`` says, by id; locked, so that a transaction whose snapshot
+        predates a concurrent chaining fails here (and is retried) rather than chaining them twice."""
+        self.env.cr.execute(SQL(
+            "SELECT id, logged_at, user_id, event, res_model, res_id, payload FROM customer_handover_event "
+            "WHERE %s AND sequence IS NULL ORDER BY id FOR UPDATE", where,
+        ))
+        return self.env.cr.fetchall()
 
     def _seal_signer(self, company_id):
         """A function signing a head of ``company_id``'s chain with its key, or None without a usable key."""

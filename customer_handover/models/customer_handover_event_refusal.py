@@ -64,14 +64,19 @@ class CustomerHandoverEventRefusal(models.Model):
 
     @api.model
     def _append_repeats(self, company_ids=None):
-        """Append the counted repeats of refusals (in ``company_ids``, or all) to the chains; forget closed windows."""
+        """Append the counted repeats of refusals (in ``company_ids``, or all) to the logs; forget closed windows.
+
+        Returns the entries appended.
+        """
         rows = self.search([("company_id", "in", company_ids)] if company_ids is not None else [], order="id")
-        for uid in set(rows.filtered("repeats").mapped("user_id")):
+        entries = self.env["customer.handover.event"]
+        for uid in sorted(set(rows.filtered("repeats").mapped("user_id"))):
             mine = rows.filtered(lambda row, uid=uid: row.repeats and row.user_id == uid)
-            self.env["customer.handover.event"]._append(mine._repeated_entries(), uid=uid)
+            entries |= self.env["customer.handover.event"]._append(mine._repeated_entries(), uid=uid)
             mine.write({"repeats": 0})
         now = fields.Datetime.to_datetime(self.env.cr.now())
         rows.filtered(lambda row: now - row.window_start >= REPEAT_WINDOW).unlink()
+        return entries
 
     def _repeated_entries(self):
         return [{
