@@ -207,7 +207,7 @@ class CustomerHandoverEvent(models.Model):
     def _chain_company(self, company_id):
         cr = self.env.cr
         cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK, company_id))
-        pending = self._pending_rows(SQL("company_id = %s AND sequence IS NULL", company_id))
+        pending = self._pending_rows(SQL("company_id = %s", company_id))
         cr.execute(SQL(
             "SELECT sequence, hash FROM customer_handover_event WHERE company_id = %s AND sequence IS NOT NULL "
             "ORDER BY sequence DESC LIMIT 1", company_id,

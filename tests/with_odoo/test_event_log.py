@@ -232,3 +232,14 @@ class TestEventLog(HandoverCase):
         _checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
         self.assertEqual((problem.sequence, problem.code), (victim.sequence, "version"))
         self.assertIn("hash version", self.Event.with_user(self.officer)._problem_text(problem))
+
+    def test_a_seal_whose_key_went_away_before_its_chaining_is_dropped_not_left_pending(self):
+        self._log()
+        seal = self.Event._seal(self.company_a)
+        self.assertTrue(seal)
+        self.company_a.sudo().handover_certificate_id = False
+        with self.assertLogs("odoo.addons.customer_handover.models.customer_handover_event", "WARNING"):
+            self.Event._chain_pending()
+        self.assertFalse(seal.exists())
+        self.assertFalse(self.Event.search_count([("sequence", "=", False)]))
+        self.assertIsNone(self.Event.with_user(self.officer)._check_chain(self.company_a)[1])
