@@ -1,11 +1,13 @@
 import base64
+import functools
 import hashlib
 import logging
 import tempfile
 from datetime import timezone
 
-from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo import SUPERUSER_ID, api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, split_every
 
 from ..tools import checklist as ck
@@ -15,8 +17,10 @@ from .handover_access import OFFICER, has_group_in_company
 
 _logger = logging.getLogger(__name__)
 
-# Serialises appends to one company's chain: (this class of lock, company id).
+# Serialises the chaining of one company's entries: (this class of lock, company id).
 CHAIN_LOCK = 0x43484556
+# Attempts of the chaining after a commit before it leaves the entries to the job (a concurrent chaining won).
+CHAIN_ATTEMPTS = 3
 BATCH = 1000
 EVENTS = [
     ("handover_created", "Handover created"),
@@ -77,11 +81,12 @@ class CustomerHandoverEvent(models.Model):
     _evidence_create = True
     _evidence_fields = (
         "company_id", "sequence", "logged_at", "user_id", "event", "res_model", "res_id", "payload",
-        "previous_hash", "hash",
+        "previous_hash", "hash", "hash_version",
     )
 
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True, ondelete="restrict")
-    sequence = fields.Integer(required=True, readonly=True)
+    sequence = fields.Integer(readonly=True, help="Empty while the entry is pending: it is chained moments after its "
+                              "step commits.")
     logged_at = fields.Datetime(required=True, readonly=True)
     user_id = fields.Many2one("res.users", string="By", readonly=True, ondelete="restrict")
     event = fields.Selection(EVENTS, required=True, readonly=True)
@@ -90,6 +95,9 @@ class CustomerHandoverEvent(models.Model):
     payload = fields.Text(readonly=True, help="Record ids, states and digests: never a customer's personal data.")
     previous_hash = fields.Char(readonly=True)
     hash = fields.Char(readonly=True)
+    hash_version = fields.Integer(
+        readonly=True, default=event_log.HASH_VERSION,
+        help="Which texts the hash covers, and how: entries keep the version they were chained with.")
 
     _sql_constraints = [
         ("sequence_unique", "UNIQUE (company_id, sequence)", "Each entry of a company's log has its own number."),
@@ -101,55 +109,33 @@ class CustomerHandoverEvent(models.Model):
 
     @api.model
     def _append(self, entries, uid=None):
-        """Append ``entries`` (dicts: company_id, event, res_model, res_id, payload) to their companies' chains.
+        """Append ``entries`` (dicts: company_id, event, res_model, res_id, payload) to their companies' logs.
 
-        Callers are the steps, after their own access and state checks: the log itself is written by
-        the system. Costs a constant number of queries per company, whatever the number of entries.
+        Callers are the steps, after their own access and state checks: the log itself is written by the
+        system. The entries are written pending (no sequence, no hash) in the step's transaction, without the
+        chain's lock, so a step of any length blocks no one; they are chained moments after it commits, in a
+        transaction of their own (``_chain_pending``), and vanish with it if it rolls back. One statement,
+        whatever the number of entries.
         """
         if not entries:
             return self
         uid = uid or self.env.uid
         moment = fields.Datetime.to_datetime(self.env.cr.now()).replace(microsecond=0)
         logged_at = fields.Datetime.to_string(moment)
-        by_company = {}
-        for entry in entries:
-            by_company.setdefault(entry["company_id"], []).append(entry)
-        self.flush_model()
-        ids = []
-        for company_id, items in by_company.items():
-            self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK, company_id))
-            self.env.cr.execute(SQL(
-                "SELECT sequence, hash FROM customer_handover_event WHERE company_id = %s "
-                "ORDER BY sequence DESC LIMIT 1", company_id,
-            ))
-            sequence, previous = self.env.cr.fetchone() or (0, event_log.GENESIS)
-            rows = []
-            for item in items:
-                sequence += 1
-                values = {
-                    "company_id": company_id,
-                    "sequence": sequence,
-                    "logged_at": logged_at,
-                    "user_id": uid,
-                    "event": item["event"],
-                    "res_model": item.get("res_model") or None,
-                    "res_id": item.get("res_id") or None,
-                    "payload": event_log.payload_text(item.get("payload")),
-                }
-                digest = event_log.entry_hash(previous, _entry_texts(values))
-                rows.append(SQL(
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", *values.values(), previous, digest,
-                    uid, moment, uid, moment,
-                ))
-                previous = digest
-            # One statement per company, whatever the number of entries. Nobody writes the log by their own
-            # rights, so it is not the ORM's create: the calling step checked the user's rights.
-            self.env.cr.execute(SQL(
-                "INSERT INTO customer_handover_event (company_id, sequence, logged_at, user_id, event, res_model, "
-                "res_id, payload, previous_hash, hash, create_uid, create_date, write_uid, write_date) "
-                "VALUES %s RETURNING id", SQL(", ").join(rows),
-            ))
-            ids.extend(row[0] for row in self.env.cr.fetchall())
+        rows = [SQL(
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", entry["company_id"], logged_at, uid, entry["event"],
+            entry.get("res_model") or None, entry.get("res_id") or None, _pending_payload(entry),
+            event_log.HASH_VERSION, uid, moment, uid, moment,
+        ) for entry in entries]
+        # Nobody writes the log by their own rights, so it is not the ORM's create: the calling step checked the
+        # user's rights. Ids follow the entries' order, which the chaining keeps.
+        self.env.cr.execute(SQL(
+            "INSERT INTO customer_handover_event (company_id, logged_at, user_id, event, res_model, res_id, payload, "
+            "hash_version, create_uid, create_date, write_uid, write_date) VALUES %s RETURNING id",
+            SQL(", ").join(rows),
+        ))
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        self._chain_after_commit({entry["company_id"] for entry in entries})
         return self.browse(ids)
 
     @api.model
@@ -176,55 +162,151 @@ class CustomerHandoverEvent(models.Model):
 
     @api.model
     def _seal(self, company):
-        """Sign the head of ``company``'s chain with its key and append the seal; False without a usable key."""
+        """Ask for a seal of ``company``'s chain, signed with its key over the head before it when it is chained,
+        after the repeats of refusals counted until then.
+
+        Returns the pending seal, or False without a usable key.
+        """
         # sudo: the signing key is an officer's setting; sealing is done by the system for every step.
-        # sudo: the counted repeats of refusals are the system's; the seal covers them too
-        self.env["customer.handover.event.refusal"].sudo()._append_repeats(company.ids)
-        certificate = company.sudo().handover_certificate_id
-        if not certificate.is_valid:
+        if not company.sudo().handover_certificate_id.is_valid:
             return False
-        key, cert = certificate._handover_signing_material()
-        self.flush_model()
-        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK, company.id))
-        self.env.cr.execute(SQL(
-            "SELECT sequence, hash FROM customer_handover_event WHERE company_id = %s ORDER BY sequence DESC LIMIT 1",
-            company.id,
-        ))
-        head = self.env.cr.fetchone()
-        if not head:
-            return False
-        payload = event_log.seal(key, ck.fingerprint(cert), company.id, head[0], head[1])
-        return self._append([{"company_id": company.id, "event": event_log.SEAL_EVENT, "payload": payload}])
+        return self._append([{"company_id": company.id, "event": event_log.SEAL_EVENT, "payload": None}])
 
     @api.model
     def _cron_seal(self):
-        """Seal every company's chain that grew since its last seal."""
+        """Seal every company's log that grew since its last seal; the seals are chained once the job commits."""
         log = self.sudo()  # sudo: a system job over every company's log
         self.env["customer.handover.event.refusal"].sudo()._append_repeats()
         for (company,) in log._read_group([], ["company_id"]):
-            last = log.search([("company_id", "=", company.id)], limit=1)
+            last = log.search([("company_id", "=", company.id)], order="id desc", limit=1)
             if last.event != event_log.SEAL_EVENT and not self._seal(company):
                 _logger.warning("The event log of company %s is not sealed: it has no valid signing key.", company.id)
 
     @api.model
+    def _cron_chain(self):
+        """Chain the entries left pending: those whose chaining after their commit did not run or failed."""
+        self.sudo()._chain_pending()  # sudo: a system job over every company's log
+
+    @api.model
+    def _chain_pending(self, company_ids=None):
+        """Chain the pending entries this transaction sees (of ``company_ids``, or all), in the order of their ids.
+
+        Holds each company's lock for the few statements this takes; its callers commit right after (the
+        chaining after a step's commit, the job). A pending seal is signed here, over the head before it.
+        Returns the number of entries chained.
+        """
+        self.flush_model()
+        self.env.cr.execute(SQL(
+            "SELECT DISTINCT company_id FROM customer_handover_event WHERE sequence IS NULL %s ORDER BY company_id",
+            SQL("AND company_id IN %s", tuple(company_ids)) if company_ids else SQL(),
+        ))
+        chained = sum(self._chain_company(company_id) for (company_id,) in self.env.cr.fetchall())
+        self.invalidate_model(["sequence", "previous_hash", "hash", "payload"])
+        return chained
+
+    def _chain_company(self, company_id):
+        cr = self.env.cr
+        cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK, company_id))
+        pending = self._pending_rows(SQL("company_id = %s", company_id))
+        cr.execute(SQL(
+            "SELECT sequence, hash FROM customer_handover_event WHERE company_id = %s AND sequence IS NOT NULL "
+            "ORDER BY sequence DESC LIMIT 1", company_id,
+        ))
+        sequence, previous = cr.fetchone() or (0, event_log.GENESIS)
+        sign, rows, unsigned = None, [], []
+
+        def link(entry_id, logged_at, user_id, event, res_model, res_id, payload):
+            nonlocal sequence, previous
+            sequence += 1
+            digest = event_log.entry_hash(previous, _entry_texts({
+                "sequence": sequence, "company_id": company_id, "logged_at": logged_at, "user_id": user_id,
+                "event": event, "res_model": res_model, "res_id": res_id, "payload": payload,
+            }))
+            rows.append(SQL("(%s, %s, %s, %s, %s)", entry_id, sequence, previous, digest, payload))
+            previous = digest
+
+        for entry_id, logged_at, user_id, event, res_model, res_id, payload in pending:
+            if event == event_log.SEAL_EVENT and payload is None:
+                sign = sign or self._seal_signer(company_id)
+                if not sign:
+                    unsigned.append(entry_id)
+                    continue
+                # The refusals counted until now go into the chain before the seal, which covers them; counted
+                # here, under the lock that serialises the counter, not in a step's transaction.
+                repeats = self.env["customer.handover.event.refusal"]._append_repeats([company_id])
+                for row in self._pending_rows(SQL("id IN %s", tuple(repeats.ids))) if repeats else []:
+                    link(*row)
+                payload = event_log.payload_text(sign(sequence, previous))
+            link(entry_id, logged_at, user_id, event, res_model, res_id, payload)
+        if unsigned:
+            # A seal asked for while the key was valid, whose key expired or was removed since: nothing to sign with.
+            _logger.warning("A seal of the event log of company %s was dropped: it has no valid signing key.",
+                            company_id)
+            cr.execute(SQL("DELETE FROM customer_handover_event WHERE id IN %s", tuple(unsigned)))
+        if rows:
+            cr.execute(SQL(
+                "UPDATE customer_handover_event AS entry SET sequence = chained.sequence, "
+                "previous_hash = chained.previous_hash, hash = chained.hash, payload = chained.payload "
+                "FROM (VALUES %s) AS chained(id, sequence, previous_hash, hash, payload) WHERE entry.id = chained.id",
+                SQL(", ").join(rows),
+            ))
+        return len(rows)
+
+    def _pending_rows(self, where):
+        """The texts of the pending entries ``where`` says, by id; locked, so that a transaction whose snapshot
+        predates a concurrent chaining fails here (and is retried) rather than chaining them twice."""
+        self.env.cr.execute(SQL(
+            "SELECT id, logged_at, user_id, event, res_model, res_id, payload FROM customer_handover_event "
+            "WHERE %s AND sequence IS NULL ORDER BY id FOR UPDATE", where,
+        ))
+        return self.env.cr.fetchall()
+
+    def _seal_signer(self, company_id):
+        """A function signing a head of ``company_id``'s chain with its key, or None without a usable key."""
+        # sudo: the chaining is the system's; the company's key signs the seals it was asked for
+        certificate = self.env["res.company"].sudo().browse(company_id).handover_certificate_id
+        if not certificate.is_valid:
+            return None
+        key, cert = certificate._handover_signing_material()
+        fingerprint = ck.fingerprint(cert)
+        return lambda head, head_hash: event_log.seal(key, fingerprint, company_id, head, head_hash)
+
+    def _chain_after_commit(self, company_ids):
+        """Chain ``company_ids``' pending entries in a short transaction of its own once this one commits."""
+        postcommit = self.env.cr.postcommit
+        companies = postcommit.data.setdefault("customer_handover.event.chain", set())
+        if not companies:
+            postcommit.add(functools.partial(_chain_committed, self.env.registry, companies))
+        companies.update(company_ids)
+
+    @api.model
+    def _pending_count(self, company):
+        """How many of ``company``'s entries wait to be chained (an officer's question, as the check)."""
+        if not has_group_in_company(self.env, OFFICER, company):
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
+                                         company=company.name))
+        # sudo: the officer was checked above
+        return self.sudo().search_count([("company_id", "=", company.id), ("sequence", "=", False)])
+
+    @api.model
     def _check_chain(self, company):
-        """Check ``company``'s whole chain: ``(checker, problem or None)``, reading entries in batches."""
+        """Check ``company``'s chained entries: ``(checker, problem or None)``, reading entries in batches.
+
+        Pending entries are not part of the chain yet: ``_pending_count`` counts them.
+        """
         if not has_group_in_company(self.env, OFFICER, company):
             raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
                                          company=company.name))
         self.flush_model()
         checker = event_log.ChainChecker(company.id, self._known_certificates(company))
-        self.env.cr.execute(SQL(
-            "SELECT id FROM customer_handover_event WHERE company_id = %s ORDER BY sequence", company.id,
-        ))
-        ids = [row[0] for row in self.env.cr.fetchall()]
+        ids = self._chained_ids(company)
         # sudo: the officer was checked above; the log is read by its own ids, batch by batch
         log = self.sudo()
         for batch_ids in split_every(BATCH * 5, ids):
             batch = log.browse(batch_ids)
             batch.invalidate_recordset()  # what is stored is checked, not what this transaction remembers
             for entry in batch:
-                if checker.feed(_entry_texts(entry), entry.previous_hash, entry.hash):
+                if checker.feed(_entry_texts(entry), entry.previous_hash, entry.hash, entry.hash_version):
                     return checker, checker.problem
             batch.invalidate_recordset()
         return checker, None
@@ -254,11 +336,11 @@ class CustomerHandoverEvent(models.Model):
         # sudo: the signing key is an officer's setting; the user is an officer of this company (checked above)
         key, cert = company.sudo().handover_certificate_id._handover_signing_material()
         self._seal(company)
-        self.flush_model()
-        self.env.cr.execute(SQL(
-            "SELECT id FROM customer_handover_event WHERE company_id = %s ORDER BY sequence", company.id,
-        ))
-        ids = [row[0] for row in self.env.cr.fetchall()]
+        ids = self._chained_ids(company)
+        if not ids:
+            raise UserError(self.env._("The event log of %(company)s has no chained entry yet: entries are chained "
+                                       "moments after their step; export it again in a moment.",
+                                       company=company.name))
         log = self.sudo()  # sudo: the officer was checked above; the log is read by its own ids
         head = log.browse(ids[-1])
         now = fields.Datetime.now()
@@ -274,16 +356,17 @@ class CustomerHandoverEvent(models.Model):
                 [self.env._("Head entry"), str(head.sequence)],
                 [self.env._("Head hash (SHA-256)"), head.hash],
                 [self.env._("Exported by"), self.env.user.name],
+                [self.env._("Entries pending, chained after this export"), str(self._pending_count(company))],
             ])
             names = [self._fields[name]._description_string(self.env) for name in (
                 "sequence", "company_id", "logged_at", "user_id", "event", "res_model", "res_id", "payload",
-                "previous_hash", "hash")]
-            writer.start_checklist(names, [8, 8, 20, 8, 22, 26, 10, 60, 20, 20])
+                "previous_hash", "hash", "hash_version")]
+            writer.start_checklist(names, [8, 8, 20, 8, 22, 26, 10, 60, 20, 20, 8])
             for batch_ids in split_every(BATCH * 5, ids):
                 batch = log.browse(batch_ids)
                 batch.invalidate_recordset()  # what is stored is exported, not what this transaction remembers
                 for entry in batch:
-                    writer.write_row([*_entry_texts(entry), entry.previous_hash, entry.hash])
+                    writer.write_row([*_entry_texts(entry), entry.previous_hash, entry.hash, str(entry.hash_version)])
                 batch.invalidate_recordset()
             rows = writer.manifest(self.env._("Event log"), head.sequence, company.name, signed_at,
                                    ck.EVENT_LOG_FORMAT)
@@ -319,6 +402,15 @@ class CustomerHandoverEvent(models.Model):
         # sudo: nobody reads the log's exports directly; the user was checked as an officer of its company above
         return self.env["ir.attachment"].sudo().browse(attachment_id)
 
+    def _chained_ids(self, company):
+        """The ids of ``company``'s chained entries, in the chain's order."""
+        self.flush_model()
+        self.env.cr.execute(SQL(
+            "SELECT id FROM customer_handover_event WHERE company_id = %s AND sequence IS NOT NULL ORDER BY sequence",
+            company.id,
+        ))
+        return [row[0] for row in self.env.cr.fetchall()]
+
     def _problem_text(self, problem):
         """A chain problem in the user's language, naming the entry."""
         texts = {
@@ -329,6 +421,8 @@ class CustomerHandoverEvent(models.Model):
             "changed": self.env._("Entry %(sequence)s was changed after it was logged."),
             "seal": self.env._("Entry %(sequence)s is a seal that does not match the chain before it, or its "
                                "signature is not valid."),
+            "version": self.env._("Entry %(sequence)s has a hash version this Odoo does not know: update the "
+                                  "addon to check it."),
         }
         return texts[problem.code] % {"sequence": problem.sequence, "expected": problem.expected}
 
@@ -343,10 +437,35 @@ def _entry_texts(entry):
         str(get("sequence")),
         str(company if isinstance(company, int) else company.id),
         moment if isinstance(moment, str) else fields.Datetime.to_string(moment),
-        str(user if isinstance(user, int) else (user.id or "")),
+        "" if not user else str(user if isinstance(user, int) else user.id),
         get("event"),
         get("res_model") or "",
         str(get("res_id") or ""),
         get("payload") or "",
     ]
 
+
+
+def _pending_payload(entry):
+    """The payload's text; None for a seal asked for, whose payload is its signature, made when it is chained."""
+    if entry["event"] == event_log.SEAL_EVENT and entry.get("payload") is None:
+        return None
+    return event_log.payload_text(entry.get("payload"))
+
+
+def _chain_committed(registry, company_ids):
+    """Chain ``company_ids``' committed entries in a transaction of its own; the job takes what is left."""
+    for _attempt in range(CHAIN_ATTEMPTS):
+        try:
+            with registry.cursor() as cr:
+                if not registry.in_test_mode():
+                    # Each statement sees what committed before it: the head is read once the lock is granted.
+                    cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+                api.Environment(cr, SUPERUSER_ID, {})["customer.handover.event"]._chain_pending(sorted(company_ids))
+            return
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            continue
+        except Exception:  # the step committed: its entries wait for the job rather than fail it
+            _logger.warning("The event log entries of companies %s could not be chained yet.", sorted(company_ids),
+                            exc_info=True)
+            return

@@ -44,7 +44,8 @@ class CustomerHandoverEventRefusal(models.Model):
     def _record(self, entry, uid):
         """Log the refused attempt ``entry`` by ``uid``: appended, or counted when it repeats within the window."""
         log = self.env["customer.handover.event"]
-        # Serialised with the appends to this company's chain: two requests never both open a window.
+        # Serialised per company (the chain's lock, held by the chaining for milliseconds): two requests never both
+        # open a window.
         self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK, entry["company_id"]))
         now = fields.Datetime.to_datetime(self.env.cr.now()).replace(microsecond=0)
         key = _key(entry, uid)
@@ -63,14 +64,19 @@ class CustomerHandoverEventRefusal(models.Model):
 
     @api.model
     def _append_repeats(self, company_ids=None):
-        """Append the counted repeats of refusals (in ``company_ids``, or all) to the chains; forget closed windows."""
+        """Append the counted repeats of refusals (in ``company_ids``, or all) to the logs; forget closed windows.
+
+        Returns the entries appended.
+        """
         rows = self.search([("company_id", "in", company_ids)] if company_ids is not None else [], order="id")
-        for uid in set(rows.filtered("repeats").mapped("user_id")):
+        entries = self.env["customer.handover.event"]
+        for uid in sorted(set(rows.filtered("repeats").mapped("user_id"))):
             mine = rows.filtered(lambda row, uid=uid: row.repeats and row.user_id == uid)
-            self.env["customer.handover.event"]._append(mine._repeated_entries(), uid=uid)
+            entries |= self.env["customer.handover.event"]._append(mine._repeated_entries(), uid=uid)
             mine.write({"repeats": 0})
         now = fields.Datetime.to_datetime(self.env.cr.now())
         rows.filtered(lambda row: now - row.window_start >= REPEAT_WINDOW).unlink()
+        return entries
 
     def _repeated_entries(self):
         return [{

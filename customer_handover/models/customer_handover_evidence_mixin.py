@@ -234,6 +234,9 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         def log_after_rollback():
             try:
                 with registry.cursor() as cr:
+                    if not registry.in_test_mode():
+                        # Each statement sees what committed before it: the counter is read once the lock is held.
+                        cr.execute(tools.SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
                     system = api.Environment(cr, SUPERUSER_ID, {})
                     system["customer.handover.event.refusal"]._record(entry, uid)
             except Exception:  # a failed log must not hide the refusal itself

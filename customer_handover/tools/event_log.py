@@ -7,6 +7,10 @@ being ``GENESIS``. Changing an entry changes its hash; removing one breaks the l
 A *seal* is an entry of event ``chain_sealed`` whose payload signs the head of the chain before it:
 ``[SEAL_CONTEXT, company, head sequence, head hash]`` in canonical JSON, signed with the company's
 key, so that a chain rewritten from some entry on no longer matches the seals after it.
+
+Each entry carries the *hash version* it was chained with (``HASHES``): version 1 is the hash above.
+A later change to what an entry's hash covers adds a version; entries keep theirs, so older chains
+still verify. An export written before versions existed holds version 1 entries only.
 """
 
 import hashlib
@@ -36,6 +40,11 @@ def entry_hash(previous_hash, values):
     return hashlib.sha256(canonical_json([previous_hash, *map(canonical_text, values)])).hexdigest()
 
 
+# How each hash version hashes an entry chained to the previous hash; entries written today use HASH_VERSION.
+HASHES = {1: entry_hash}
+HASH_VERSION = 1
+
+
 def seal_payload(company, head_sequence, head_hash):
     """The bytes a seal signs: which company's chain, up to which entry, ending with which hash."""
     return canonical_json([SEAL_CONTEXT, str(company), str(head_sequence), head_hash])
@@ -62,6 +71,7 @@ PROBLEMS = {
     "changed": "entry {sequence} was changed after it was logged.",
     "seal": "entry {sequence} is a seal that does not match the chain before it, or its signature is not valid.",
     "columns": "entry {sequence} does not have the columns of an event log entry.",
+    "version": "entry {sequence} has a hash version this verifier does not know: update it to check this entry.",
 }
 
 
@@ -95,8 +105,8 @@ class ChainChecker:
         self.unchecked_seals = 0
         self.problem = None
 
-    def feed(self, values, previous_hash, stored_hash):
-        """Check the next entry; returns the first problem found so far, or None."""
+    def feed(self, values, previous_hash, stored_hash, version=1):
+        """Check the next entry, hashed by ``version`` (``HASHES``); returns the first problem found so far, or None."""
         if self.problem:
             return self.problem
         entry = dict(zip(ENTRY_FIELDS, values, strict=True))
@@ -113,7 +123,10 @@ class ChainChecker:
             return self._fail(sequence, "order")
         if previous_hash != self.previous_hash:
             return self._fail(sequence, "link")
-        if entry_hash(previous_hash, values) != stored_hash:
+        hashing = HASHES.get(_version(version))
+        if hashing is None:
+            return self._fail(sequence, "version")
+        if hashing(previous_hash, values) != stored_hash:
             return self._fail(sequence, "changed")
         if entry["event"] == SEAL_EVENT and not self._seal_holds(entry):
             return self._fail(sequence, "seal")
@@ -147,8 +160,9 @@ class ChainChecker:
 def check_log_workbook(stream, certificate_pem=""):
     """The first chain problem of an exported event log (its second sheet), or None; reads in flat memory.
 
-    Columns: ``ENTRY_FIELDS``, the previous hash, the hash, then the row digest. Seals signed with
-    ``certificate_pem`` (the export's signer) are checked.
+    Columns: ``ENTRY_FIELDS``, the previous hash, the hash, the hash version (absent from exports written
+    before versions: version 1), then the row digest. Seals signed with ``certificate_pem`` (the export's
+    signer) are checked.
     """
     certificates = {}
     try:
@@ -161,12 +175,23 @@ def check_log_workbook(stream, certificate_pem=""):
     try:
         sheet = workbook.worksheets[1]
         width = len(ENTRY_FIELDS) + 2
+        versioned = sheet.max_column > width + 1
         for number, row in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=1):
-            cells = ["" if value is None else str(value) for value in row[:width]]
-            if len(cells) < width or not all(isinstance(value, str) or value is None for value in row[:width]):
+            texts = row[: width + versioned]
+            cells = ["" if value is None else str(value) for value in texts]
+            if len(cells) < width + versioned or not all(isinstance(value, str) or value is None for value in texts):
                 return ChainProblem(number, "columns")
-            if checker.feed(cells[: len(ENTRY_FIELDS)], cells[-2], cells[-1]):
+            version = cells[width] if versioned else "1"
+            if checker.feed(cells[: len(ENTRY_FIELDS)], cells[width - 2], cells[width - 1], version):
                 return checker.problem
     finally:
         workbook.close()
     return None
+
+
+def _version(version):
+    """A hash version as an integer, from the database or an export's text; None when it is not one."""
+    try:
+        return int(version)
+    except (TypeError, ValueError):
+        return None

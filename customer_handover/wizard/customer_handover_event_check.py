@@ -28,6 +28,12 @@ class CustomerHandoverEventCheck(models.TransientModel):
                 "store): the chain is intact.",
                 count=checker.count, seals=checker.seals, unchecked=checker.unchecked_seals,
             )
+        pending = log._pending_count(self.company_id)
+        if pending:
+            summary += "\n" + self.env._(
+                "%(pending)s entries are pending: they are chained moments after their step commits, and checked "
+                "then.", pending=pending,
+            )
         self.write({"status": "broken" if problem else "intact", "summary": summary})
         return self._reopen()
 

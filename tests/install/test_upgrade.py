@@ -67,7 +67,8 @@ data = base64.b64decode(export.attachment_id.sudo().with_context(bin_size=False)
 result = verify(data, trusted={export.fingerprint})
 sheet = load_workbook(io.BytesIO(data), read_only=True).worksheets[1]
 signed = [[cell if cell is not None else "" for cell in row] for row in sheet.iter_rows(min_row=2, values_only=True)]
-_checker, problem = env["customer.handover.event"]._check_chain(export.company_id)
+checker, problem = env["customer.handover.event"]._check_chain(export.company_id)
+log = env["customer.handover.event"].sudo().search([("company_id", "=", export.company_id.id)], order="id")
 # The rows as the handover would export them now: the writer's home moved to the export model after 34d5de3.
 rows = (export._checklist_export_rows(export.handover_id) if hasattr(export, "_checklist_export_rows")
         else export.handover_id._checklist_rows())
@@ -77,6 +78,9 @@ print("RESULT", json.dumps({
     "signed": [row[:len(row) - 1] for row in signed],
     "now": list(rows),
     "chain": problem and problem.code,
+    "entries": checker.count,
+    "hashes": {str(entry.id): entry.hash for entry in log},
+    "versions": sorted(set(log.mapped("hash_version"))) if "hash_version" in log._fields else [],
     "version": env["ir.module.module"].search([("name", "=", "customer_handover")]).latest_version,
 }))
 """
@@ -122,3 +126,7 @@ def test_a_handover_signed_before_the_upgrade_still_verifies_and_matches(previou
     assert (after["status"], after["same_signature"], after["chain"]) == ("valid", True, None)
     assert after["signed"] == after["now"], "a line no longer matches its signed export"
     assert after["now"] == before["now"]
+    # The chain logged before hash versions: every entry version 1, its hash unchanged, and still checked whole.
+    assert after["versions"] == [1]
+    assert {key: after["hashes"][key] for key in before["hashes"]} == before["hashes"]
+    assert after["entries"] >= before["entries"]

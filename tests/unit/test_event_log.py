@@ -108,14 +108,16 @@ def test_a_seal_with_a_forged_signature_is_refused(company):
     assert (problem.sequence, problem.code) == (4, "seal")
 
 
-def export(entries, signer):
-    """An exported log, as Odoo writes it: entries then previous hash and hash, signed by ``signer``."""
+def export(entries, signer, versions=None):
+    """An exported log, as Odoo writes it: entries then previous hash, hash and, given ``versions``, each entry's
+    hash version (exports written before versions have no such column), signed by ``signer``."""
     output = io.BytesIO()
     writer = ChecklistWriter(output, ["Cover", "Event log", "Signatures"], {"header": ["Key", "Item", "Value"]})
     writer.write_cover(["Item", "Value"], [["Company", "Company A"], ["Entries", str(len(entries))]])
-    writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash"], [10] * 10)
-    for values, previous, digest in entries:
-        writer.write_row([*values, previous, digest])
+    extra = ["hash_version"] if versions else []
+    writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash", *extra], [10] * (10 + len(extra)))
+    for number, (values, previous, digest) in enumerate(entries):
+        writer.write_row([*values, previous, digest, *([str(versions[number])] if versions else [])])
     rows = writer.manifest("Event log", len(entries), "Company A", "2026-11-30T08:00:00Z", ck.EVENT_LOG_FORMAT)
     key, certificate = signer
     rows += ck.signature_rows({}, 1, "transferring", "Company A", ck.utc_timestamp(), certificate, key, rows)
@@ -164,3 +166,24 @@ def test_the_verify_command_describes_a_log_and_exits_1_on_a_changed_entry(compa
     path.write_bytes(export(entries, company))
     assert verify_main([str(path), "--fingerprint", ck.fingerprint(certificate)]) == 1
     assert "Event log entry 5: entry 5 was changed after it was logged." in capsys.readouterr().out
+
+
+def test_each_entry_is_checked_by_its_hash_version_and_an_unknown_one_is_named():
+    entries = chain(5)
+    checker = el.ChainChecker(COMPANY)
+    for entry in entries[:3]:
+        assert checker.feed(*entry, el.HASH_VERSION) is None
+    problem = checker.feed(*entries[3], 99)
+    assert (problem.sequence, problem.code) == (4, "version")
+    assert "hash version" in problem.message
+
+
+def test_an_export_with_hash_versions_verifies_and_names_an_entry_of_an_unknown_version(company):
+    key, certificate = company
+    entries = chain(6, key, certificate, seal_every=2)
+    result = verify(export(entries, company, versions=[1] * 6), trusted={ck.fingerprint(certificate)})
+    assert result.status == "valid", [finding.message for finding in result.findings]
+
+    result = verify(export(entries, company, versions=[1, 1, 1, 2, 1, 1]), trusted={ck.fingerprint(certificate)})
+    assert result.status == "invalid"
+    assert "entry 4 has a hash version this verifier does not know" in result.findings[-1].message

@@ -25,6 +25,8 @@ class TestEventLog(HandoverCase):
                                                       "email": "legal@receiver.example.cn"})
 
     def _log(self, after=0):
+        # What the chaining after each commit does; a TransactionCase never commits.
+        self.Event._chain_pending()
         return self.Event.search([("company_id", "=", self.company_a.id), ("sequence", ">", after)],
                                  order="sequence")
 
@@ -45,6 +47,7 @@ class TestEventLog(HandoverCase):
         handover.with_user(self.handover_user).action_mark_verified()
         handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE)
         handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        self.Event._chain_pending()
         return handover, lines
 
     def test_every_step_appends_its_entry_in_order(self):
@@ -192,3 +195,51 @@ class TestEventLog(HandoverCase):
         other = self.env["customer.handover.verify"].with_user(self.user_b).create({"file": base64.b64encode(data)})
         other.action_verify()
         self.assertNotEqual(other.status, "valid", "another company's log is not vouched for by its keys")
+
+    def test_a_pending_entry_is_shown_pending_until_the_job_chains_it(self):
+        self._log()
+        entry = self.Event._append([{"company_id": self.company_a.id, "event": "lines_checked", "payload": {}}])
+        self.assertFalse(entry.sequence or entry.hash, "the step chained its own entry")
+        check = self.env["customer.handover.event.check"].with_user(self.officer).create(
+            {"company_id": self.company_a.id})
+        check.action_check()
+        self.assertEqual(check.status, "intact", "a pending entry broke the check")
+        self.assertIn("1 entries are pending", check.summary)
+
+        self.Event._cron_chain()  # the job, for entries whose chaining after the commit did not run
+        entry.invalidate_recordset()
+        self.assertEqual((entry.sequence, entry.hash_version), (self._log()[-1].sequence, 1))
+        check.action_check()
+        self.assertNotIn("pending", check.summary)
+
+    def test_chaining_costs_the_same_queries_whatever_the_number_of_entries(self):
+        counts = []
+        for size in (5, 400):
+            self.Event._append([{"company_id": self.company_a.id, "event": "lines_checked", "payload": {"n": n}}
+                                for n in range(size)])
+            self.env.flush_all()
+            before = self.env.cr.sql_log_count
+            self.assertEqual(self.Event._chain_pending([self.company_a.id]), size)
+            counts.append(self.env.cr.sql_log_count - before)
+        self.assertEqual(counts[0], counts[1], f"queries grew with the entries: {counts}")
+
+    def test_an_entry_of_a_hash_version_unknown_here_is_named_not_called_changed(self):
+        self.Event._append([{"company_id": self.company_a.id, "event": "lines_checked", "payload": {}}])
+        victim = self._log()[-1]
+        self.env.flush_all()
+        self.env.cr.execute(SQL("UPDATE customer_handover_event SET hash_version = 2 WHERE id = %s", victim.id))
+        self.env.invalidate_all()
+        _checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
+        self.assertEqual((problem.sequence, problem.code), (victim.sequence, "version"))
+        self.assertIn("hash version", self.Event.with_user(self.officer)._problem_text(problem))
+
+    def test_a_seal_whose_key_went_away_before_its_chaining_is_dropped_not_left_pending(self):
+        self._log()
+        seal = self.Event._seal(self.company_a)
+        self.assertTrue(seal)
+        self.company_a.sudo().handover_certificate_id = False
+        with self.assertLogs("odoo.addons.customer_handover.models.customer_handover_event", "WARNING"):
+            self.Event._chain_pending()
+        self.assertFalse(seal.exists())
+        self.assertFalse(self.Event.search_count([("sequence", "=", False)]))
+        self.assertIsNone(self.Event.with_user(self.officer)._check_chain(self.company_a)[1])

@@ -73,3 +73,26 @@ class TestMigrations(HostileFixture, HandoverCase):
         self.assertEqual((shown.retention_shown, shown.exclusion_reason_shown),
                          ("Held back by the data-protection officer",) * 2)
         self.assertEqual(line.with_user(self.officer).retention_shown, "On legal hold")
+
+    def test_entries_logged_before_hash_versions_keep_their_hash_and_still_verify(self):
+        log = self.env["customer.handover.event"]
+        log._chain_pending()  # the entries of the signed handover and its export, sealed
+        self.env.flush_all()
+        query = SQL("SELECT id, sequence, previous_hash, hash, payload FROM customer_handover_event ORDER BY id")
+        self.env.cr.execute(query)
+        before = self.env.cr.fetchall()
+        self.assertTrue(before)
+        # What a database of 18.0.1.2.0 holds: the log without its hash versions.
+        self.env.cr.execute(SQL("ALTER TABLE customer_handover_event DROP COLUMN hash_version"))
+
+        _migration("18.0.1.2.1", "pre-10-hash-version.py").migrate(self.env.cr, "18.0.1.2.0")
+
+        self.env.invalidate_all()
+        self.env.cr.execute(query)
+        self.assertEqual(self.env.cr.fetchall(), before, "the migration changed an entry")
+        self.env.cr.execute(SQL("SELECT DISTINCT hash_version FROM customer_handover_event"))
+        self.assertEqual(self.env.cr.fetchall(), [(1,)])
+        checker, problem = log.with_user(self.officer)._check_chain(self.company_a)
+        self.assertIsNone(problem, problem and problem.message)
+        self.assertEqual(checker.count, len(before))
+        self.assertGreaterEqual(checker.seals, 1)

@@ -67,10 +67,26 @@ class TestRefusalFlood(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         # repeats still counted when the chain is sealed go into the log before the seal
         self._refuse(self.handover_user, self.handover, 3)
         self.log._cron_seal()
+        self.log._chain_pending()  # what follows the job's commit
         entries = self._refusals_since(before)
         self.assertEqual(len(entries), 4)
         self.assertEqual(self._count(entries), 54, "a refusal was lost")
         self.assertEqual(self.log.search([("company_id", "=", self.company_a.id)], limit=1).event, "chain_sealed")
+        self._assert_chain_intact()
+
+    def test_the_seal_of_an_export_covers_the_repeats_counted_before_it(self):
+        self.log._chain_pending()
+        self._refuse(self.handover_user, self.handover, 3)
+        self.log.with_user(self.officer)._export_log(self.company_a)
+        counter = self.env["customer.handover.event.refusal"].search([("user_id", "=", self.handover_user.id)])
+        self.assertEqual(counter.repeats, 2, "the export, a long step, took the counter in its own transaction")
+        self.log._chain_pending()  # what follows the export's commit: the repeats go in, then the seal
+        entries = self.log.search([("company_id", "=", self.company_a.id)], limit=3)[::-1]
+        self.assertEqual([entry.event for entry in entries],
+                         ["evidence_refused_repeated", "chain_sealed", "log_exported"])
+        self.assertEqual(json.loads(entries[0].payload)["count"], 2)
+        self.assertEqual(json.loads(entries[1].payload)["head"], entries[0].sequence)
+        self.assertEqual(counter.repeats, 0)
         self._assert_chain_intact()
 
     def test_refusals_by_two_users_or_on_two_records_stay_apart(self):
