@@ -5,6 +5,7 @@ from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
+from .handover_notes import log_note
 
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 # States in which the checklist may still change; a signature freezes it whatever the state.
@@ -161,10 +162,10 @@ class CustomerHandover(models.Model):
     )
     can_undo_scope = fields.Boolean(compute="_compute_scope_run")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
-    line_count = fields.Integer(compute="_compute_line_stats")
-    pending_count = fields.Integer(compute="_compute_line_stats")
-    verified_count = fields.Integer(compute="_compute_line_stats")
-    excluded_count = fields.Integer(compute="_compute_line_stats")
+    line_count = fields.Integer(string="Checklist Lines", compute="_compute_line_stats")
+    pending_count = fields.Integer(string="Pending Lines", compute="_compute_line_stats")
+    verified_count = fields.Integer(string="Verified Lines", compute="_compute_line_stats")
+    excluded_count = fields.Integer(string="Excluded Lines", compute="_compute_line_stats")
     transfer_signer = fields.Char(string="Transferring Representative", copy=False, tracking=True)
     transfer_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
     transfer_signed_on = fields.Datetime(copy=False, readonly=True)
@@ -480,10 +481,7 @@ class CustomerHandover(models.Model):
                 handover._stamp_customers(customers)
                 if handover.archive_customers:
                     customers.action_archive()
-            handover._message_log(
-                body=handover.company_id._handover_lang_env()._("%(count)s customers handed over to %(receiver)s.",
-                                count=len(customers), receiver=handover.receiver_id.display_name)
-            )
+            log_note(handover, "mt_handed_over", f"{handover.receiver_id.display_name} ({len(customers)})")
         self._step(("state", "date_done"), {"state": "done", "date_done": fields.Date.context_today(self)},
                    "handover_done")
 

@@ -104,8 +104,7 @@ class CustomerHandoverIncoming(models.Model):
         data = base64.b64decode(self.checklist_attachment_id.sudo().datas)
         try:
             signed, _result = countersign(
-                data, key, cert, self.company_id.name, labels=self.env["customer.handover.export"]._checklist_labels(),
-                trusted={self.fingerprint},
+                data, key, cert, self.company_id.name, trusted={self.fingerprint},
             )
         except ck.ChecklistError as error:
             raise UserError(self.env._("The checklist cannot be countersigned: %(reason)s", reason=error)) from error
