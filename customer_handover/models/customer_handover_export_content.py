@@ -41,7 +41,8 @@ class CustomerHandoverExport(models.Model):
         if not self._bilingual(company):
             return rows
         english = self.with_context(lang="en_US")._checklist_cover(*args)
-        return [[bilingual(label, english_row[0]), value] for (label, value), english_row in zip(rows, english, strict=True)]
+        return [[bilingual(label, english_label), value]
+                for (label, value), (english_label, _value) in zip(rows, english, strict=True)]
 
     @api.model
     def _document_header(self, company, number_label):
