@@ -30,5 +30,6 @@ def log_note(record, subtype, body="", changes=()):
         col_info = tracked.fields_get([name], attributes=["type", "selection", "currency_field"])[name]
         values.append(Command.create(trackings._create_tracking_values(old, new, name, col_info, tracked)))
     message = record._message_log(body=body, tracking_value_ids=values or False)
-    message.subtype_id = record.env.ref(f"customer_handover.{subtype}")
+    # _message_log files every note under "Note": the note's own subtype says what happened.
+    message.subtype_id = record.env["ir.model.data"]._xmlid_to_res_id(f"customer_handover.{subtype}")
     return message

@@ -11,7 +11,7 @@ from odoo.addons.customer_handover.tools.transfer_package import new_identity
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
-from .common import MANAGER, OFFICER, HandoverCase
+from .common import MANAGER, OFFICER, HandoverCase, note_text
 from .package_builder import EVIDENCE, build_package, customer_of
 from .test_handover import SIGNATURE
 
@@ -518,18 +518,20 @@ class TestTransferImport(ImportFixture, HandoverCase):
         incoming.action_countersign()
         self.assertEqual(incoming.state, "countersigned")
 
-    def test_a_receiver_without_language_writes_in_the_databases_default_not_the_actors(self):
+    def test_the_receivers_notes_read_in_each_readers_language_not_the_actors(self):
         self.env["res.lang"]._activate_lang("zh_CN")
         self.env["ir.module.module"]._load_module_terms(["customer_handover"], ["zh_CN"], overwrite=True)
         self.company_b.partner_id.lang = False
         self.env = self.env(context=dict(self.env.context, lang="zh_CN"))  # the actor's language
-        self.assertEqual(self.env["ir.default"]._get("res.partner", "lang"), "en_US")
         self._pin()
         incoming = self._import()
-        self.assertIn("customers created", incoming.message_ids[0].body)
+        note = incoming.message_ids[0]
+        self.assertIn("Transfer package imported", note_text(note))
+        self.assertIn(f"Customers Created: 0 → {incoming.created_count}", note_text(note))
+        self.assertIn("传输数据包已导入", note_text(note, "zh_CN"))
         self.company_b.with_user(self.officer_b).action_handover_create_signing_key()
         incoming.with_user(self.manager_b).action_countersign()
-        self.assertIn("Checklist countersigned by", incoming.message_ids[0].body)
+        self.assertIn(f"Countersigned By:  → {self.company_b.name}", note_text(incoming.message_ids[0]))
 
     # ------------------------------------------------------------------------------------------ access
 
@@ -613,7 +615,7 @@ class TestTransferImport(ImportFixture, HandoverCase):
             wizard = self._preview(package=build_package(
                 self.export, recipient=self.recipient, package=package, change=unique(f"P{package}"), extra=extras))
             self.env.flush_all()
-            with self.assertQueryCount(80, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
+            with self.assertQueryCount(81, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
                 start = self.cr.sql_log_count
                 wizard.action_import()
                 self.env.flush_all()
