@@ -587,9 +587,10 @@ class CustomerHandover(models.Model):
         lines._log_to_chatter("scope_undone")
         return {"type": "ir.actions.client", "tag": "soft_reload"}
 
-    def _undone_reason(self):
-        """The exclusion reason of an undone selection, in the company's language: every reader reads the line."""
-        return self.company_id._handover_lang_env()._("Selection of customers undone before confirmation")
+    def _undone_reason(self, env=None):
+        """The exclusion reason of an undone selection: stored in the company's language, shown in ``env``'s."""
+        env = env or self.company_id._handover_lang_env()
+        return env._("Selection of customers undone before confirmation")
 
     def action_open_lines(self):
         """This handover's checklist lines, filtered as the smart button that opens them says."""

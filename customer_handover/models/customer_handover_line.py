@@ -168,7 +168,7 @@ class CustomerHandoverLine(models.Model):
             codes = (line.public_reasons or "").split(",")
             line.public_reasons_text = "; ".join(labels.get(code, code) for code in codes if code)
 
-    @api.depends("snapshot_retention", "exclusion_reason", "excluded", "eligibility", "public_reasons")
+    @api.depends("snapshot_retention", "exclusion_reason", "excluded", "eligibility", "public_reasons", "scope_run")
     @api.depends_context("uid", "lang")
     def _compute_shown(self):
         officer = self.env.user.has_group(OFFICER)
@@ -178,6 +178,9 @@ class CustomerHandoverLine(models.Model):
                 # Select Customers wrote these reasons as the exclusion reason, in the company's language: the
                 # reader reads the same reasons in their own, as beside it under Why Ineligible.
                 line.exclusion_reason_shown = line.public_reasons_text
+            elif line.scope_run < 0 and line.exclusion_reason == line.handover_id._undone_reason():
+                # Undo Last Selection wrote its one reason in the company's language.
+                line.exclusion_reason_shown = line.handover_id._undone_reason(self.env)
             else:
                 line.exclusion_reason_shown = line.exclusion_reason if officer else _coarsened(line.exclusion_reason)
 

@@ -112,6 +112,16 @@ class TestDocumentLanguage(HandoverCase):
         chinese = line.with_user(self.handover_user).with_context(lang="zh_CN")
         self.assertEqual(chinese.exclusion_reason_shown, "未就接收方的处理目的取得有效同意")
 
+    def test_an_undone_selection_says_why_in_the_readers_language(self):
+        handover = self._selected()
+        self._english(handover).action_undo_scope()
+        line = handover.line_ids.filtered(lambda line: line.partner_id == self.customer)
+        self.assertEqual(line.exclusion_reason, "确认前已撤销客户选取", "stored in the company's language")
+        self.assertEqual(self._english(line).exclusion_reason_shown,
+                         "Selection of customers undone before confirmation")
+        chinese = line.with_user(self.handover_user).with_context(lang="zh_CN")
+        self.assertEqual(chinese.exclusion_reason_shown, "确认前已撤销客户选取")
+
     def test_the_chatter_notes_read_in_each_readers_language(self):
         handover = self._signed()
         notes = handover.message_ids.filtered(lambda message: message.subtype_id.description
