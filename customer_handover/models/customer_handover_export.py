@@ -191,8 +191,7 @@ class CustomerHandoverExport(models.Model):
         self.env["customer.handover.event"]._append_for(
             self, "export_countersigned", {"fingerprint": countersign_fingerprint, "handover": handover.id}
         )
-        log_note(handover, "mt_checklist_countersigned", changes=[
-            (self, "number", 0, self.number),
+        log_note(handover, "mt_checklist_countersigned", self._file_name("signed", "xlsx"), changes=[
             (self, "countersigner", "", countersigner),
             (self, "countersign_fingerprint", "", countersign_fingerprint),
         ])

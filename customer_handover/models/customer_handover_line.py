@@ -372,6 +372,7 @@ class CustomerHandoverLine(models.Model):
             else:
                 log_note(handover, subtypes[event], names_text(lines))
 
+
 def _coarsened(text):
     """``text`` without the officer-only facts 18.0.1.0 wrote into it."""
     for revealing, held_back in REVEALING.items():
