@@ -241,6 +241,8 @@ class TestDocumentLanguage(HandoverCase):
             force_report_rendering=True)._render_qweb_pdf(report.report_name, handover.ids)
         text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
                               ).stdout.decode()
+        self.assertIn(handover.name, text, "Latin text is extracted too: its absence below means something")
         for chinese in ("客户移交记录", "客户服务", "王芳"):
             self.assertIn(chinese, text)
-        self.assertNotIn("Customer Handover Record", text)
+        for english in ("Customer Handover Record", "Customer service", "Transferring company"):
+            self.assertNotIn(english, text)
