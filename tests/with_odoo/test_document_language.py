@@ -45,29 +45,38 @@ class TestDocumentLanguage(HandoverCase):
         (cls.manager | cls.handover_user | cls.officer).write({"lang": "en_US"})
         cls.company_a.with_user(cls.officer).action_handover_create_signing_key()
         cls.receiver = cls.env["res.partner"].create(
-            {"name": "杭州新锦贸易有限公司", "is_company": True, "email": "legal@xinjin.example.cn"})
+            {"name": "杭州新锦贸易有限公司", "is_company": True, "email": "legal@xinjin.example.cn"}
+        )
         cls.domain = cls.env["customer.business.domain"].create({"name": "Real estate (test)"})
         cls.domain.with_context(lang="zh_CN").name = "房地产（测试）"
         Partner = cls.env["res.partner"]
-        cls.customer = Partner.create({
-            "name": "王芳", "email": "wangfang@example.cn", "customer_type": "individual",
-            "relationship_stage": "active", "business_domain_ids": [(6, 0, cls.domain.ids)],
-        })
+        cls.customer = Partner.create(
+            {
+                "name": "王芳",
+                "email": "wangfang@example.cn",
+                "customer_type": "individual",
+                "relationship_stage": "active",
+                "business_domain_ids": [(6, 0, cls.domain.ids)],
+            }
+        )
         cls.refused = Partner.create({"name": "李雷", "business_domain_ids": [(6, 0, cls.domain.ids)]})
         cls.env["customer.consent"].create(
-            {"partner_id": cls.customer.id, "purpose_id": cls.purpose_service.id, "date_given": "2026-01-01"})
+            {"partner_id": cls.customer.id, "purpose_id": cls.purpose_service.id, "date_given": "2026-01-01"}
+        )
 
     def _english(self, records, user=None):
         return records.with_user(user or self.manager).with_context(lang="en_US")
 
     def _selected(self):
         """A handover prepared by the English manager, its customers selected."""
-        handover = self._english(self.env["customer.handover"]).create({
-            "receiver_id": self.receiver.id, "purpose_ids": [(6, 0, self.purpose_service.ids)],
-            "reason": "shop_transfer",
-        })
-        scope = Form(self._english(self.env["customer.handover.scope"]).with_context(
-            default_handover_id=handover.id))
+        handover = self._english(self.env["customer.handover"]).create(
+            {
+                "receiver_id": self.receiver.id,
+                "purpose_ids": [(6, 0, self.purpose_service.ids)],
+                "reason": "shop_transfer",
+            }
+        )
+        scope = Form(self._english(self.env["customer.handover.scope"]).with_context(default_handover_id=handover.id))
         scope.business_domain_ids.add(self.domain)
         scope.save().action_confirm()
         return handover
@@ -75,8 +84,15 @@ class TestDocumentLanguage(HandoverCase):
     def _signed(self):
         handover = self._selected()
         handover = self._english(handover)
-        handover.write({"nda_reference": "NDA-1", "nda_date": "2026-11-01", "nda_document": SIGNATURE,
-                        "nda_filename": "nda.pdf", "receiver_responsible_id": self.receiver.id})
+        handover.write(
+            {
+                "nda_reference": "NDA-1",
+                "nda_date": "2026-11-01",
+                "nda_document": SIGNATURE,
+                "nda_filename": "nda.pdf",
+                "receiver_responsible_id": self.receiver.id,
+            }
+        )
         handover.action_confirm()
         handover.action_start()
         handover.action_verify_all_pending()
@@ -117,32 +133,41 @@ class TestDocumentLanguage(HandoverCase):
         self._english(handover).action_undo_scope()
         line = handover.line_ids.filtered(lambda line: line.partner_id == self.customer)
         self.assertEqual(line.exclusion_reason, "确认前已撤销客户选取", "stored in the company's language")
-        self.assertEqual(self._english(line).exclusion_reason_shown,
-                         "Selection of customers undone before confirmation")
+        self.assertEqual(
+            self._english(line).exclusion_reason_shown, "Selection of customers undone before confirmation"
+        )
         chinese = line.with_user(self.handover_user).with_context(lang="zh_CN")
         self.assertEqual(chinese.exclusion_reason_shown, "确认前已撤销客户选取")
 
     def test_the_chatter_notes_read_in_each_readers_language(self):
         handover = self._signed()
-        notes = handover.message_ids.filtered(lambda message: message.subtype_id.description
-                                              and message.subtype_id != self.env.ref("mail.mt_note"))
+        notes = handover.message_ids.filtered(
+            lambda message: message.subtype_id.description and message.subtype_id != self.env.ref("mail.mt_note")
+        )
         self.assertTrue(notes, "the addon's notes carry a subtype that says what happened")
         for message in handover.message_ids:
-            self.assertNotRegex(message.body or "", r"[\u4e00-\u9fff]{2,}[^,·()]*(到|已|的)",
-                                "no prose in the company's language in a note's body")
-        selected = notes.filtered(lambda message: message.subtype_id == self.env.ref(
-            "customer_handover.mt_customers_selected"))
+            self.assertNotRegex(
+                message.body or "",
+                r"[\u4e00-\u9fff]{2,}[^,·()]*(到|已|的)",
+                "no prose in the company's language in a note's body",
+            )
+        selected = notes.filtered(
+            lambda message: message.subtype_id == self.env.ref("customer_handover.mt_customers_selected")
+        )
         english = self._english(selected)
         self.assertEqual(english.subtype_id.description, "Customers added to the checklist")
         tracked = english.sudo().with_context(lang="en_US").tracking_value_ids._tracking_value_format()
-        self.assertEqual({(value["changedField"], value["newValue"]["value"]) for value in tracked},
-                         {("Checklist Lines", 2), ("Excluded", 1)})
+        self.assertEqual(
+            {(value["changedField"], value["newValue"]["value"]) for value in tracked},
+            {("Checklist Lines", 2), ("Excluded", 1)},
+        )
         chinese = selected.with_user(self.manager).with_context(lang="zh_CN")
         self.assertFalse(latin(chinese.subtype_id.description), chinese.subtype_id.description)
         tracked = chinese.sudo().with_context(lang="zh_CN").tracking_value_ids._tracking_value_format()
         self.assertFalse([value for value in tracked if latin(value["changedField"])], tracked)
-        verified = notes.filtered(lambda message: message.subtype_id == self.env.ref(
-            "customer_handover.mt_pending_verified"))
+        verified = notes.filtered(
+            lambda message: message.subtype_id == self.env.ref("customer_handover.mt_pending_verified")
+        )
         self.assertEqual(self._english(verified).subtype_id.description, "Verify all pending")
         self.assertIn("王芳", verified.body)
 
@@ -184,8 +209,10 @@ class TestDocumentLanguage(HandoverCase):
             self.assertIn("序号 / No.", header)
             self.assertTrue(all(" / " in label and latin(label) for label in header), header)
             row = next(row for row in checklist.iter_rows(values_only=True) if row[1] == "王芳")
-            self.assertFalse([row[position(name)] for name in WORDED if latin(row[position(name)])],
-                             "values stay in the company's language")
+            self.assertFalse(
+                [row[position(name)] for name in WORDED if latin(row[position(name)])],
+                "values stay in the company's language",
+            )
             labels = [row[0] for row in cover.iter_rows(values_only=True)]
             self.assertTrue(all(" / " in label for label in labels), labels)
             signature_labels = [row[1] for row in signatures.iter_rows(values_only=True)][1:]
@@ -204,25 +231,35 @@ class TestDocumentLanguage(HandoverCase):
         result = verify(signed, trusted={export.fingerprint})
         self.assertEqual(result.status, "valid")
         block = [row for row in result.signature_rows if row[0].startswith("signature.2.")]
-        first = {row[0][len("signature.1."):]: row[1] for row in result.signature_rows
-                 if row[0].startswith("signature.1.")}
-        self.assertEqual({row[0][len("signature.2."):]: row[1] for row in block}, first,
-                         "the countersignature is labelled as the checklist is")
+        first = {
+            row[0][len("signature.1.") :]: row[1] for row in result.signature_rows if row[0].startswith("signature.1.")
+        }
+        self.assertEqual(
+            {row[0][len("signature.2.") :]: row[1] for row in block},
+            first,
+            "the countersignature is labelled as the checklist is",
+        )
 
     # ---------------------------------------------------------------------------------------------- the PDF
 
     def _record_html(self, handover):
         report = self.env.ref("customer_handover.customer_handover_report_record")
-        return self._english(self.env["ir.actions.report"])._render_qweb_html(
-            report.report_name, handover.ids)[0].decode()
+        return (
+            self._english(self.env["ir.actions.report"])._render_qweb_html(report.report_name, handover.ids)[0].decode()
+        )
 
     def test_the_record_an_english_manager_prints_is_chinese(self):
         handover = self._signed()
         html = self._record_html(handover)
         for chinese in ("客户移交记录", "客户服务", "王芳", "移交方"):
             self.assertIn(chinese, html)
-        for english in ("Customer Handover Record", "Customer service", "Transferring company", "Company seal",
-                        "Representative"):
+        for english in (
+            "Customer Handover Record",
+            "Customer service",
+            "Transferring company",
+            "Company seal",
+            "Representative",
+        ):
             self.assertNotIn(english, html)
         self.company_a.handover_bilingual_headers = True
         html = self._record_html(handover)
@@ -237,10 +274,14 @@ class TestDocumentLanguage(HandoverCase):
         if report.get_wkhtmltopdf_state() != "ok":
             self.skipTest("wkhtmltopdf is not installed")
         handover = self._signed()
-        pdf, _kind = self._english(self.env["ir.actions.report"]).with_context(
-            force_report_rendering=True)._render_qweb_pdf(report.report_name, handover.ids)
-        text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
-                              ).stdout.decode()
+        pdf, _kind = (
+            self._english(self.env["ir.actions.report"])
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf(report.report_name, handover.ids)
+        )
+        text = subprocess.run(
+            ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+        ).stdout.decode()
         self.assertIn(handover.name, text, "Latin text is extracted too: its absence below means something")
         for chinese in ("客户移交记录", "客户服务", "王芳"):
             self.assertIn(chinese, text)
