@@ -38,6 +38,7 @@
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
         "report/customer_handover_templates.xml",
+        "data/mail_message_subtype_data.xml",
     ],
     "demo": [
         "demo/customer_business_domain_demo.xml",

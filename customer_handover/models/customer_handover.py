@@ -5,6 +5,7 @@ from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
+from .handover_notes import log_note
 
 OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 # States in which the checklist may still change; a signature freezes it whatever the state.
@@ -162,10 +163,10 @@ class CustomerHandover(models.Model):
     )
     can_undo_scope = fields.Boolean(compute="_compute_scope_run")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
-    line_count = fields.Integer(compute="_compute_line_stats")
-    pending_count = fields.Integer(compute="_compute_line_stats")
-    verified_count = fields.Integer(compute="_compute_line_stats")
-    excluded_count = fields.Integer(compute="_compute_line_stats")
+    line_count = fields.Integer(string="Checklist Lines", compute="_compute_line_stats")
+    pending_count = fields.Integer(string="Pending", compute="_compute_line_stats")
+    verified_count = fields.Integer(string="Verified", compute="_compute_line_stats")
+    excluded_count = fields.Integer(string="Excluded", compute="_compute_line_stats")
     transfer_signer = fields.Char(string="Transferring Representative", copy=False, tracking=True)
     transfer_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
     transfer_signed_on = fields.Datetime(copy=False, readonly=True)
@@ -481,10 +482,7 @@ class CustomerHandover(models.Model):
                 handover._stamp_customers(customers)
                 if handover.archive_customers:
                     customers.action_archive()
-            handover._message_log(
-                body=handover.company_id._handover_lang_env()._("%(count)s customers handed over to %(receiver)s.",
-                                count=len(customers), receiver=handover.receiver_id.display_name)
-            )
+            log_note(handover, "mt_handed_over", f"{handover.receiver_id.display_name} ({len(customers)})")
         self._step(("state", "date_done"), {"state": "done", "date_done": fields.Date.context_today(self)},
                    "handover_done")
 
@@ -590,9 +588,10 @@ class CustomerHandover(models.Model):
         lines._log_to_chatter("scope_undone")
         return {"type": "ir.actions.client", "tag": "soft_reload"}
 
-    def _undone_reason(self):
-        """The exclusion reason of an undone selection, in the company's language: every reader reads the line."""
-        return self.company_id._handover_lang_env()._("Selection of customers undone before confirmation")
+    def _undone_reason(self, env=None):
+        """The exclusion reason of an undone selection: stored in the company's language, shown in ``env``'s."""
+        env = env or self.company_id._handover_lang_env()
+        return env._("Selection of customers undone before confirmation")
 
     def action_open_lines(self):
         """This handover's checklist lines, filtered as the smart button that opens them says."""

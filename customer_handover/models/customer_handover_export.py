@@ -14,6 +14,7 @@ from ..tools.checklist_xlsx import ChecklistWriter
 from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
+from .handover_notes import log_note
 
 BATCH = 2000
 COUNTERSIGN_FIELDS = ("countersigner", "countersign_fingerprint", "countersigned_on", "countersigned_attachment_id")
@@ -154,8 +155,7 @@ class CustomerHandoverExport(models.Model):
         data = base64.b64decode(self.attachment_id.sudo().datas)
         try:
             signed, _result = countersign(
-                data, key, cert, company.name, labels=self._checklist_labels(),
-                trusted={self.fingerprint},
+                data, key, cert, company.name, trusted={self.fingerprint},
             )
         except ck.ChecklistError as error:
             raise UserError(self.env._("The checklist cannot be countersigned: %(reason)s", reason=error)) from error
@@ -191,12 +191,10 @@ class CustomerHandoverExport(models.Model):
         self.env["customer.handover.event"]._append_for(
             self, "export_countersigned", {"fingerprint": countersign_fingerprint, "handover": handover.id}
         )
-        handover._message_log(
-            body=handover.company_id._handover_lang_env()._(
-                "Export %(number)s countersigned by %(countersigner)s (key fingerprint %(fingerprint)s).",
-                number=self.number, countersigner=countersigner, fingerprint=countersign_fingerprint,
-            ),
-        )
+        log_note(handover, "mt_checklist_countersigned", self._file_name("signed", "xlsx"), changes=[
+            (self, "countersigner", "", countersigner),
+            (self, "countersign_fingerprint", "", countersign_fingerprint),
+        ])
 
     @api.model
     def _create_for(self, handover):
@@ -223,14 +221,17 @@ class CustomerHandoverExport(models.Model):
         number = max(previous.mapped("number"), default=0) + 1
         now = fields.Datetime.now()
         signed_at = ck.utc_timestamp(now.replace(tzinfo=timezone.utc))
-        labels = self._checklist_labels()
+        company = handover.company_id
+        content = self._in_document_language(company)
+        document = handover.with_env(content.env)
+        labels = content._document_labels(company)
         with tempfile.TemporaryFile() as output:
             writer = ChecklistWriter(output, labels["sheet_names"], labels)
-            writer.write_cover(labels["cover_header"], self._checklist_cover(handover, number, line_count, now))
-            line_fields = self.env["customer.handover.line"]._fields
-            header = [labels["number"], *(line_fields[name]._description_string(self.env) for name, _w in LINE_COLUMNS)]
+            writer.write_cover(labels["cover_header"],
+                               content._document_cover(company, document, number, line_count, now))
+            header = content._document_header(company, labels["number"])
             writer.start_checklist(header, [5, *(width for _name, width in LINE_COLUMNS)])
-            for row in self._checklist_export_rows(handover):
+            for row in content._checklist_export_rows(document):
                 writer.write_row(row)
             rows = writer.manifest(handover.name, number, handover.company_id.name, signed_at)
             try:
@@ -284,14 +285,14 @@ class CustomerHandoverExport(models.Model):
             },
         ])
         export.write({"attachment_id": attachments[0].id, "signature_attachment_id": attachments[1].id})
-        previous.filtered(lambda old: old.state == "current").write({"state": "superseded"})
-        handover._message_log(
-            body=handover.company_id._handover_lang_env()._(
-                "Checklist export %(number)s signed for %(company)s with the key of fingerprint %(fingerprint)s; "
-                "it supersedes every earlier export.",
-                number=number, company=handover.company_id.name, fingerprint=export.fingerprint,
-            ),
-        )
+        superseded = previous.filtered(lambda old: old.state == "current")
+        superseded.write({"state": "superseded"})
+        last = superseded[:1]
+        log_note(handover, "mt_checklist_exported", changes=[
+            (export, "number", last.number, number),
+            (export, "signer", last.signer or "", export.signer),
+            (export, "fingerprint", last.fingerprint or "", export.fingerprint),
+        ])
         events = self.env["customer.handover.event"]
         events._append_for(export, "export_created", {
             "handover": handover.id, "number": number, "fingerprint": export.fingerprint,

@@ -6,9 +6,54 @@ from .customer_handover_line import ON_RECORD, PUBLIC_REASONS
 
 
 class CustomerHandoverExport(models.Model):
-    """What the signed checklist workbook says: its labels, its cover and its checklist rows, in the user's language."""
+    """What the signed checklist workbook says: its labels, its cover and its checklist rows.
+
+    The workbook is one document in the transferring company's language, labels and values alike, whoever exports
+    it; with the company's bilingual setting its labels also say it in English.
+    """
 
     _inherit = "customer.handover.export"
+
+    @api.model
+    def _in_document_language(self, company):
+        """This model in ``company``'s language, the language of the checklist it signs."""
+        return self.with_env(company._handover_lang_env())
+
+    @api.model
+    def _bilingual(self, company):
+        """Whether ``company``'s documents label their contents in English too (its own language is not English)."""
+        return bool(company.handover_bilingual_headers) and self.env.lang != "en_US"
+
+    @api.model
+    def _document_labels(self, company):
+        """``_checklist_labels`` of ``company``'s checklist: in this environment's language, and English if set."""
+        labels = self._checklist_labels()
+        if not self._bilingual(company):
+            return labels
+        english = self.with_context(lang="en_US")._checklist_labels()
+        # Sheet names stay in one language: a sheet name holds 31 characters and no "/".
+        return {key: value if key == "sheet_names" else bilingual(value, english[key]) for key, value in labels.items()}
+
+    @api.model
+    def _document_cover(self, company, *args):
+        """``_checklist_cover(*args)``, its item labels also in English when ``company`` says so."""
+        rows = self._checklist_cover(*args)
+        if not self._bilingual(company):
+            return rows
+        english = self.with_context(lang="en_US")._checklist_cover(*args)
+        return [[bilingual(label, english_label), value]
+                for (label, value), (english_label, _value) in zip(rows, english, strict=True)]
+
+    @api.model
+    def _document_header(self, company, number_label):
+        """The checklist sheet's header row: the row number's title, then each column's field label."""
+        line_fields = self.env["customer.handover.line"]._fields
+        header = [line_fields[name]._description_string(self.env) for name, _width in LINE_COLUMNS]
+        if self._bilingual(company):
+            english = self.env(context=dict(self.env.context, lang="en_US"))
+            header = [bilingual(label, line_fields[name]._description_string(english))
+                      for label, (name, _width) in zip(header, LINE_COLUMNS, strict=True)]
+        return [number_label, *header]
 
     @api.model
     def _checklist_labels(self):
@@ -120,6 +165,13 @@ class CustomerHandoverExport(models.Model):
         if not moment:
             return ""
         return fields.Datetime.context_timestamp(self, moment).strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def bilingual(local, english):
+    """``local`` followed by its English, for a label or a list of labels; once when they are the same."""
+    if isinstance(local, list | tuple):
+        return [bilingual(one, other) for one, other in zip(local, english, strict=True)]
+    return local if local == english else f"{local} / {english}"
 
 
 def _selection_labels(records, *names):

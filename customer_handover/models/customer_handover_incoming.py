@@ -7,6 +7,7 @@ from ..tools import checklist as ck
 from ..tools.checklist_countersign import countersign
 from .customer_handover_evidence_mixin import evidence_step
 from .handover_access import MANAGER, has_group_in_company
+from .handover_notes import log_note
 
 COUNT_FIELDS = (
     "customer_count", "created_count", "matched_count", "refused_count", "child_count", "consent_count",
@@ -104,8 +105,7 @@ class CustomerHandoverIncoming(models.Model):
         data = base64.b64decode(self.checklist_attachment_id.sudo().datas)
         try:
             signed, _result = countersign(
-                data, key, cert, self.company_id.name, labels=self.env["customer.handover.export"]._checklist_labels(),
-                trusted={self.fingerprint},
+                data, key, cert, self.company_id.name, trusted={self.fingerprint},
             )
         except ck.ChecklistError as error:
             raise UserError(self.env._("The checklist cannot be countersigned: %(reason)s", reason=error)) from error
@@ -129,11 +129,10 @@ class CustomerHandoverIncoming(models.Model):
         self.env["customer.handover.event"]._append_for(
             self, "package_countersigned", {"fingerprint": values["countersign_fingerprint"]}
         )
-        company_env = self.company_id._handover_lang_env()
-        self._message_log(
-            body=company_env._("Checklist countersigned by %(company)s (key fingerprint %(fingerprint)s).",
-                            company=self.company_id.name, fingerprint=values["countersign_fingerprint"]),
-        )
+        log_note(self, "mt_incoming_countersigned", changes=[
+            (self, "countersigner", "", values["countersigner"]),
+            (self, "countersign_fingerprint", "", values["countersign_fingerprint"]),
+        ])
         return True
 
     def action_download_countersigned(self):

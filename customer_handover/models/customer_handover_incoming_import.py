@@ -18,6 +18,7 @@ from ..tools.retention import retention_end_date
 from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .customer_handover_incoming import COUNT_FIELDS
 from .handover_access import OFFICER
+from .handover_notes import log_note
 from .res_company import SENSITIVITY_LEVELS
 from .res_partner import PROVENANCE_FIELDS
 
@@ -133,14 +134,9 @@ class CustomerHandoverIncoming(models.Model):
             "checklist_sha256": result.checklist_sha256, "package_sha256": incoming.package_sha256,
             "counts": {key: counts[key] for key in COUNT_FIELDS},
         })
-        company_env = company._handover_lang_env()
-        incoming._message_log(body=company_env._(
-            "Package %(package)s of %(handover)s from %(sender)s imported: %(created)s customers created, "
-            "%(matched)s matched, %(refused)s refused, %(differences)s differences with the signed checklist.",
-            package=result.package, handover=result.handover, sender=result.company, created=counts["created_count"],
-            matched=counts["matched_count"], refused=counts["refused_count"],
-            differences=counts["difference_count"],
-        ))
+        log_note(incoming, "mt_package_imported", f"{result.company} · {result.handover} · {result.package}",
+                 changes=[(incoming, name, 0, counts[name])
+                          for name in ("created_count", "matched_count", "refused_count", "difference_count")])
         return incoming
 
     def _received(self, folder, version, mappings, rows, decide):

@@ -5,6 +5,7 @@ from odoo.tools.translate import LazyTranslate
 
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .handover_access import OFFICER
+from .handover_notes import NOTE_NAMES, log_note, names_text
 
 _lt = LazyTranslate(__name__)
 
@@ -33,8 +34,6 @@ PUBLIC_REASONS = [
     (HELD_BACK, _lt("Held back by the data-protection officer")),
 ]
 VERIFICATION_FIELDS = ("state", "verified_by_id", "verified_on")
-# How many line names a chatter note lists before it says "and N more".
-CHATTER_NAMES = 10
 
 
 # Lines of an undone selection keep its run negated: they are off the record, neither on the checklist nor
@@ -169,13 +168,21 @@ class CustomerHandoverLine(models.Model):
             codes = (line.public_reasons or "").split(",")
             line.public_reasons_text = "; ".join(labels.get(code, code) for code in codes if code)
 
-    @api.depends("snapshot_retention", "exclusion_reason")
-    @api.depends_context("uid")
+    @api.depends("snapshot_retention", "exclusion_reason", "excluded", "eligibility", "public_reasons", "scope_run")
+    @api.depends_context("uid", "lang")
     def _compute_shown(self):
         officer = self.env.user.has_group(OFFICER)
         for line in self:
             line.retention_shown = line.snapshot_retention if officer else _coarsened(line.snapshot_retention)
-            line.exclusion_reason_shown = line.exclusion_reason if officer else _coarsened(line.exclusion_reason)
+            if line.excluded and line.eligibility == "ineligible" and line.public_reasons:
+                # Select Customers wrote these reasons as the exclusion reason, in the company's language: the
+                # reader reads the same reasons in their own, as beside it under Why Ineligible.
+                line.exclusion_reason_shown = line.public_reasons_text
+            elif line.scope_run < 0 and line.exclusion_reason == line.handover_id._undone_reason():
+                # Undo Last Selection wrote its one reason in the company's language.
+                line.exclusion_reason_shown = line.handover_id._undone_reason(self.env)
+            else:
+                line.exclusion_reason_shown = line.exclusion_reason if officer else _coarsened(line.exclusion_reason)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -346,40 +353,38 @@ class CustomerHandoverLine(models.Model):
         ))
 
     def _log_to_chatter(self, event, state=None, old_name=None):
-        """Tell the handover's chatter what happened to these lines, in the company's language."""
+        """Tell the handover's chatter what happened to these lines, in each reader's language (handover_notes)."""
+        subtypes = {
+            "item_added": "mt_lines_added",
+            "item_renamed": "mt_item_renamed",
+            "lines_checked": f"mt_lines_{state}",
+            "pending_verified": "mt_pending_verified",
+            "lines_excluded": "mt_lines_excluded",
+            "scope_undone": "mt_scope_undone",
+            "lines_included": "mt_lines_included",
+            "lines_admitted": "mt_lines_admitted",
+        }
+        if event not in subtypes:
+            return
         for handover, lines in self._by_handover():
-            env = handover.company_id._handover_lang_env()
-            names = ", ".join(lines[:CHATTER_NAMES].mapped("name"))
-            if len(lines) > CHATTER_NAMES:
-                names = env._("%(names)s and %(count)s more", names=names, count=len(lines) - CHATTER_NAMES)
-            if event == "lines_excluded":
-                names = lines._excluded_names(env)
-            state_label = dict(self._fields["state"]._description_selection(env)).get(state, "")
-            bodies = {
-                "item_added": env._("Added to the checklist: %(names)s", names=names),
-                "item_renamed": env._("Checklist item “%(old)s” renamed “%(new)s”", old=old_name or "", new=names),
-                "lines_checked": env._("Marked %(state)s: %(names)s", state=state_label, names=names),
-                "pending_verified": env._("Verify all pending: %(count)s lines verified (%(names)s)",
-                                          count=len(lines), names=names),
-                "lines_excluded": env._("Excluded from the checklist: %(names)s", names=names),
-                "scope_undone": env._("Selection of customers undone: %(count)s lines excluded (%(names)s)",
-                                      count=len(lines), names=names),
-                "lines_included": env._("Included in the checklist again: %(names)s", names=names),
-                "lines_admitted": env._("Admitted by exception by a data-protection officer: %(names)s",
-                                        names=names),
-            }
-            if event in bodies:
-                handover._message_log(body=bodies[event])
+            if event == "item_renamed":
+                log_note(handover, subtypes[event], changes=[(lines[:1], "name", old_name or "", lines[:1].name)])
+            elif event == "lines_excluded":
+                log_note(handover, subtypes[event], lines._excluded_names())
+            else:
+                log_note(handover, subtypes[event], names_text(lines))
 
-    def _excluded_names(self, env):
-        """The lines' names, each with its exclusion reason as every reader of the chatter may see it."""
+    def _excluded_names(self):
+        """The lines' names, each with its exclusion reason as every reader of the chatter may see it.
+
+        No words of ours around them (handover_notes): the reason is shown as it was recorded.
+        """
         names = "; ".join(
-            env._("%(name)s (reason: %(reason)s)", name=line.name, reason=_coarsened(line.exclusion_reason or ""))
-            for line in self[:CHATTER_NAMES]
+            f"{line.name} ({_coarsened(line.exclusion_reason or '')})" if line.exclusion_reason else line.name
+            for line in self[:NOTE_NAMES]
         )
-        if len(self) > CHATTER_NAMES:
-            names = env._("%(names)s and %(count)s more", names=names, count=len(self) - CHATTER_NAMES)
-        return names
+        more = len(self) - NOTE_NAMES
+        return f"{names} … (+{more})" if more > 0 else names
 
 
 def _coarsened(text):

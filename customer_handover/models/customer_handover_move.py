@@ -2,6 +2,8 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, split_every
 
+from .handover_notes import log_note
+
 # Customers moved inside the database per batch: a constant number of queries each.
 MOVE_BATCH = 2000
 
@@ -63,11 +65,7 @@ class CustomerHandover(models.Model):
         events = self.env["customer.handover.event"]
         for company in (self.company_id | target):
             events._append_for(partners, "customer_moved", payload, company)
-        self._message_log(
-            body=self.company_id._handover_lang_env()._(
-                "%(count)s customers and contacts moved to %(company)s, %(user)s.",
-                count=len(partners), company=target.sudo().display_name, user=user.display_name)
-        )
+        log_note(self, "mt_customers_moved", f"{target.sudo().display_name}, {user.display_name} ({len(partners)})")
 
     def _move_mapping(self, partners, target):
         """The receiving company's purposes and retention policies for the transferring company's own ones.

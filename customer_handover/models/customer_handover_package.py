@@ -12,6 +12,7 @@ from ..tools import checklist as ck
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .handover_access import MANAGER
+from .handover_notes import log_note
 
 BATCH = 2000
 CONTACT_FIELDS = ("ref", "name", "function", "street", "street2", "zip", "city", "email", "phone", "mobile", "vat",
@@ -226,28 +227,19 @@ class CustomerHandoverPackage(models.Model):
                 "INSERT INTO customer_handover_package_partner_rel (package_id, partner_id) "
                 "SELECT %s, unnest(%s::int[]) ON CONFLICT DO NOTHING", package.id, list(batch),
             ))
-        company_env = handover.company_id._handover_lang_env()
         if package.kind == "backup":
-            body = company_env._(
-                "Backup package %(number)s of %(count)s customers kept, encrypted to the company's own key "
-                "(fingerprint %(fingerprint)s), before the customers move.",
-                number=package.number, count=package.customer_count, fingerprint=package.recipient_fingerprint,
-            )
+            subtype, body = "mt_backup_package", ""
         elif package.encryption == "passphrase":
-            body = company_env._(
-                "Transfer package %(number)s of %(count)s customers made for export %(export)s, encrypted with a "
-                "one-time passphrase shown once to %(user)s and not stored.",
-                number=package.number, count=package.customer_count, export=package.export_id.number,
-                user=self.env.user.name,
-            )
+            subtype, body = "mt_transfer_package_passphrase", self.env.user.name
         else:
-            body = company_env._(
-                "Transfer package %(number)s of %(count)s customers made for export %(export)s, encrypted to the "
-                "receiver's key of fingerprint %(fingerprint)s.",
-                number=package.number, count=package.customer_count, export=package.export_id.number,
-                fingerprint=package.recipient_fingerprint,
-            )
-        handover._message_log(body=body)
+            subtype, body = "mt_transfer_package", ""
+        log_note(handover, subtype, body, changes=[
+            (package, "number", 0, package.number),
+            (package, "customer_count", 0, package.customer_count),
+            *([(package, "export_id", package.export_id.browse(), package.export_id)] if package.export_id else []),
+            *([(package, "recipient_fingerprint", "", package.recipient_fingerprint)]
+              if package.recipient_fingerprint else []),
+        ])
         events = self.env["customer.handover.event"]
         events._append_for(package, f"{package.kind}_package_created", {
             "handover": handover.id, "number": package.number, "export": package.export_id.number,

@@ -60,6 +60,11 @@ class ResCompany(models.Model):
         compute="_compute_handover_certificate_info",
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_bilingual_headers = fields.Boolean(
+        string="Bilingual Handover Documents",
+        help="The signed checklist and the handover record label their contents in the company's language and in "
+        "English; the values stay in the company's language.",
+    )
 
     handover_package_identity = fields.Text(
         string="Package Key (secret)", copy=False,
@@ -159,7 +164,10 @@ class ResCompany(models.Model):
         database's default language for contacts (the ``ir.default`` Odoo sets from the language the database
         was created with); failing that, en_US, the language of the addon's own texts.
         """
+        return self.with_context(lang=self._handover_lang()).env
+
+    def _handover_lang(self):
+        """The code of this company's language (see ``_handover_lang_env``)."""
         self.ensure_one()
         # sudo: the database-wide default is hidden from non-admins by ir.default's rules; only a language code is read
-        lang = self.partner_id.lang or self.env["ir.default"].sudo()._get("res.partner", "lang") or "en_US"
-        return self.with_context(lang=lang).env
+        return self.partner_id.lang or self.env["ir.default"].sudo()._get("res.partner", "lang") or "en_US"

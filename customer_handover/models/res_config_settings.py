@@ -32,6 +32,10 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.handover_package_recipient",
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_bilingual_headers = fields.Boolean(
+        related="company_id.handover_bilingual_headers", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
     handover_retention_due_soon_days = fields.Integer(
         string="Retention Due-Soon Window (days)",
         config_parameter="customer_handover.retention_due_soon_days",

@@ -220,6 +220,7 @@ class ResPartner(models.Model):
             partner.valid_consent_purpose_ids = partner._granted_purposes()
 
     @api.depends("consent_ids.state", "consent_ids.purpose_id.name")
+    @api.depends_context("lang")
     def _compute_consent_summary(self):
         for partner in self:
             # a key sorts in memory; sorted() without one searches the database once per partner

@@ -25,7 +25,8 @@ _DIMENSION = re.compile(r"<((?:[A-Za-z_][\w.-]*:)?)dimension\b[^>]*/>")
 def countersign(data, private_key, certificate, name, labels=None, signed_at=None, trusted=None, limits=None):
     """Return ``data`` countersigned by the receiving party, and the verification it was checked with.
 
-    The workbook must verify (its first signer among ``trusted`` when given) and carry one signature.
+    The workbook must verify (its first signer among ``trusted`` when given) and carry one signature. Without
+    ``labels``, the countersignature takes the first signature's labels: the workbook stays in one language.
     """
     result = verify(data, trusted=trusted, limits=limits)
     if result.status not in ("valid", "unknown_key") or (trusted is not None and result.status != "valid"):
@@ -34,10 +35,15 @@ def countersign(data, private_key, certificate, name, labels=None, signed_at=Non
     if len(result.signers) != 1:
         raise ChecklistError("this checklist is already countersigned")
     rows = result.signature_rows
-    block = signature_rows(
-        labels or {}, 2, "receiving", name, signed_at or utc_timestamp(), certificate, private_key, rows
-    )
+    labels = labels or first_signature_labels(rows)
+    block = signature_rows(labels, 2, "receiving", name, signed_at or utc_timestamp(), certificate, private_key, rows)
     return replace_signature_sheet(data, result.signature_sheet, [*rows, *block]), result
+
+
+def first_signature_labels(rows):
+    """{key: label} of the first signature's rows among the signatures sheet's ``rows``."""
+    prefix = "signature.1."
+    return {key[len(prefix):]: label for key, label, *_value in rows if key.startswith(prefix)}
 
 
 def signature_sheet_part(data, sheet_name):

@@ -9,6 +9,7 @@ from ..models.customer_handover import OPEN_STATES
 from ..models.customer_handover_evidence_mixin import evidence_step
 from ..models.customer_handover_line import HELD_BACK, INELIGIBILITY_REASONS, PUBLIC_REASONS, public_reasons
 from ..models.handover_access import OFFICER
+from ..models.handover_notes import log_note
 from ..models.res_company import RELATIONSHIP_STAGES
 from ..models.res_partner import CUSTOMER_TYPES
 
@@ -188,15 +189,16 @@ class CustomerHandoverScope(models.TransientModel):
             for partner_id in partner_ids:
                 reasons_by_partner.setdefault(partner_id, []).append(reason)
         labels = self._labels()
+        counts = (handover.line_count, handover.excluded_count)
+        # A snapshot is one document in the company's language: record names (domains, purposes, countries) too.
+        company_env = handover.company_id._handover_lang_env()
         Line = self.env["customer.handover.line"]
         run = handover.scope_run_count + 1
         for batch in split_every(BATCH_SIZE, ids):
-            snapshots = self.env["res.partner"].browse(batch).read(SNAPSHOT_FIELDS)
+            snapshots = self.env["res.partner"].with_env(company_env).browse(batch).read(SNAPSHOT_FIELDS)
             domain_ids = {domain_id for snapshot in snapshots for domain_id in snapshot["business_domain_ids"]}
-            labels["business_domain"] = {
-                domain["id"]: domain["name"]
-                for domain in self.env["customer.business.domain"].browse(domain_ids).read(["name"])
-            }
+            domains = self.env["customer.business.domain"].with_env(company_env).browse(domain_ids)
+            labels["business_domain"] = {domain["id"]: domain["name"] for domain in domains.read(["name"])}
             # A customer of an undone selection gets its line back, with a fresh snapshot, never a second one.
             undone = {line.partner_id.id: line for line in Line.search(
                 [("handover_id", "=", handover.id), ("partner_id", "in", batch), ("scope_run", "<", 0)], order="id")}
@@ -218,12 +220,10 @@ class CustomerHandoverScope(models.TransientModel):
                 lines, "lines_added", {"handover": handover.id, "run": run}, handover.company_id
             )
             self.env.invalidate_all()
-        handover._message_log(
-            body=handover.company_id._handover_lang_env()._(
-                "%(count)s customers added to the checklist, %(ineligible)s of them ineligible.",
-                count=len(ids), ineligible=len(reasons_by_partner),
-            )
-        )
+        log_note(handover, "mt_customers_selected", changes=[
+            (handover, "line_count", counts[0], counts[0] + len(ids)),
+            (handover, "excluded_count", counts[1], counts[1] + len(reasons_by_partner)),
+        ])
         # The checklist holds the customers now: the wizard's selection goes.
         self.partner_ids = [Command.clear()]
         return {"type": "ir.actions.act_window_close"}

@@ -36,10 +36,11 @@ def receiver():
     return key, ck.make_self_signed(key, "Receiver B")
 
 
-def build(signer, rows=ROWS, header=HEADER, signed_at=None):
+def build(signer, rows=ROWS, header=HEADER, signed_at=None, labels=None):
     """A checklist workbook signed by ``signer`` (key, certificate); None leaves it unsigned."""
     output = io.BytesIO()
-    writer = ChecklistWriter(output, SHEETS, {"header": ["Key", "Item", "Value"]})
+    labels = {"header": ["Key", "Item", "Value"], **(labels or {})}
+    writer = ChecklistWriter(output, SHEETS, labels)
     cover = [["Handover", "HO/2026/0001"], ["Receiving party", "上海某某酒店用品有限公司"]]
     writer.write_cover(["Item", "Value"], cover)
     writer.start_checklist(header, [8] * len(header))
@@ -49,7 +50,7 @@ def build(signer, rows=ROWS, header=HEADER, signed_at=None):
     if signer:
         key, certificate = signer
         stamp = signed_at or ck.utc_timestamp()
-        sheet_rows += ck.signature_rows({}, 1, "transferring", "Company A", stamp, certificate, key, sheet_rows)
+        sheet_rows += ck.signature_rows(labels, 1, "transferring", "Company A", stamp, certificate, key, sheet_rows)
     writer.close(sheet_rows)
     return output.getvalue()
 
@@ -192,6 +193,19 @@ def test_a_countersignature_binds_the_first_signature(company, receiver):
     assert load_workbook(io.BytesIO(countersigned))["Signatures"]["C2"].value == ck.FORMAT
     with pytest.raises(ck.ChecklistError, match="already countersigned"):
         countersign(countersigned, receiver[0], receiver[1], "Receiver B")
+
+
+def test_a_countersignature_is_labelled_as_the_first_signature_is(company, receiver):
+    labels = {"name": "签署人 / Signed by", "role": "签署方 / Signing party", "value": "签名 / Signature"}
+    trusted = {ck.fingerprint(company[1])}
+    data = build(company, labels=labels)
+    countersigned, _checked = countersign(data, receiver[0], receiver[1], "接收方", trusted=trusted)
+    result = verify(countersigned, trusted=trusted)
+    assert result.status == "valid", messages(result)
+    shown = {key: label for key, label, _value in result.signature_rows}
+    for key in ("name", "role", "value"):
+        assert shown[f"signature.2.{key}"] == shown[f"signature.1.{key}"] == labels[key]
+    assert shown["signature.2.algorithm"] == ck.LABELS["algorithm"], "a label the first signature did not set"
 
 
 def test_countersigning_refuses_a_tampered_checklist(company, receiver):

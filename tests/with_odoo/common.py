@@ -4,8 +4,21 @@ import json
 
 from odoo.addons.customer_handover.models.handover_access import MANAGER, OFFICER, USER
 from odoo.tests.common import TransactionCase, new_test_user
+from odoo.tools import html2plaintext
 
 ACCESS_ERROR = "odoo.exceptions.AccessError"
+
+
+def note_text(message, lang="en_US"):
+    """A chatter note as a reader of ``lang`` reads it: what happened, each change as "label: old → new", the body."""
+    message = message.sudo().with_context(lang=lang)
+    changes = [f"{value['changedField']}: {_shown(value['oldValue']['value'])} → {_shown(value['newValue']['value'])}"
+               for value in message.tracking_value_ids._tracking_value_format()]
+    return " ".join(filter(None, [message.subtype_id.description, *changes, html2plaintext(message.body or "")]))
+
+
+def _shown(value):
+    return "" if value is False or value is None else value
 
 
 class HandoverCase(TransactionCase):

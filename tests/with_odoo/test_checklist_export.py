@@ -15,7 +15,7 @@ from odoo.addons.customer_handover.wizard.customer_handover_verify import FINDIN
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
-from .common import HandoverCase
+from .common import HandoverCase, note_text
 from .test_handover import SIGNATURE
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -115,7 +115,7 @@ class TestChecklistExport(HandoverCase):
         self.assertEqual((attachment.res_model, attachment.res_id, attachment.public, attachment.handover_evidence),
                          ("customer.handover.export", export.id, False, "served"))
         message = self.handover.message_ids[0]
-        self.assertIn(export.fingerprint, message.body)
+        self.assertIn(f"Fingerprint (SHA-256):  → {export.fingerprint}", note_text(message))
         self.assertFalse(message.attachment_ids, "the chatter announces the export; the export serves its files")
         workbook = load_workbook(io.BytesIO(self._bytes(export.attachment_id)))
         self.assertEqual(workbook.sheetnames, ["Cover", "Checklist", "Signatures"])
@@ -337,7 +337,7 @@ class TestChecklistExport(HandoverCase):
         self.assertEqual(export.countersigner, "杭州新锦 · 李雷")
         self.assertEqual(export.countersign_fingerprint, ck.fingerprint(receiver_certificate))
         self.assertTrue(export.countersigned_attachment_id)
-        self.assertIn("countersigned", self.handover.message_ids[0].body)
+        self.assertIn(f"Countersigned By:  → {export.countersigner}", note_text(self.handover.message_ids[0]))
         with self.assertRaisesRegex(UserError, "already countersigned"):
             self._verify(countersigned, user=self.manager).action_record_countersignature()
 

@@ -6,7 +6,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools.safe_eval import safe_eval
 
-from .common import HandoverCase
+from .common import HandoverCase, note_text
 from .test_handover import SIGNATURE
 
 
@@ -92,7 +92,7 @@ class TestHandoverForm(FormCase):
         )
         self.assertEqual(entry.res_id, verified.id)
         self.assertIn('"excluded":2', entry.payload)
-        self.assertIn("Verify all pending: 1 lines verified (Eligible B)", handover.message_ids.mapped("body")[0])
+        self.assertEqual(note_text(handover.message_ids[0]), "Verify all pending Eligible B")
 
     def test_batch_verification_from_the_lines_list_skips_ineligible_lines(self):
         handover = self._handover_with_lines()
@@ -141,14 +141,15 @@ class TestHandoverForm(FormCase):
         item = self.env["customer.handover.line"].with_user(self.handover_user).create(
             {"handover_id": handover.id, "name": "Paper files"}
         )
-        self.assertIn("Added to the checklist: Paper files", handover.message_ids[0].body)
+        self.assertEqual(note_text(handover.message_ids[0]), "Added to the checklist Paper files")
         item.with_user(self.handover_user).write({"name": "Paper files, 3 boxes"})
-        self.assertIn("renamed “Paper files, 3 boxes”", handover.message_ids[0].body)
+        self.assertEqual(note_text(handover.message_ids[0]),
+                         "Checklist item renamed Item: Paper files → Paper files, 3 boxes")
         with self.assertRaises(AccessError), self.env.cr.savepoint():
             item.with_user(self.manager).unlink()
         item.with_user(self.handover_user).write({"exclusion_reason": "Kept by the transferring company"})
         item.with_user(self.handover_user).action_exclude()
-        self.assertIn("Excluded from the checklist: Paper files, 3 boxes", handover.message_ids[0].body)
+        self.assertEqual(note_text(handover.message_ids[0]), "Excluded from the checklist Paper files, 3 boxes")
         self.assertTrue(item.exists())
 
 
@@ -282,7 +283,7 @@ class TestReadersLanguage(FormCase):
         cls.env["ir.module.module"]._load_module_terms(["customer_handover"], ["zh_CN"], overwrite=True)
         cls.handover_user.lang = "zh_CN"
 
-    def test_a_chinese_user_stores_reasons_and_notes_in_the_companys_language_and_reads_them_in_chinese(self):
+    def test_a_chinese_user_stores_reasons_in_the_companys_language_and_reads_reasons_and_notes_in_chinese(self):
         self.assertEqual(self.company_a.partner_id.lang, "en_US")
         handover = self.env["customer.handover"].with_user(self.handover_user).with_context(lang="zh_CN").create(
             {"receiver_id": self.receiver.id, "purpose_ids": [(6, 0, self.purpose_service.ids)]}
@@ -294,7 +295,10 @@ class TestReadersLanguage(FormCase):
         scope.save().action_confirm()
         ineligible = handover.excluded_line_ids
         self.assertEqual(ineligible.exclusion_reason, "No valid consent for the receiver's purposes")
-        self.assertIn("customers added to the checklist", handover.message_ids[0].body)
+        note = handover.message_ids[0]
+        self.assertEqual(note_text(note, "zh_CN"), "客户已加入清单 已排除: 0 → 1 清单行: 0 → 3",
+                         "the note reads in the reader's language")
+        self.assertEqual(note_text(note), "Customers added to the checklist Excluded: 0 → 1 Checklist Lines: 0 → 3")
         chinese = ineligible.with_user(self.handover_user).with_context(lang="zh_CN")
         self.assertEqual(chinese.public_reasons_text, "未就接收方的处理目的取得有效同意")
         english = ineligible.with_user(self.manager).with_context(lang="en_US")
@@ -313,7 +317,8 @@ class TestReadersLanguage(FormCase):
             lang="en_US", default_handover_id=handover.id))
         scope.business_domain_ids.add(self.domain)
         scope.save().action_confirm()
-        self.assertIn("位客户加入清单", handover.message_ids[0].body, "not the actor's language, nor en_US")
+        self.assertEqual(handover.excluded_line_ids.exclusion_reason, "未就接收方的处理目的取得有效同意",
+                         "not the actor's language, nor en_US")
 
 
 @tagged("post_install", "-at_install")

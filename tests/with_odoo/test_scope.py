@@ -3,7 +3,7 @@
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
-from .common import HandoverCase
+from .common import HandoverCase, note_text
 
 
 @tagged("post_install", "-at_install")
@@ -84,7 +84,7 @@ class TestScope(HandoverCase):
         self.assertFalse(self.handover.can_undo_scope)
         entry = self.env["customer.handover.event"].search([("event", "=", "scope_undone")], limit=1)
         self.assertIn('"run":1', entry.payload)
-        self.assertIn("Selection of customers undone", self.handover.message_ids[0].body)
+        self.assertIn("Selection of customers undone", note_text(self.handover.message_ids[0]))
         with self.assertRaisesRegex(UserError, "no selection of customers to undo"):
             self.handover.with_user(self.handover_user).action_undo_scope()
 

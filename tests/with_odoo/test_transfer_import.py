@@ -1,7 +1,10 @@
 import base64
 import hashlib
+import io
 import json
 from contextlib import nullcontext
+
+from openpyxl import load_workbook
 
 from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
 from odoo.addons.customer_handover.tools import checklist as ck
@@ -11,7 +14,7 @@ from odoo.addons.customer_handover.tools.transfer_package import new_identity
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
-from .common import MANAGER, OFFICER, HandoverCase
+from .common import MANAGER, OFFICER, HandoverCase, note_text
 from .package_builder import EVIDENCE, build_package, customer_of
 from .test_handover import SIGNATURE
 
@@ -518,18 +521,20 @@ class TestTransferImport(ImportFixture, HandoverCase):
         incoming.action_countersign()
         self.assertEqual(incoming.state, "countersigned")
 
-    def test_a_receiver_without_language_writes_in_the_databases_default_not_the_actors(self):
+    def test_the_receivers_notes_read_in_each_readers_language_not_the_actors(self):
         self.env["res.lang"]._activate_lang("zh_CN")
         self.env["ir.module.module"]._load_module_terms(["customer_handover"], ["zh_CN"], overwrite=True)
         self.company_b.partner_id.lang = False
         self.env = self.env(context=dict(self.env.context, lang="zh_CN"))  # the actor's language
-        self.assertEqual(self.env["ir.default"]._get("res.partner", "lang"), "en_US")
         self._pin()
         incoming = self._import()
-        self.assertIn("customers created", incoming.message_ids[0].body)
+        note = incoming.message_ids[0]
+        self.assertIn("Transfer package imported", note_text(note))
+        self.assertIn(f"Customers Created: 0 → {incoming.created_count}", note_text(note))
+        self.assertIn("传输数据包已导入", note_text(note, "zh_CN"))
         self.company_b.with_user(self.officer_b).action_handover_create_signing_key()
         incoming.with_user(self.manager_b).action_countersign()
-        self.assertIn("Checklist countersigned by", incoming.message_ids[0].body)
+        self.assertIn(f"Countersigned By:  → {self.company_b.name}", note_text(incoming.message_ids[0]))
 
     # ------------------------------------------------------------------------------------------ access
 
@@ -613,7 +618,7 @@ class TestTransferImport(ImportFixture, HandoverCase):
             wizard = self._preview(package=build_package(
                 self.export, recipient=self.recipient, package=package, change=unique(f"P{package}"), extra=extras))
             self.env.flush_all()
-            with self.assertQueryCount(80, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
+            with self.assertQueryCount(81, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
                 start = self.cr.sql_log_count
                 wizard.action_import()
                 self.env.flush_all()
@@ -621,3 +626,39 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertEqual(self.env["customer.handover.incoming"].search([], order="id").mapped("created_count"),
                          [3, 3, 9])
         self.assertEqual(counts[1], counts[2], "3 and 9 customers in one batch: the same number of queries")
+
+
+@tagged("post_install", "-at_install", "customer_handover_import")
+class TestImportOfABilingualChineseChecklist(ImportFixture, HandoverCase):
+    """The transferring company writes in Chinese with bilingual labels: the receiver verifies, reads and imports."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("zh_CN")
+        cls.env["ir.module.module"]._load_module_terms(["customer_handover"], ["zh_CN"], overwrite=True)
+        cls.company_a.partner_id.lang = "zh_CN"
+        cls.company_a.handover_bilingual_headers = True
+        cls._build_import_fixture()
+
+    def test_a_bilingual_chinese_checklist_is_imported_and_reconciled_line_by_line(self):
+        book = load_workbook(io.BytesIO(self.workbook), read_only=True)
+        try:
+            header = next(book.worksheets[1].iter_rows(values_only=True))
+        finally:
+            book.close()
+        self.assertEqual(header[:3], ("序号 / No.", "项目 / Item", "行类型 / Line Type"))
+        self._pin()
+        incoming = self._import()
+        self.assertEqual(incoming.created_count, 3)
+        self.assertTrue(incoming.reconciled, incoming.line_ids.mapped("difference"))
+        incoming.with_user(self.officer_b).company_id.action_handover_create_signing_key()
+        incoming.with_user(self.manager_b).action_countersign()
+        book = load_workbook(io.BytesIO(base64.b64decode(incoming.countersigned_attachment_id.sudo().datas)),
+                             read_only=True)
+        try:
+            labels = {row[0]: row[1] for row in book.worksheets[2].iter_rows(values_only=True)}
+        finally:
+            book.close()
+        self.assertEqual(labels["signature.2.name"], labels["signature.1.name"], "labelled as the checklist is")
+        self.assertIn(" / Signed by", labels["signature.2.name"])

@@ -9,7 +9,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 from odoo.tools import SQL
 
-from .common import HandoverCase
+from .common import HandoverCase, note_text
 from .test_handover import SIGNATURE
 
 EVIDENCE = b"%PDF-1.4 signed consent form of Wang Fang"
@@ -151,7 +151,9 @@ class TestTransferPackage(HandoverCase):
         backup = self.env["customer.handover.package"].search([("handover_id", "=", self.handover.id)]) - package
         self.assertEqual((backup.kind, backup.number), ("backup", 1), "the scope was backed up before it left")
         self.assertEqual(self.wang.with_user(self.manager).handover_package_ids, package | backup)
-        self.assertIn("encrypted to the receiver's key of fingerprint", self.handover.message_ids[0].body)
+        note = note_text(self.handover.message_ids[0])
+        self.assertIn("encrypted to the receiver's key", note)
+        self.assertIn(f"Recipient Fingerprint (SHA-256):  → {package.recipient_fingerprint}", note)
         self.assertTrue(self.env["customer.handover.event"].search(
             [("event", "=", "transfer_package_created"), ("res_id", "=", package.id)]))
 
@@ -177,7 +179,7 @@ class TestTransferPackage(HandoverCase):
         with tempfile.TemporaryDirectory() as folder:
             result = self._open(package, folder, passphrase=passphrase, fingerprint=self.export.fingerprint)
             self.assertEqual(result.status, "valid", result.to_dict())
-        self.assertIn("one-time passphrase", self.handover.message_ids[0].body)
+        self.assertIn("one-time passphrase", note_text(self.handover.message_ids[0]))
 
     def test_a_package_of_a_superseded_export_is_superseded(self):
         _wizard, package = self._make(recipient=self.receiver_recipient)
