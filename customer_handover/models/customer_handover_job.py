@@ -2,8 +2,6 @@ import contextvars
 import logging
 from contextlib import contextmanager
 
-from psycopg2 import errors as pg_errors
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
@@ -21,6 +19,8 @@ THRESHOLD_PARAM = "customer_handover.background_threshold"
 DEFAULT_THRESHOLD = 2000
 BATCH_PARAM = "customer_handover.background_batch_size"
 DEFAULT_BATCH = 1000
+# PostgreSQL's lock_not_available: another transaction holds the row a NOWAIT lock asked for.
+LOCK_NOT_AVAILABLE = "55P03"
 # The kinds of background step: (the model that does the work, the model of the ids it works on). The first
 # implements, for kind K: ``_job_K_batch(job, ids)`` (one batch, all or nothing), ``_job_K_undo(job, ids)`` (undo
 # what the batches did to these ids, for a cancelled step) and ``_job_K_done(job)`` (once every id is done). A new
@@ -153,7 +153,9 @@ class CustomerHandoverJob(models.Model):
                 self.env.cr.execute(SQL(
                     "SELECT id FROM customer_handover WHERE id IN %s FOR NO KEY UPDATE NOWAIT", tuple(handover.ids),
                 ), log_exceptions=False)
-        except pg_errors.LockNotAvailable:
+        except Exception as error:
+            if getattr(error, "pgcode", None) != LOCK_NOT_AVAILABLE:
+                raise
             raise UserError(self.env._("Another step of %(handover)s is starting right now: try again in a moment.",
                                        handover=handover[0].name)) from None
         handover._check_idle()
