@@ -237,7 +237,7 @@ class CustomerHandoverJob(models.Model):
                     worker.env.flush_all()
                 self._items_set_state(ids, "done")
                 self._set({"done_count": self.done_count + len(ids)}, None)
-            except Exception:  # noqa: BLE001 - any failure stops the job; the record is named, the rest kept
+            except Exception:  # any failure stops the job: the record is named, the rest kept
                 _logger.info("A batch of job %s failed; finding the record that fails.", self.id, exc_info=True)
                 self.env.invalidate_all()
                 for res_id in ids:
@@ -258,7 +258,7 @@ class CustomerHandoverJob(models.Model):
             with self.env.cr.savepoint(), self._running():
                 getattr(worker, f"_job_{self.kind}_batch")(self._as_user(), [res_id])
                 worker.env.flush_all()
-        except Exception as error:  # noqa: BLE001 - reported to the user, naming the record
+        except Exception as error:  # reported to the user, naming the record
             self.env.invalidate_all()
             _logger.warning("Job %s stopped on record %s.", self.id, res_id, exc_info=True)
             self._set({"state": "failed", "error": self._error_text(worker, res_id, error), "failed_res_id": res_id},

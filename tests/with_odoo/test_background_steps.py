@@ -8,7 +8,7 @@ import psycopg2
 
 from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PARAM, THRESHOLD_PARAM
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, HttpCase, new_test_user, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import SQL, mute_logger
 
 from .common import HandoverCase, RpcMixin
@@ -54,13 +54,10 @@ class JobFixture(HandoverCase):
     def _run(self):
         """Call the cron until no job is left to run; returns how many calls did work."""
         Job = self.env["customer.handover.job"]
-        calls = 0
-        for _i in range(100):
-            runnable = Job.search([("state", "in", ("queued", "running", "cancelling"))])
-            if not runnable:
+        for calls in range(100):
+            if not Job.search_count([("state", "in", ("queued", "running", "cancelling"))]):
                 return calls
             Job._cron_run()
-            calls += 1
         raise AssertionError("the job did not end")
 
     def _measure_batches(self, pinned=None):
