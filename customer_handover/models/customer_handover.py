@@ -607,7 +607,8 @@ class CustomerHandover(models.Model):
             return self.line_ids.action_verify_pending()
         self.check_access("write")
         Line.check_access("write")
-        return Job._start(self, "verify", Line._search(domain, order="id").select("id"))._started_action()
+        query = Line._search(domain, order="id")
+        return Job._start(self, "verify", query.select("customer_handover_line.id"))._started_action()
 
     def action_job_continue(self):
         """Let the step that stopped on an error go on without the record it stopped on."""

@@ -72,7 +72,7 @@ class CustomerHandoverJob(models.Model):
     user_id = fields.Many2one("res.users", string="Started By", readonly=True)
     error = fields.Text(string="Last Error", readonly=True, help="Why the step stopped, naming the record.")
     failed_res_id = fields.Integer(string="Failed Record", readonly=True)
-    params = fields.Json(readonly=True)
+    params = fields.Json(string="Parameters", readonly=True)
     progress = fields.Float(compute="_compute_progress", help="Percentage of the records done.")
     time_left = fields.Char(compute="_compute_progress", help="An estimate from the pace so far.")
     progress_text = fields.Char(compute="_compute_progress")
@@ -386,8 +386,8 @@ class CustomerHandoverJob(models.Model):
         texts = {
             "done": env._("%(step)s of %(handover)s is done: %(count)s records.", step=job._kind_label(),
                           handover=job.handover_id.name, count=job.done_count),
-            "failed": env._("%(step)s of %(handover)s stopped on %(error)s Continue without that record, or cancel "
-                            "the step, from the handover.", step=job._kind_label(), handover=job.handover_id.name,
+            "failed": env._("%(step)s of %(handover)s stopped on an error (%(error)s). Continue without that record, "
+                            "or cancel the step, from the handover.", step=job._kind_label(), handover=job.handover_id.name,
                             error=job.error),
             "cancelled": env._("%(step)s of %(handover)s is cancelled: what it did is undone.",
                                step=job._kind_label(), handover=job.handover_id.name),
@@ -417,7 +417,7 @@ class CustomerHandoverJobItem(models.Model):
     _log_access = False
 
     job_id = fields.Many2one("customer.handover.job", required=True, ondelete="cascade")
-    res_id = fields.Integer(required=True)
+    res_id = fields.Integer(string="Record", required=True)
     state = fields.Selection([("todo", "To do"), ("done", "Done"), ("skipped", "Skipped"), ("undone", "Undone")],
                              required=True, default="todo")
 
