@@ -148,16 +148,17 @@ class CustomerHandoverJob(models.Model):
         The lock serialises the steps of one handover that start or run in a request; the unique index on active
         jobs makes a second job impossible even without it.
         """
+        name = handover[:1].name
         try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(SQL(
-                    "SELECT id FROM customer_handover WHERE id IN %s FOR NO KEY UPDATE NOWAIT", tuple(handover.ids),
-                ), log_exceptions=False)
+            self.env.cr.execute(SQL(
+                "SELECT id FROM customer_handover WHERE id IN %s FOR NO KEY UPDATE NOWAIT", tuple(handover.ids),
+            ), log_exceptions=False)
         except Exception as error:
             if getattr(error, "pgcode", None) != LOCK_NOT_AVAILABLE:
                 raise
+            self.env.cr.rollback()  # as ir.cron's _try_lock: the request fails anyway, the message needs a cursor
             raise UserError(self.env._("Another step of %(handover)s is starting right now: try again in a moment.",
-                                       handover=handover[0].name)) from None
+                                       handover=name)) from None
         handover._check_idle()
 
     @api.model
@@ -387,8 +388,8 @@ class CustomerHandoverJob(models.Model):
             "done": env._("%(step)s of %(handover)s is done: %(count)s records.", step=job._kind_label(),
                           handover=job.handover_id.name, count=job.done_count),
             "failed": env._("%(step)s of %(handover)s stopped on an error (%(error)s). Continue without that record, "
-                            "or cancel the step, from the handover.", step=job._kind_label(), handover=job.handover_id.name,
-                            error=job.error),
+                            "or cancel the step, from the handover.", step=job._kind_label(),
+                            handover=job.handover_id.name, error=job.error),
             "cancelled": env._("%(step)s of %(handover)s is cancelled: what it did is undone.",
                                step=job._kind_label(), handover=job.handover_id.name),
         }

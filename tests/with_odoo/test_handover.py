@@ -251,8 +251,8 @@ class TestHandover(HandoverCase):
             wizard = scope.save()
             self.env.flush_all()
             self.env.invalidate_all()
-            # 48: the lock on the handover and the check that no background step runs on it are two of them
-            with self.assertQueryCount(48, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
+            # 47: the lock on the handover and the check that no background step runs on it are two of them
+            with self.assertQueryCount(47, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
                 before = self.env.cr.sql_log_count
                 wizard.action_confirm()
                 self.env.flush_all()
