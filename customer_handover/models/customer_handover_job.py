@@ -217,6 +217,9 @@ class CustomerHandoverJob(models.Model):
         others = self.env.cr.fetchone()[0]
         remaining = (job.total - job.done_count - job.skipped_count if job.state in RUNNABLE_STATES else 0) + others
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        if remaining:
+            # Odoo's cron runs a job 10 calls in a row, then sleeps a minute unless notified: wake it again.
+            job._trigger()
 
     def _run_batch(self):
         """One batch of this (locked) job, all or nothing: its work and the job's progress commit together.
@@ -374,7 +377,7 @@ class CustomerHandoverJob(models.Model):
     def _progress_payload(self):
         job = self._as_user()  # in the language of the user it is sent to
         return {"handover_id": job.handover_id.id, "job_id": job.id, "state": job.state, "step": job._kind_label(),
-                **job._figures()}
+                "text": job.progress_text, **job._figures()}
 
     def _send_progress(self):
         """Tell the form of the user who started the step how far it got (sent once the batch commits)."""

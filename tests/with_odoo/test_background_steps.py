@@ -168,7 +168,7 @@ class TestBackgroundChecklist(JobFixture):
     def test_queries_per_batch_stay_constant(self):
         handover = self._handover()
         self._select(handover, self._customers(90))
-        counts = self._measure_batches(pinned=41)
+        counts = self._measure_batches(pinned=44)
         self.assertEqual(handover.job_ids.done_count, 75)
         self.assertEqual(counts[0], counts[1], f"queries grew with the batch: {counts}")
 
@@ -209,6 +209,7 @@ class TestBackgroundChecklist(JobFixture):
         sent = self._bus("customer_handover/job")
         self.assertEqual(sent[-1]["handover_id"], handover.id)
         self.assertEqual((sent[-1]["done"], sent[-1]["total"], sent[-1]["state"]), (4, 11, "running"))
+        self.assertEqual(sent[-1]["text"], "Building the checklist: 4 of 11 (36%)")
         self.assertIn('widget name="customer_handover_job_progress"',
                       handover.get_views([(False, "form")])["views"]["form"]["arch"])
 
@@ -363,7 +364,7 @@ class TestBackgroundVerification(JobFixture):
             [{"handover_id": self.handover.id, "name": f"Item {i}"} for i in range(70)])
         self.handover.with_user(self.handover_user).action_verify_all_pending()
         self.assertEqual(self.handover.job_ids.total, 81)
-        counts = self._measure_batches(pinned=19)
+        counts = self._measure_batches(pinned=22)
         self.assertEqual(self.handover.job_ids.done_count, 75)
         self.assertEqual(counts[0], counts[1], f"queries grew with the batch: {counts}")
 

@@ -25,10 +25,7 @@ export class HandoverJobProgress extends Component {
 
     get text() {
         const figures = this.live.figures;
-        if (!figures) {
-            return this.props.record.data.active_job_text || "";
-        }
-        return `${figures.step}: ${figures.done} / ${figures.total} (${Math.floor(figures.percent)}%)`;
+        return figures ? figures.text : this.props.record.data.active_job_text || "";
     }
 
     get percent() {
@@ -48,8 +45,7 @@ export class HandoverJobProgress extends Component {
         }
         this.live.figures = payload;
         if (!AT_WORK.includes(payload.state) && !(await record.isDirty())) {
-            this.live.figures = null;
-            await record.load();
+            await record.load(); // the step's result on the form; the banner goes
         }
     }
 }
