@@ -110,9 +110,14 @@ class CustomerHandoverJob(models.Model):
             if job.state != "failed":
                 raise UserError(self.env._("%(step)s is not stopped on an error: nothing to continue.",
                                            step=job._kind_label()))
-            job._items_set_state([job.failed_res_id], "skipped")
-            job._set({"state": "running", "skipped_count": job.skipped_count + 1, "error": False,
-                      "failed_res_id": 0}, "job_continued", {"skipped": job.failed_res_id})
+            if (job.params or {}).get("stopped_while") == "cancelling":
+                raise UserError(self.env._("Cancelling %(step)s stopped on an error: cancel it again to undo the "
+                                           "rest.", step=job._kind_label()))
+            skipped = job.failed_res_id
+            if skipped:
+                job._items_set_state([skipped], "skipped")
+            job._set({"state": "running", "skipped_count": job.skipped_count + bool(skipped), "error": False,
+                      "failed_res_id": 0}, "job_continued", {"skipped": skipped})
         self._trigger()
         return {"type": "ir.actions.client", "tag": "soft_reload"}
 
@@ -124,7 +129,8 @@ class CustomerHandoverJob(models.Model):
             if job.state not in ("queued", "running", "failed"):
                 raise UserError(self.env._("%(step)s has ended: it can no longer be cancelled.",
                                            step=job._kind_label()))
-            job._set({"state": "cancelling", "error": False}, None)
+            params = {key: value for key, value in (job.params or {}).items() if key != "stopped_while"}
+            job._set({"state": "cancelling", "error": False, "failed_res_id": 0, "params": params}, None)
         self._trigger()
         return {"type": "ir.actions.client", "tag": "soft_reload"}
 
@@ -210,7 +216,14 @@ class CustomerHandoverJob(models.Model):
             self.env["ir.cron"]._notify_progress(done=0, remaining=0)
             return
         job = self.sudo().browse(row[0])  # sudo: the system runs the job; its batch runs as the user who started it
-        done = job._run_batch()
+        try:
+            with self.env.cr.savepoint():
+                done = job._run_batch()
+        except Exception as error:  # a step that fails past its records (its end, its undo) stops, never the cron
+            self.env.invalidate_all()
+            _logger.warning("Job %s stopped.", job.id, exc_info=True)
+            job._stop(0, error)
+            done = 0
         self.env.cr.execute(SQL(
             "SELECT count(*) FROM customer_handover_job WHERE state IN %s AND id != %s", RUNNABLE_STATES, job.id,
         ))
@@ -265,9 +278,7 @@ class CustomerHandoverJob(models.Model):
         except Exception as error:  # reported to the user, naming the record
             self.env.invalidate_all()
             _logger.warning("Job %s stopped on record %s.", self.id, res_id, exc_info=True)
-            self._set({"state": "failed", "error": self._error_text(worker, res_id, error), "failed_res_id": res_id},
-                      "job_failed", {"record": res_id})
-            self._tell("failed")
+            self._stop(res_id, error)
             return False
         self._items_set_state([res_id], "done")
         self._set({"done_count": self.done_count + 1}, None)
@@ -304,6 +315,10 @@ class CustomerHandoverJob(models.Model):
         user = self.user_id
         return self.with_env(self.env(user=user.id, su=False, context={
             **self.env.context, "lang": user.lang, "allowed_company_ids": [self.company_id.id]}))
+
+    def _in_user_lang(self):
+        """This job as the system sees it, in the language of the user who started it: what the user is told."""
+        return self.with_context(lang=self.user_id.lang)
 
     def _worker(self):
         return self._as_user().env[STEP_MODELS[self.kind][0]]
@@ -365,17 +380,28 @@ class CustomerHandoverJob(models.Model):
                          else self.env._("about %(seconds)s s left", seconds=seconds))
         return {"done": done, "total": self.total, "percent": percent, "time_left": time_left}
 
-    def _error_text(self, worker, res_id, error):
-        """Why the record stopped the step, naming it: the message of a refusal, never a database's internals."""
-        record = worker.env[STEP_MODELS[self.kind][1]].browse(res_id).exists()
+    def _stop(self, res_id, error):
+        """Stop the step on ``error``, on record ``res_id`` (0: past its records), and tell its user why."""
+        values = {"state": "failed", "error": self._error_text(res_id, error), "failed_res_id": res_id}
+        if self.state == "cancelling":
+            values["params"] = {**(self.params or {}), "stopped_while": "cancelling"}
+        self._set(values, "job_failed", {"record": res_id})
+        self._tell("failed")
+
+    def _error_text(self, res_id, error):
+        """Why the step stopped, naming the record: the message of a refusal, never a database's internals."""
+        job = self._in_user_lang()
+        reason = error.args[0] if isinstance(error, (UserError, AccessError)) and error.args else job.env._(
+            "an unexpected error; the server log holds the details")
+        if not res_id:
+            return reason
+        record = self.env[STEP_MODELS[self.kind][1]].browse(res_id).exists()
         # sudo: the name of the record the job stopped on, which its user put into the step
         name = record.sudo().display_name if record else f"#{res_id}"
-        reason = error.args[0] if isinstance(error, (UserError, AccessError)) and error.args else self.env._(
-            "an unexpected error; the server log holds the details")
-        return self.env._("%(name)s: %(reason)s", name=name, reason=reason)
+        return job.env._("%(name)s: %(reason)s", name=name, reason=reason)
 
     def _progress_payload(self):
-        job = self._as_user()  # in the language of the user it is sent to
+        job = self._in_user_lang()
         return {"handover_id": job.handover_id.id, "job_id": job.id, "state": job.state, "step": job._kind_label(),
                 "text": job.progress_text, **job._figures()}
 
@@ -385,7 +411,7 @@ class CustomerHandoverJob(models.Model):
 
     def _tell(self, outcome):
         """Tell the user who started the step that it ended, and why if it failed; note it on the handover."""
-        job = self._as_user()
+        job = self._in_user_lang()
         env = job.env
         texts = {
             "done": env._("%(step)s of %(handover)s is done: %(count)s records.", step=job._kind_label(),
