@@ -284,12 +284,18 @@ class CustomerHandover(models.Model):
 
     @api.depends("line_ids.scope_run", "state")
     def _compute_scope_run(self):
+        # Read as two figures per handover, not line by line: a checklist may hold a million lines.
+        extremes = {handover.id: (highest, lowest) for handover, highest, lowest in self.env[
+            "customer.handover.line"]._read_group([("handover_id", "in", self.ids)], ["handover_id"],
+                                                  ["scope_run:max", "scope_run:min"])}
         for handover in self:
             # An undone run's lines keep its number negated: the next run takes the next number.
-            runs = handover.line_ids.mapped("scope_run")
-            handover.scope_run_count = max((abs(run) for run in runs), default=0)
+            highest, lowest = extremes.get(handover.id, (0, 0))
+            handover.scope_run_count = max(highest, -lowest, 0)
+            # the last run is undoable while its number is still on lines, not negated
             handover.can_undo_scope = (
-                handover.state == "draft" and not handover.is_signed and handover.scope_run_count in runs
+                handover.state == "draft" and not handover.is_signed and handover.id in extremes
+                and highest == handover.scope_run_count
             )
 
     @api.depends("job_ids.state", "job_ids.done_count", "job_ids.error")
