@@ -255,7 +255,7 @@ class CustomerHandoverScope(models.TransientModel):
             return
         wizard = self.new({"handover_id": job.handover_id.id})
         reasons_by_partner = {}
-        for reason, ids in wizard._ineligible_ids([("id", "in", batch)]).items():
+        for reason, ids in wizard._ineligible_ids(partner_ids=batch).items():
             for partner_id in ids:
                 reasons_by_partner.setdefault(partner_id, []).append(reason)
         wizard._add_lines(job.params["run"], batch, reasons_by_partner, wizard._labels())
@@ -420,17 +420,22 @@ class CustomerHandoverScope(models.TransientModel):
             )
         return domain
 
-    def _ineligible_ids(self, scope=None):
-        """Ids of the chosen customers (``scope``: a domain among them) that cannot be handed over, per reason."""
+    def _ineligible_ids(self, scope=None, partner_ids=None):
+        """Ids of the chosen customers that cannot be handed over, per reason.
+
+        ``scope``: a domain among them (the whole selection by default); ``partner_ids``: these customers only,
+        a background step's batch, whose cost must not grow with the other open handovers' checklists.
+        """
         handover = self.handover_id
+        if partner_ids is not None:
+            scope = [("id", "in", partner_ids)]
         scope = self._scope_domain() if scope is None else scope
         Partner = self.env["res.partner"]
         granted = [("state", "=", "granted"), ("company_id", "=", handover.company_id.id)]
-        reason_domains = {
-            "expired": [("retention_status", "=", "expired")],
-            "other_handover": [("handover_line_ids", "any", [("handover_id.state", "in", OPEN_STATES),
-                                                            ("handover_id", "!=", handover.id)])],
-        }
+        in_other_handover = [("handover_id.state", "in", OPEN_STATES), ("handover_id", "!=", handover.id)]
+        reason_domains = {"expired": [("retention_status", "=", "expired")]}
+        if partner_ids is None:
+            reason_domains["other_handover"] = [("handover_line_ids", "any", in_other_handover)]
         if handover.purpose_ids:
             reason_domains["no_consent"] = expression.OR(
                 [[("consent_ids", "not any", [*granted, ("purpose_id", "=", purpose.id)])]
@@ -439,6 +444,11 @@ class CustomerHandoverScope(models.TransientModel):
         reasons = {reason: set(Partner.search(expression.AND([scope, domain])).ids)
                    for reason, domain in reason_domains.items()}
         visible = set(Partner.search(scope).ids)
+        if partner_ids is not None:
+            # from these customers' own lines (an index), not from every line of the other open handovers
+            lines = self.env["customer.handover.line"].search_fetch(
+                [("partner_id", "in", partner_ids), *in_other_handover], ["partner_id"])
+            reasons["other_handover"] = visible & set(lines.partner_id.ids)
         transfer_purpose = self.env.ref("customer_handover.consent_purpose_handover", raise_if_not_found=False)
         sensitive = [("data_sensitivity", "=", "sensitive")]
         if transfer_purpose:
