@@ -139,6 +139,8 @@ class TestBackgroundChecklist(JobFixture):
     def test_a_large_selection_runs_in_batches_in_the_background(self):
         handover = self._handover()
         no_consent = self._customers(1, consent=False)
+        elsewhere = self.customers[7]
+        self._select(self._handover(), elsewhere)  # on another open handover's checklist already
         cron = self.env.ref("customer_handover.ir_cron_handover_jobs")
         triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
         action = self._select(handover, self.customers | no_consent)
@@ -158,12 +160,14 @@ class TestBackgroundChecklist(JobFixture):
         self.assertEqual(len(lines), 12)
         self.assertEqual(lines.partner_id, self.customers | no_consent, "each customer once on the checklist")
         self.assertEqual(set(lines.mapped("scope_run")), {1})
-        self.assertEqual(lines.filtered("excluded").partner_id, no_consent, "eligibility is checked per batch")
+        self.assertEqual(lines.filtered("excluded").partner_id, no_consent | elsewhere,
+                         "eligibility is checked per batch")
+        self.assertEqual(lines.filtered(lambda line: line.partner_id == elsewhere).public_reasons, "other_handover")
         self.assertEqual(set(lines.mapped("create_uid")), {self.handover_user}, "the batches run as the user")
         self.assertEqual(len(self._events("lines_added", handover=handover.id)), 3)
         self.assertEqual(self._events("job_done", handover=handover.id).user_id, self.env.user,
                          "the system ends the job")
-        self.assertIn("12 customers added to the checklist, 1 of them ineligible.", handover.message_ids[0].body)
+        self.assertIn("12 customers added to the checklist, 2 of them ineligible.", handover.message_ids[0].body)
         done = [message for message in self._bus("simple_notification") if message["type"] == "success"]
         self.assertTrue(done and "is done: 12 records" in done[-1]["message"], "the user is told it ended")
         self.assertFalse(handover.active_job_id)
