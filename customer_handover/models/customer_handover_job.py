@@ -95,6 +95,9 @@ class CustomerHandoverJob(models.Model):
             job.progress_text = self.env._(
                 "%(step)s: %(done)s of %(total)s (%(percent)s%%)", step=job._kind_label(), done=figures["done"],
                 total=job.total, percent=int(figures["percent"]),
+            ) if job.state != "cancelling" else self.env._(
+                "%(step)s is being cancelled: %(count)s records left to undo", step=job._kind_label(),
+                count=job.done_count,
             )
 
     @api.ondelete(at_uninstall=False)

@@ -291,6 +291,8 @@ class TestBackgroundChecklist(JobFixture):
         self.assertEqual((job.state, job.done_count), ("failed", 9))
         handover.with_user(self.manager).action_job_cancel()  # a manager may decide for the user
         self.assertEqual(job.state, "cancelling")
+        handover.invalidate_recordset()
+        self.assertEqual(handover.active_job_text, "Building the checklist is being cancelled: 9 records left to undo")
         self.assertEqual(self._run(), 3, "the undo runs in batches too")
         self.assertEqual(job.state, "cancelled")
         lines = self._customer_lines(handover)
