@@ -46,6 +46,7 @@
         "demo/customer_consent_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": ["customer_handover/static/src/**/*"],
         "web.assets_tests": ["customer_handover/static/tests/tours/**/*"],
     },
     "application": True,

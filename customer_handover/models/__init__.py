@@ -5,6 +5,7 @@ from . import certificate_certificate
 from . import customer_business_domain
 from . import customer_consent_purpose
 from . import customer_consent
+from . import customer_handover_job
 from . import customer_handover
 from . import customer_handover_move
 from . import customer_handover_export

@@ -3,6 +3,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .customer_handover_job import ACTIVE_STATES, running_job_id
 from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
 from .handover_notes import log_note
@@ -182,6 +183,18 @@ class CustomerHandover(models.Model):
     cancel_reason = fields.Text(string="Cancellation Reason", copy=False, readonly=True, tracking=True)
     cancelled_by_id = fields.Many2one("res.users", copy=False, readonly=True)
     cancelled_on = fields.Datetime(copy=False, readonly=True)
+    job_ids = fields.One2many("customer.handover.job", "handover_id", string="Background Steps")
+    active_job_id = fields.Many2one(
+        "customer.handover.job", string="Running Step", compute="_compute_active_job",
+        help="The step running in the background, or stopped on an error and waiting for its user.",
+    )
+    active_job_state = fields.Selection(
+        lambda self: self.env["customer.handover.job"]._fields["state"].selection, string="Running Step Status",
+        compute="_compute_active_job")
+    active_job_progress = fields.Float(string="Progress", compute="_compute_active_job")
+    active_job_text = fields.Char(string="Running Step Progress", compute="_compute_active_job")
+    active_job_time_left = fields.Char(string="Time Left", compute="_compute_active_job")
+    active_job_error = fields.Text(string="Running Step Error", compute="_compute_active_job")
 
     _sql_constraints = [
         ("nda_term_positive", "CHECK (nda_term_months IS NULL OR nda_term_months >= 0)",
@@ -273,13 +286,34 @@ class CustomerHandover(models.Model):
 
     @api.depends("line_ids.scope_run", "state")
     def _compute_scope_run(self):
+        # Read as two figures per handover, not line by line: a checklist may hold a million lines.
+        extremes = {handover.id: (highest, lowest) for handover, highest, lowest in self.env[
+            "customer.handover.line"]._read_group([("handover_id", "in", self.ids)], ["handover_id"],
+                                                  ["scope_run:max", "scope_run:min"])}
         for handover in self:
             # An undone run's lines keep its number negated: the next run takes the next number.
-            runs = handover.line_ids.mapped("scope_run")
-            handover.scope_run_count = max((abs(run) for run in runs), default=0)
+            highest, lowest = extremes.get(handover.id, (0, 0))
+            handover.scope_run_count = max(highest, -lowest, 0)
+            # the last run is undoable while its number is still on lines, not negated
             handover.can_undo_scope = (
-                handover.state == "draft" and not handover.is_signed and handover.scope_run_count in runs
+                handover.state == "draft" and not handover.is_signed and handover.id in extremes
+                and highest == handover.scope_run_count
             )
+
+    @api.depends("job_ids.state", "job_ids.done_count", "job_ids.error")
+    @api.depends_context("lang")
+    def _compute_active_job(self):
+        # sudo: which step runs on a handover the user reads is the user's business, the job's facts are not secret
+        jobs = self.env["customer.handover.job"].sudo().search(
+            [("handover_id", "in", self.ids), ("state", "in", ACTIVE_STATES)])
+        active = {job.handover_id.id: job for job in jobs}
+        for handover in self:
+            job = active.get(handover.id, jobs.browse())
+            handover.update({
+                "active_job_id": job.id, "active_job_state": job.state, "active_job_progress": job.progress,
+                "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
+                "active_job_error": job.error,
+            })
 
     @api.depends("export_ids")
     def _compute_export_count(self):
@@ -370,6 +404,7 @@ class CustomerHandover(models.Model):
     @api.ondelete(at_uninstall=False)
     def _unlink_only_unstarted(self):
         self._check_manager()
+        self._check_idle()
         kept = self.filtered(lambda handover: handover.state not in ("draft", "cancel") or handover.is_signed
                              or handover.export_ids)
         if kept:
@@ -408,6 +443,7 @@ class CustomerHandover(models.Model):
     def action_cancel(self):
         """Open the cancellation dialog, which asks why."""
         self._check_manager()
+        self._check_idle()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Cancel the handover"),
@@ -459,6 +495,7 @@ class CustomerHandover(models.Model):
     def action_open_sign(self):
         self.ensure_one()
         self._check_state("verified")
+        self._check_idle()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Sign the handover"),
@@ -472,6 +509,7 @@ class CustomerHandover(models.Model):
         """Complete the handover: stamp the customers handed over and, inside this database, move them."""
         self._check_manager()
         self._check_state("signed")
+        self._check_idle()
         for handover in self:
             customers = handover.line_ids.filtered(
                 lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
@@ -490,6 +528,7 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         if self.state not in ("draft", "confirmed"):
             raise UserError(self.env._("Customers can only be added to a handover that has not started."))
+        self._check_idle()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Select customers"),
@@ -559,16 +598,39 @@ class CustomerHandover(models.Model):
         return self.company_id.action_handover_create_signing_key()
 
     def action_verify_all_pending(self):
-        """Verify every pending line of the checklist that can be verified, and say what was skipped."""
+        """Verify every pending line of the checklist that can be verified, and say what was skipped.
+
+        More lines than the background threshold are verified by a background step, batch by batch.
+        """
         self.ensure_one()
         self._check_state("in_progress")
-        return self.line_ids.action_verify_pending()
+        Line = self.env["customer.handover.line"]
+        Job = self.env["customer.handover.job"]
+        domain = [("handover_id", "=", self.id), ("to_verify", "=", True)]
+        threshold = Job._threshold()
+        if Line.search_count(domain, limit=threshold + 1) <= threshold:
+            return self.line_ids.action_verify_pending()
+        self.check_access("write")
+        Line.check_access("write")
+        query = Line._search(domain, order="id")
+        return Job._start(self, "verify", query.select("customer_handover_line.id"))._started_action()
+
+    def action_job_continue(self):
+        """Let the step that stopped on an error go on without the record it stopped on."""
+        self.ensure_one()
+        return self.active_job_id.with_env(self.env).action_continue()
+
+    def action_job_cancel(self):
+        """Cancel the step running in the background, undoing what it did."""
+        self.ensure_one()
+        return self.active_job_id.with_env(self.env).action_cancel()
 
     def action_undo_scope(self):
         """Take the last Select Customers run off the checklist before confirmation: its lines are excluded."""
         self.ensure_one()
         self._check_state("draft")
         self._check_checklist_open()
+        self._check_idle()
         run = self.scope_run_count
         lines = self.line_ids.filtered(lambda line: run and line.scope_run == run)
         if not lines or not self.can_undo_scope:
@@ -578,6 +640,12 @@ class CustomerHandover(models.Model):
                 self.env._("A data-protection officer admitted customers of the last selection: exclude the lines "
                            "one by one with a reason instead.")
             )
+        self._undo_lines(lines, run)
+        lines._log_to_chatter("scope_undone")
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+    def _undo_lines(self, lines, run):
+        """Take ``lines`` of selection ``run`` off the record: excluded as undone, their run negated, and logged."""
         kept = lines.filtered("excluded")
         with evidence_step(lines._name, "scope_run", "excluded", "exclusion_reason"):
             kept.write({"scope_run": -run})
@@ -585,8 +653,6 @@ class CustomerHandover(models.Model):
         self.env["customer.handover.event"]._append_for(
             lines, "scope_undone", {"handover": self.id, "run": run}, self.company_id
         )
-        lines._log_to_chatter("scope_undone")
-        return {"type": "ir.actions.client", "tag": "soft_reload"}
 
     def _undone_reason(self, env=None):
         """The exclusion reason of an undone selection: stored in the company's language, shown in ``env``'s."""
@@ -649,8 +715,26 @@ class CustomerHandover(models.Model):
         return ", ".join(f"“{self._fields[name]._description_string(self.env)}”" for name in names
                          if name in self._fields)
 
+    def _check_idle(self):
+        """Refuse a step on these handovers while a background step of theirs runs or waits for its user."""
+        # sudo: whether a step runs on a handover is the business of every user who acts on it
+        job = self.env["customer.handover.job"].sudo().search(
+            [("handover_id", "in", self.ids), ("state", "in", ACTIVE_STATES), ("id", "!=", running_job_id())],
+            limit=1)
+        if not job:
+            return
+        if job.state == "failed":
+            raise UserError(self.env._(
+                "%(handover)s is waiting: %(step)s stopped on an error. Continue it without that record, or cancel "
+                "it, on the handover first.", handover=job.handover_id.name, step=job._kind_label()))
+        raise UserError(self.env._(
+            "%(handover)s is busy: %(step)s runs in the background (%(done)s of %(total)s). Wait until it ends, or "
+            "cancel it on the handover.", handover=job.handover_id.name, step=job._kind_label(),
+            done=job.done_count + job.skipped_count, total=job.total))
+
     def _step(self, field_names, values, event, payload=None):
         """Write a step's facts, which only a step may set, and log it."""
+        self._check_idle()
         field_names = (field_names,) if isinstance(field_names, str) else field_names
         with evidence_step(self._name, *field_names):
             self.write(values)

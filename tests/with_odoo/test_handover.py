@@ -210,6 +210,7 @@ class TestHandover(HandoverCase):
             self.env.invalidate_all()
             # browse ids, as a request does: an x2many value's lazy prefetch set empties on invalidation
             lines = self.env["customer.handover.line"].with_user(self.handover_user).browse(handover.line_ids.ids)
+            # 11: the check that no background step runs on the handover is one of them
             with self.assertQueryCount(11, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
                 before = self.env.cr.sql_log_count
                 lines.action_verify()
@@ -250,6 +251,7 @@ class TestHandover(HandoverCase):
             wizard = scope.save()
             self.env.flush_all()
             self.env.invalidate_all()
+            # 47: the lock on the handover and the check that no background step runs on it are two of them
             with self.assertQueryCount(47, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
                 before = self.env.cr.sql_log_count
                 wizard.action_confirm()
