@@ -6,7 +6,7 @@
     "website": "https://github.com/customer-handover/customer_handover",
     "author": "Customer Handover contributors",
     "license": "LGPL-3",
-    "depends": ["certificate", "contacts", "mail"],
+    "depends": ["certificate", "contacts", "mail", "portal"],
     "external_dependencies": {"python": ["cryptography", "openpyxl", "pyrage", "xlsxwriter"]},
     "data": [
         "security/customer_handover_security.xml",
@@ -38,6 +38,8 @@
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
         "report/customer_handover_templates.xml",
+        "data/mail_template_data.xml",
+        "views/customer_handover_sign_request_templates.xml",
     ],
     "demo": [
         "demo/customer_business_domain_demo.xml",

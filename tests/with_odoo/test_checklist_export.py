@@ -55,8 +55,8 @@ class TestChecklistExport(HandoverCase):
         handover.with_user(cls.manager).action_start()
         lines.with_user(cls.handover_user).action_verify()
         handover.with_user(cls.handover_user).action_mark_verified()
-        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(cls.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(cls.manager)._sign("receiver", "Li Lei", SIGNATURE, channel="in_person")
         return handover
 
     def _export(self, handover=None, user=None):

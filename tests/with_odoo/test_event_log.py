@@ -43,8 +43,8 @@ class TestEventLog(HandoverCase):
         handover.with_user(self.manager).action_start()
         lines.with_user(self.handover_user).action_verify()
         handover.with_user(self.handover_user).action_mark_verified()
-        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE, channel="in_person")
         return handover, lines
 
     def test_every_step_appends_its_entry_in_order(self):

@@ -89,8 +89,8 @@ class HostileFixture:
             lambda: handover.with_user(cls.manager).action_start(),
             lambda: (handover.line_ids.filtered(lambda line: line.eligibility == "eligible").action_verify(),
                      handover.action_mark_verified()),
-            lambda: handover._sign("transfer", "王经理", SIGNATURE),
-            lambda: handover._sign("receiver", "李代表", SIGNATURE),
+            lambda: handover._sign("transfer", "王经理", SIGNATURE, channel="in_person"),
+            lambda: handover._sign("receiver", "李代表", SIGNATURE, channel="in_person"),
             lambda: handover.with_user(cls.manager).action_done(),
         ]
         for step in steps[:STAGES.index(stage)]:
@@ -473,7 +473,7 @@ class TestHostileFrozen(HostileCase):
             "line added": lambda: self.env["customer.handover.line"].with_user(self.manager).create(
                 {"handover_id": handover.id, "name": "late item"}),
             "deleted": lambda: manager.unlink(),
-            "signed again": lambda: manager._sign("receiver", "李代表", SIGNATURE),
+            "signed again": lambda: manager._sign("receiver", "李代表", SIGNATURE, channel="in_person"),
         }
         for attack, call in attacks.items():
             with self.subTest(attack=attack):

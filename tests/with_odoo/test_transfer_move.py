@@ -68,8 +68,8 @@ class TestTransferMove(HandoverCase):
         handover.with_user(self.manager).action_start()
         handover.line_ids.with_user(self.handover_user).action_verify()
         handover.with_user(self.handover_user).action_mark_verified()
-        handover._sign("transfer", "王经理", SIGNATURE)
-        handover._sign("receiver", "李代表", SIGNATURE)
+        handover._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover._sign("receiver", "李代表", SIGNATURE, channel="in_person")
         self.assertEqual(handover.state, "signed")
         return handover
 
@@ -232,7 +232,7 @@ class TestTransferMove(HandoverCase):
         handover.line_ids.action_verify()
         handover.action_mark_verified()
         with self.assertRaisesRegex(UserError, "receiving responsible user"):
-            handover._sign("transfer", "王经理", SIGNATURE)
+            handover._sign("transfer", "王经理", SIGNATURE, channel="in_person")
 
     def test_move_evidence_is_refused_to_every_user(self):
         customer = self._customers(1, with_consent=False)
