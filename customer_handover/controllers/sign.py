@@ -70,7 +70,8 @@ class CustomerHandoverSignController(http.Controller):
                 max_content_length=SIGN_BODY_BYTES, sitemap=False)
     def accept(self, link_id, access_token=None, name=None, signature=None, **_kwargs):
         """The portal's signature form posts here: the representative's name and drawn signature."""
-        link = self._link(link_id, access_token)
+        # the signature form sends the name and signature only: the token comes in the URL's query
+        link = self._link(link_id, access_token or request.httprequest.args.get("access_token"))
         if not link or not self._code_entered(link):
             return {"error": request.env._("This link cannot be used to sign. Ask the sender for a new one.")}
         if not signature or not isinstance(signature, str) or not isinstance(name or "", str):

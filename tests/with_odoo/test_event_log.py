@@ -63,7 +63,7 @@ class TestEventLog(HandoverCase):
         self.assertEqual(entries.mapped("sequence"), list(range(start + 1, start + 13)))
         self.assertEqual(entries[4].user_id, self.handover_user, "the entry names who verified the lines")
         self.assertIn(f'"records":{lines.ids}'.replace(" ", ""), entries[4].payload)
-        self.assertEqual(entries[6].payload, '{"side":"transfer"}')
+        self.assertEqual(entries[6].payload, '{"channel":"in_person","side":"transfer"}')
         self.assertNotIn("王经理", "".join(entries.mapped("payload")), "the log keeps ids, not names")
         checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
         self.assertIsNone(problem)
