@@ -1,4 +1,5 @@
 import base64
+import hashlib
 import io
 import re
 import zipfile
@@ -130,6 +131,9 @@ class TestChecklistExport(HandoverCase):
         self.assertEqual(cover["Handover"], self.handover.name)
         self.assertEqual(cover["Receiving party"], "杭州新锦贸易有限公司 · legal@xinjin.example.cn")
         self.assertEqual(cover["Checklist lines"], "3")
+        self.assertEqual(cover["How the receiving party signed"], f"Signed in person, witnessed by {self.manager.name}")
+        self.assertEqual(cover["Receiving signature image (SHA-256)"],
+                         hashlib.sha256(base64.b64decode(self.handover.receiver_signature)).hexdigest())
 
     def test_a_new_export_supersedes_the_earlier_ones(self):
         first = self._export()

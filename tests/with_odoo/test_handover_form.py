@@ -265,7 +265,7 @@ class TestPaperRecord(FormCase):
         officer = self.officer
         self.company_a.with_user(officer).action_handover_create_signing_key()
         handover = self._verified()
-        handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(self.handover_user)._sign("transfer", None, SIGNATURE, channel="user")
         handover.with_user(self.handover_user)._sign("receiver", "李代表", SIGNATURE, channel="in_person")
         action = handover.with_user(self.manager).action_export_checklist()
         export = self.env["customer.handover.export"].browse(action["res_id"])
@@ -273,8 +273,10 @@ class TestPaperRecord(FormCase):
         report = self.env.ref("customer_handover.customer_handover_report_record")
         html = self.env["ir.actions.report"].with_user(self.handover_user)._render_qweb_html(
             report.report_name, handover.ids)[0].decode()
-        for text in (handover.name, "Eligible A", "王经理", "李代表", "Company seal", export.fingerprint,
-                     "data:image/png;base64", "customer-handover-verify"):
+        user = self.handover_user.name
+        for text in (handover.name, "Eligible A", user, "李代表", "Company seal", export.fingerprint,
+                     "data:image/png;base64", "customer-handover-verify", f"Signed in Odoo by {user}, logged in",
+                     f"Signed in person, witnessed by {user}"):
             self.assertIn(text, html)
         self.assertNotIn("No consent", html, "excluded customers are not listed as handed over")
 

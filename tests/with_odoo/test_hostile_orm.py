@@ -163,6 +163,9 @@ class TestHostileEvidenceWrites(HostileCase):
             ("transfer_signer", "Forger"), ("transfer_signature", SIGNATURE), ("transfer_signed_on", PAST),
             ("receiver_signer", "Forger"), ("receiver_signature", SIGNATURE), ("receiver_signed_on", PAST),
             ("cancel_reason", "Forged"), ("cancelled_by_id", self.officer.id), ("cancelled_on", PAST),
+            ("receiver_sign_channel", "in_person"), ("receiver_witness_id", self.officer.id),
+            ("transfer_signer_user_id", self.officer.id), ("receiver_sign_email", "forged@example.com"),
+            ("receiver_sign_ip", "10.0.0.1"), ("transfer_sign_channel", "link"),
         ]
         for who, user in self.attackers.items():
             for name, value in forged:
