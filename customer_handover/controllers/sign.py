@@ -22,22 +22,40 @@ class CustomerHandoverSignController(http.Controller):
     opens the signature, in the browser that entered it. Any link that cannot be used gets one plain page.
     """
 
-    @http.route("/customer_handover/sign/<int:link_id>", type="http", auth="public", methods=["GET"],
-                max_content_length=FORM_BYTES, sitemap=False)
+    @http.route(
+        "/customer_handover/sign/<int:link_id>",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        max_content_length=FORM_BYTES,
+        sitemap=False,
+    )
     def sign_page(self, link_id, access_token=None, **_kwargs):
         link = self._link(link_id, access_token)
         return self._page(link, access_token) if link else self._unusable()
 
-    @http.route("/customer_handover/sign/<int:link_id>/code", type="http", auth="public", methods=["POST"],
-                max_content_length=FORM_BYTES, sitemap=False)
+    @http.route(
+        "/customer_handover/sign/<int:link_id>/code",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        max_content_length=FORM_BYTES,
+        sitemap=False,
+    )
     def send_code(self, link_id, access_token=None, **_kwargs):
         link = self._link(link_id, access_token)
         if not link:
             return self._unusable()
         return self._page(link, access_token, notice="code_sent" if link._send_code() else "code_refused")
 
-    @http.route("/customer_handover/sign/<int:link_id>/verify", type="http", auth="public", methods=["POST"],
-                max_content_length=FORM_BYTES, sitemap=False)
+    @http.route(
+        "/customer_handover/sign/<int:link_id>/verify",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        max_content_length=FORM_BYTES,
+        sitemap=False,
+    )
     def verify_code(self, link_id, access_token=None, code=None, **_kwargs):
         link = self._link(link_id, access_token)
         if not link:
@@ -49,25 +67,43 @@ class CustomerHandoverSignController(http.Controller):
         request.session[SESSION_KEY] = verified
         return request.redirect(link.get_portal_url())
 
-    @http.route("/customer_handover/sign/<int:link_id>/record", type="http", auth="public", methods=["GET"],
-                max_content_length=FORM_BYTES, sitemap=False)
+    @http.route(
+        "/customer_handover/sign/<int:link_id>/record",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        max_content_length=FORM_BYTES,
+        sitemap=False,
+    )
     def record(self, link_id, access_token=None, **_kwargs):
         """The handover record to sign, as a PDF, for the browser that entered the code."""
         link = self._link(link_id, access_token)
         if not link or not self._code_entered(link):
             return self._unusable()
         # sudo: the visitor is anonymous; the link's token and code were checked above
-        pdf, _type = request.env["ir.actions.report"].sudo()._render_qweb_pdf(
-            "customer_handover.customer_handover_report_record", link.handover_id.ids
+        pdf, _type = (
+            request.env["ir.actions.report"]
+            .sudo()
+            ._render_qweb_pdf("customer_handover.customer_handover_report_record", link.handover_id.ids)
         )
         name = f"{(link.handover_id.name or 'handover').replace('/', '-')}.pdf"
-        return request.make_response(pdf, headers=[
-            ("Content-Type", "application/pdf"), ("Content-Length", len(pdf)),
-            ("Content-Disposition", http.content_disposition(name)),
-        ])
+        return request.make_response(
+            pdf,
+            headers=[
+                ("Content-Type", "application/pdf"),
+                ("Content-Length", len(pdf)),
+                ("Content-Disposition", http.content_disposition(name)),
+            ],
+        )
 
-    @http.route("/customer_handover/sign/<int:link_id>/accept", type="json", auth="public", methods=["POST"],
-                max_content_length=SIGN_BODY_BYTES, sitemap=False)
+    @http.route(
+        "/customer_handover/sign/<int:link_id>/accept",
+        type="json",
+        auth="public",
+        methods=["POST"],
+        max_content_length=SIGN_BODY_BYTES,
+        sitemap=False,
+    )
     def accept(self, link_id, access_token=None, name=None, signature=None, **_kwargs):
         """The portal's signature form posts here: the representative's name and drawn signature."""
         # the signature form sends the name and signature only: the token comes in the URL's query
@@ -107,10 +143,17 @@ class CustomerHandoverSignController(http.Controller):
         return bool(until and link.verified_on and datetime.utcnow().isoformat() < until)
 
     def _page(self, link, token, notice=None):
-        return request.render("customer_handover.sign_request_page", {
-            "link": link, "handover": link.handover_id, "token": token, "notice": notice,
-            "code_entered": self._code_entered(link), "masked_email": link._masked_email(),
-        })
+        return request.render(
+            "customer_handover.sign_request_page",
+            {
+                "link": link,
+                "handover": link.handover_id,
+                "token": token,
+                "notice": notice,
+                "code_entered": self._code_entered(link),
+                "masked_email": link._masked_email(),
+            },
+        )
 
     def _unusable(self):
         """The same plain page for every link that cannot be used: unknown, wrong token, expired, used, replaced."""

@@ -21,7 +21,14 @@ RESEND_SECONDS = 60
 SIGN_MINUTES = 30
 CODE_SCOPE = "customer_handover.sign_code"
 REQUEST_FIELDS = (
-    "handover_id", "side", "partner_id", "email", "signer_name", "requested_by_id", "requested_on", "expires_on",
+    "handover_id",
+    "side",
+    "partner_id",
+    "email",
+    "signer_name",
+    "requested_by_id",
+    "requested_on",
+    "expires_on",
     "access_token",
 )
 CODE_FIELDS = ("code_hash", "code_expires_on", "code_attempts", "code_count", "code_sent_on")
@@ -55,7 +62,9 @@ class CustomerHandoverSignRequest(models.Model):
     expires_on = fields.Datetime(required=True, readonly=True)
     state = fields.Selection(
         [("pending", "Waiting for the signature"), ("signed", "Signed"), ("cancelled", "Replaced or withdrawn")],
-        required=True, default="pending", readonly=True,
+        required=True,
+        default="pending",
+        readonly=True,
     )
     # Only the steps read the token and the code: whoever reads the link's record does not sign with it.
     access_token = fields.Char(groups="base.group_system")
@@ -91,13 +100,20 @@ class CustomerHandoverSignRequest(models.Model):
         """
         now = fields.Datetime.now()
         days = int(self.env["ir.config_parameter"].sudo().get_param("customer_handover.sign_link_days", LINK_DAYS))
-        earlier = self.sudo().search([("handover_id", "=", handover.id), ("side", "=", side),
-                                      ("state", "=", "pending")])
+        earlier = self.sudo().search(
+            [("handover_id", "=", handover.id), ("side", "=", side), ("state", "=", "pending")]
+        )
         earlier._close("cancelled")
         values = {
-            "handover_id": handover.id, "side": side, "partner_id": partner.id, "email": partner.email,
-            "signer_name": signer_name, "requested_by_id": self.env.uid, "requested_on": now,
-            "expires_on": now + timedelta(days=max(days, 1)), "access_token": str(uuid.uuid4()),
+            "handover_id": handover.id,
+            "side": side,
+            "partner_id": partner.id,
+            "email": partner.email,
+            "signer_name": signer_name,
+            "requested_by_id": self.env.uid,
+            "requested_on": now,
+            "expires_on": now + timedelta(days=max(days, 1)),
+            "access_token": str(uuid.uuid4()),
         }
         # sudo: the token is read by the steps only; the handover's step checked the user
         with evidence_step(self._name, CREATE, *REQUEST_FIELDS):
@@ -120,20 +136,28 @@ class CustomerHandoverSignRequest(models.Model):
         """Whether the link can still lead to a signature: waiting, not expired, its side still to sign."""
         self.ensure_one()
         handover = self.handover_id
-        return (self.state == "pending" and not self.is_expired and handover.state == "verified"
-                and not handover[f"{self.side}_signed_on"])
+        return (
+            self.state == "pending"
+            and not self.is_expired
+            and handover.state == "verified"
+            and not handover[f"{self.side}_signed_on"]
+        )
 
     def _send_code(self):
         """Send a new one-time code to the link's email; False when too many were sent or the last is too recent."""
         self.ensure_one()
         now = fields.Datetime.now()
         if self.code_count >= MAX_CODES or (
-                self.code_sent_on and now < self.code_sent_on + timedelta(seconds=RESEND_SECONDS)):
+            self.code_sent_on and now < self.code_sent_on + timedelta(seconds=RESEND_SECONDS)
+        ):
             return False
         code = f"{secrets.randbelow(10**6):06d}"
         values = {
-            "code_hash": self._code_hash(code), "code_expires_on": now + timedelta(minutes=CODE_MINUTES),
-            "code_attempts": 0, "code_count": self.code_count + 1, "code_sent_on": now,
+            "code_hash": self._code_hash(code),
+            "code_expires_on": now + timedelta(minutes=CODE_MINUTES),
+            "code_attempts": 0,
+            "code_count": self.code_count + 1,
+            "code_sent_on": now,
         }
         with evidence_step(self._name, *CODE_FIELDS):
             self.write(values)
@@ -149,15 +173,20 @@ class CustomerHandoverSignRequest(models.Model):
         """Whether ``code`` is the last code sent, unused, in time and within its attempts; a wrong one is counted."""
         self.ensure_one()
         now = fields.Datetime.now()
-        usable = (self.code_hash and self.code_expires_on and now <= self.code_expires_on
-                  and self.code_attempts < MAX_ATTEMPTS)
+        usable = (
+            self.code_hash
+            and self.code_expires_on
+            and now <= self.code_expires_on
+            and self.code_attempts < MAX_ATTEMPTS
+        )
         code = "".join(str(code or "").split())
         if usable and code.isdigit() and consteq(self._code_hash(code), self.code_hash):
             # one time: the code is spent
             with evidence_step(self._name, "code_hash", "verified_on"):
                 self.write({"code_hash": False, "verified_on": now})
-            self.env["customer.handover.event"]._append_for(self, "sign_code_accepted",
-                                                            {"handover": self.handover_id.id})
+            self.env["customer.handover.event"]._append_for(
+                self, "sign_code_accepted", {"handover": self.handover_id.id}
+            )
             return True
         attempts = self.code_attempts + 1
         with evidence_step(self._name, "code_attempts", "code_hash"):

@@ -13,8 +13,9 @@ class IrHttp(models.AbstractModel):
 
         Werkzeug 2.2 applies ``max_content_length`` to forms only: a JSON route would read any body first.
         """
-        super()._pre_dispatch(rule, args)
+        result = super()._pre_dispatch(rule, args)
         limit = rule.endpoint.routing.get("max_content_length")
         length = request.httprequest.content_length
         if limit and length and length > limit and request.httprequest.path.startswith("/customer_handover/"):
             raise RequestEntityTooLarge()
+        return result

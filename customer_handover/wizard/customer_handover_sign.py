@@ -20,18 +20,32 @@ class CustomerHandoverSign(models.TransientModel):
     remaining_sides = fields.Char(compute="_compute_remaining_sides", help="The sides still to sign, comma-separated.")
     side = fields.Selection(SIDES, required=True, compute="_compute_side", store=True, readonly=False, precompute=True)
     channel = fields.Selection(
-        CHANNELS, string="How", required=True, compute="_compute_channel", store=True, readonly=False,
+        CHANNELS,
+        string="How",
+        required=True,
+        compute="_compute_channel",
+        store=True,
+        readonly=False,
         precompute=True,
         help="The transferring side signs as the logged-in user; the receiving party's representative signs from a "
         "personal link sent to their email, with a one-time code. In person is recorded as witnessed by you.",
     )
     user_is_receiver = fields.Boolean(compute="_compute_user_is_receiver")
     signer = fields.Char(
-        string="Representative", compute="_compute_signer", store=True, readonly=False, precompute=True,
+        string="Representative",
+        compute="_compute_signer",
+        store=True,
+        readonly=False,
+        precompute=True,
     )
     link_partner_id = fields.Many2one(
-        "res.partner", string="Send the Link To", compute="_compute_link_partner", store=True, readonly=False,
-        precompute=True, help="The representative's contact: the link and its one-time code go to its email.",
+        "res.partner",
+        string="Send the Link To",
+        compute="_compute_link_partner",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="The representative's contact: the link and its one-time code go to its email.",
     )
     link_email = fields.Char(related="link_partner_id.email", string="Email")
     problem = fields.Char(compute="_compute_problem", help="What must be put right before the signature is drawn.")
@@ -105,16 +119,22 @@ class CustomerHandoverSign(models.TransientModel):
             return False
         if self.channel == "user":
             if handover[f"{other}_signer_user_id"] == self.env.user:
-                return self.env._("You already signed for the other party: send the representative a link, or choose "
-                                  "“in front of me” if they sign here.")
+                return self.env._(
+                    "You already signed for the other party: send the representative a link, or choose "
+                    "“in front of me” if they sign here."
+                )
             if self.side == "receiver" and not self.user_is_receiver:
-                return self.env._("You are not the receiving party: send its representative a link, or choose "
-                                  "“in front of me” if they sign here.")
+                return self.env._(
+                    "You are not the receiving party: send its representative a link, or choose "
+                    "“in front of me” if they sign here."
+                )
         if not signer:
             return self.env._("Enter the representative's name before drawing the signature.")
         if handover[f"{other}_signer"] and handover[f"{other}_signer"].strip().casefold() == signer.casefold():
-            return self.env._("%(signer)s already signed for the other party: each side signs with its own "
-                              "representative.", signer=signer)
+            return self.env._(
+                "%(signer)s already signed for the other party: each side signs with its own representative.",
+                signer=signer,
+            )
         return False
 
     def action_sign(self):
@@ -132,8 +152,11 @@ class CustomerHandoverSign(models.TransientModel):
             "tag": "display_notification",
             "params": {
                 "type": "success",
-                "message": self.env._("Signing link sent to %(email)s. It expires on %(date)s (UTC).",
-                                      email=link.email, date=link.expires_on),
+                "message": self.env._(
+                    "Signing link sent to %(email)s. It expires on %(date)s (UTC).",
+                    email=link.email,
+                    date=link.expires_on,
+                ),
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }

@@ -42,8 +42,9 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
 
     def _send_link(self, handover):
         """The manager sends the link from the sign wizard; returns (link, url path) as mailed."""
-        sign = Form(self.env["customer.handover.sign"].with_user(self.manager).with_context(
-            default_handover_id=handover.id))
+        sign = Form(
+            self.env["customer.handover.sign"].with_user(self.manager).with_context(default_handover_id=handover.id)
+        )
         self.assertEqual((sign.side, sign.channel), ("receiver", "link"), "remote signing is the receiver's default")
         self.assertEqual(sign.link_partner_id, self.representative)
         self.assertFalse(sign.problem)
@@ -90,11 +91,16 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         path, token = self._action(link_path, "verify")
         return self._post(path, {"access_token": token, "code": code}, page)
 
-    def _accept(self, link_path, name="李代表", signature=SIGNATURE.decode()):
+    def _accept(self, link_path, name="李代表", signature=None):
         path, token = self._action(link_path, "accept")
+        signature = signature or SIGNATURE.decode()
         self.env.flush_all()
-        body = {"jsonrpc": "2.0", "method": "call", "id": 1,
-                "params": {"access_token": token, "name": name, "signature": signature}}
+        body = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 1,
+            "params": {"access_token": token, "name": name, "signature": signature},
+        }
         response = self.url_open(path, data=json.dumps(body), headers={"Content-Type": "application/json"})
         self.env.invalidate_all()
         return response.json().get("result") or response.json()
@@ -119,8 +125,9 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         self.assertIn("A code was sent", answer.text)
         self.assertTrue(code, "the code was mailed to the representative")
         self.assertNotIn(code, (link.sudo().code_hash or ""), "the code is kept hashed")
-        self.assertEqual(self._accept(link_path).get("error")[:24], "This link cannot be used",
-                         "no signature before the code")
+        self.assertEqual(
+            self._accept(link_path).get("error")[:24], "This link cannot be used", "no signature before the code"
+        )
 
         opened = self._enter_code(link_path, code, answer)
         self.assertEqual(opened.status_code, 200)
@@ -133,15 +140,23 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         self.assertEqual(result, {"force_refresh": True, "redirect_url": "/customer_handover/sign/done"})
         self.assertEqual(handover.state, "signed")
         self.assertEqual(
-            (handover.receiver_signer, handover.receiver_sign_channel, handover.receiver_sign_email,
-             handover.receiver_sign_ip, handover.receiver_sign_request_id, handover.receiver_witness_id),
+            (
+                handover.receiver_signer,
+                handover.receiver_sign_channel,
+                handover.receiver_sign_email,
+                handover.receiver_sign_ip,
+                handover.receiver_sign_request_id,
+                handover.receiver_witness_id,
+            ),
             ("李代表", "link", self.representative.email, "127.0.0.1", link, self.env["res.users"]),
         )
         self.assertTrue(handover.receiver_signature)
         self.assertEqual((link.state, link.signed_ip), ("signed", "127.0.0.1"))
         self.assertEqual(handover.transfer_signer_user_id, self.manager)
-        self.assertEqual(handover.receiver_sign_note, f"Signed from a personal link sent to {self.representative.email}"
-                                                      ", from the address 127.0.0.1")
+        self.assertEqual(
+            handover.receiver_sign_note,
+            f"Signed from a personal link sent to {self.representative.email}, from the address 127.0.0.1",
+        )
         events = self._events(res_model="customer.handover.sign.request", res_id=link.id).mapped("event")
         self.assertEqual(sorted(events), ["sign_code_accepted", "sign_code_sent", "sign_link_sent"])
         signed = self._events(res_model="customer.handover", res_id=handover.id, event="handover_signed")[:1]
@@ -158,8 +173,12 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         handover = self._waiting()
         link, link_path = self._send_link(handover)
         page = self._get(link_path)
-        self.env.cr.execute(SQL("UPDATE customer_handover_sign_request SET expires_on = now() - interval '1 hour' "
-                                "WHERE id = %s", link.id))
+        self.env.cr.execute(
+            SQL(
+                "UPDATE customer_handover_sign_request SET expires_on = now() - interval '1 hour' WHERE id = %s",
+                link.id,
+            )
+        )
         self.env.invalidate_all()
         self._unusable(self._get(link_path))
         mails = len(self._mails(link))
@@ -180,22 +199,32 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
                 self.assertNotIn("Wang Fang", refused.text)
                 self.assertEqual(link.code_attempts, attempt)
         self.assertFalse(link.sudo().code_hash, "the fifth wrong code spent the code")
-        self.assertIn("This code is not valid", self._enter_code(link_path, code, answer).text,
-                      "the right code comes too late")
+        self.assertIn(
+            "This code is not valid", self._enter_code(link_path, code, answer).text, "the right code comes too late"
+        )
         self.assertEqual(len(self._events(res_model=link._name, res_id=link.id, event="sign_code_refused")), 6)
 
         again, _code = self._ask_code(link, link_path)
         self.assertIn("No new code was sent", again.text, "a new code waits a minute")
         self.assertEqual(link.code_count, 1)
         for count in range(2, 6):
-            self.env.cr.execute(SQL("UPDATE customer_handover_sign_request SET code_sent_on = now() - "
-                                    "interval '2 minutes' WHERE id = %s", link.id))
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE customer_handover_sign_request SET code_sent_on = now() - "
+                    "interval '2 minutes' WHERE id = %s",
+                    link.id,
+                )
+            )
             self.env.invalidate_all()
             answer, code = self._ask_code(link, link_path)
             self.assertIn("A code was sent", answer.text)
             self.assertEqual(link.code_count, count)
-        self.env.cr.execute(SQL("UPDATE customer_handover_sign_request SET code_sent_on = now() - "
-                                "interval '2 minutes' WHERE id = %s", link.id))
+        self.env.cr.execute(
+            SQL(
+                "UPDATE customer_handover_sign_request SET code_sent_on = now() - interval '2 minutes' WHERE id = %s",
+                link.id,
+            )
+        )
         self.env.invalidate_all()
         self.assertIn("No new code was sent", self._ask_code(link, link_path)[0].text, "five codes per link")
         self.assertEqual(link.code_count, 5)
@@ -205,7 +234,7 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
     def test_a_token_opens_its_own_link_only(self):
         first, second = self._waiting(), self._waiting()
         link, link_path = self._send_link(first)
-        other, other_path = self._send_link(second)
+        other, _other_path = self._send_link(second)
         _path, token = self._action(link_path, "x")
         crossed = f"/customer_handover/sign/{other.id}?access_token={token}"
         self._unusable(self._get(crossed))
@@ -222,8 +251,13 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         handover = self._waiting()
         _link, link_path = self._send_link(handover)
         path, token = self._action(link_path, "accept")
-        body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": {
-            "access_token": token, "name": "x", "signature": "A" * (3 * 1024 * 1024)}})
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {"access_token": token, "name": "x", "signature": "A" * (3 * 1024 * 1024)},
+            }
+        )
         response = self.url_open(path, data=body, headers={"Content-Type": "application/json"})
         # a JSON route answers its errors in JSON: werkzeug refused to read the body
         self.assertEqual(response.json()["error"]["data"]["name"], "werkzeug.exceptions.RequestEntityTooLarge")
@@ -253,8 +287,9 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
             handover.with_user(self.handover_user)._send_sign_link("receiver", self.representative)
         self.assertFalse(handover.receiver_signed_on)
 
-        sign = Form(self.env["customer.handover.sign"].with_user(self.manager).with_context(
-            default_handover_id=handover.id))
+        sign = Form(
+            self.env["customer.handover.sign"].with_user(self.manager).with_context(default_handover_id=handover.id)
+        )
         sign.channel = "user"
         self.assertIn("You already signed for the other party", sign.problem)
         sign.channel = "in_person"
@@ -263,8 +298,10 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         sign.signature = SIGNATURE
         sign.save().action_sign()
         self.assertEqual(handover.state, "signed")
-        self.assertEqual((handover.receiver_sign_channel, handover.receiver_witness_id, handover.receiver_signer),
-                         ("in_person", self.manager, "李代表"))
+        self.assertEqual(
+            (handover.receiver_sign_channel, handover.receiver_witness_id, handover.receiver_signer),
+            ("in_person", self.manager, "李代表"),
+        )
         self.assertEqual(handover.receiver_sign_note, f"Signed in person, witnessed by {self.manager.name}")
 
     # ------------------------------------------------------------------------------------------ hostile writes
@@ -274,13 +311,23 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         link, _path = self._send_link(handover)
         unsigned = self._handover_at("verified")
         handover_forged = {
-            "receiver_sign_channel": "in_person", "receiver_witness_id": self.officer.id,
-            "receiver_signer_user_id": self.officer.id, "receiver_sign_email": FORGED, "receiver_sign_ip": FORGED,
-            "receiver_sign_request_id": link.id, "transfer_sign_channel": "link",
+            "receiver_sign_channel": "in_person",
+            "receiver_witness_id": self.officer.id,
+            "receiver_signer_user_id": self.officer.id,
+            "receiver_sign_email": FORGED,
+            "receiver_sign_ip": FORGED,
+            "receiver_sign_request_id": link.id,
+            "transfer_sign_channel": "link",
         }
         link_forged = {
-            "state": "signed", "email": FORGED, "expires_on": "2099-01-01 00:00:00", "code_attempts": 0,
-            "code_count": 0, "verified_on": "2020-01-02 03:04:05", "signed_ip": FORGED, "access_token": FORGED,
+            "state": "signed",
+            "email": FORGED,
+            "expires_on": "2099-01-01 00:00:00",
+            "code_attempts": 0,
+            "code_count": 0,
+            "verified_on": "2020-01-02 03:04:05",
+            "signed_ip": FORGED,
+            "access_token": FORGED,
             "code_hash": FORGED,
         }
         for user in (self.handover_user, self.manager, self.officer, self.admin):
@@ -288,15 +335,26 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
                 for name, value in values.items():
                     with self.subTest(user=user.login, model=record._name, field=name):
                         before = record.sudo().read([name])
-                        self._refused(user.login, record._name, "write", [record.ids, {name: value}],
-                                      fields=[name])
+                        self._refused(user.login, record._name, "write", [record.ids, {name: value}], fields=[name])
                         self.env.invalidate_all()
                         self.assertEqual(record.sudo().read([name]), before)
         for user in (self.manager, self.officer, self.admin):
             with self.subTest(user=user.login, operation="create"):
-                self._refused(user.login, link._name, "create", [{
-                    "handover_id": handover.id, "side": "receiver", "email": FORGED, "requested_by_id": user.id,
-                    "requested_on": "2026-01-01 00:00:00", "expires_on": "2099-01-01 00:00:00"}])
+                self._refused(
+                    user.login,
+                    link._name,
+                    "create",
+                    [
+                        {
+                            "handover_id": handover.id,
+                            "side": "receiver",
+                            "email": FORGED,
+                            "requested_by_id": user.id,
+                            "requested_on": "2026-01-01 00:00:00",
+                            "expires_on": "2099-01-01 00:00:00",
+                        }
+                    ],
+                )
             with self.subTest(user=user.login, operation="unlink"):
                 self._refused(user.login, link._name, "unlink", [link.ids])
         for user in (self.handover_user, self.manager, self.officer):
