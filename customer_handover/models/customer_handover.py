@@ -765,14 +765,15 @@ class CustomerHandover(models.Model):
 
     def _sign_note(self, side):
         """How ``side`` signed, in the reader's language: empty before it signs (and for older signatures)."""
-        channel = self[f"{side}_sign_channel"]
+        channel, user = self[f"{side}_sign_channel"], self[f"{side}_signer_user_id"]
+        witness, email, address = self[f"{side}_witness_id"], self[f"{side}_sign_email"], self[f"{side}_sign_ip"]
         if channel == "user":
-            return self.env._("Signed in Odoo by %(user)s, logged in", user=self[f"{side}_signer_user_id"].name)
+            return self.env._("Signed in Odoo by %(user)s, logged in", user=user.name)
         if channel == "in_person":
-            return self.env._("Signed in person, witnessed by %(user)s", user=self[f"{side}_witness_id"].name)
+            return self.env._("Signed in person, witnessed by %(user)s", user=witness.name)
         if channel == "link":
             return self.env._("Signed from a personal link sent to %(email)s, from the address %(ip)s",
-                              email=self[f"{side}_sign_email"], ip=self[f"{side}_sign_ip"] or "?")
+                              email=email, ip=address or "?")
         return ""
 
     def _send_sign_link(self, side, partner, signer_name=None):
