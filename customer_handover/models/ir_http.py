@@ -1,6 +1,4 @@
-from werkzeug.exceptions import RequestEntityTooLarge
-
-from odoo import models
+from odoo import http, models
 from odoo.http import request
 
 
@@ -17,5 +15,6 @@ class IrHttp(models.AbstractModel):
         limit = rule.endpoint.routing.get("max_content_length")
         length = request.httprequest.content_length
         if limit and length and length > limit and request.httprequest.path.startswith("/customer_handover/"):
-            raise RequestEntityTooLarge()
+            # werkzeug comes with Odoo (odoo.http is built on it): the same 413 a form over its limit gets
+            raise http.werkzeug.exceptions.RequestEntityTooLarge()
         return result
