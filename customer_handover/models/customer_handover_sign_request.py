@@ -200,8 +200,20 @@ class CustomerHandoverSignRequest(models.Model):
     def _sign(self, signer, signature, ip_address):
         """The representative signs through this link: the handover records the signature and how it was given."""
         self.ensure_one()
-        self.handover_id._sign(self.side, signer, signature, channel="link", link=self, ip_address=ip_address)
+        handover = self.handover_id
+        handover._sign(self.side, signer, signature, channel="link", link=self, ip_address=ip_address)
         self._close("signed", ip_address)
+        env = handover.company_id._handover_lang_env()
+        party = env._("receiving party") if self.side == "receiver" else env._("transferring party")
+        handover._message_log(
+            body=env._(
+                "%(signer)s signed for the %(party)s from the personal link sent to %(email)s.",
+                signer=handover[f"{self.side}_signer"],
+                party=party,
+                email=self.email,
+            ),
+            author_id=self.partner_id.id or None,
+        )
 
     def _close(self, state, ip_address=False):
         now = fields.Datetime.now()

@@ -163,6 +163,9 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         self.assertEqual(json.loads(signed.payload), {"side": "receiver", "channel": "link", "link": link.id})
         self.assertNotIn(self.representative.email, signed.payload, "the log keeps ids, not addresses")
 
+        note = handover.message_ids.filtered(lambda message: "from the personal link" in (message.body or ""))
+        self.assertEqual(note.author_id, self.representative, "the chatter names who signed, not the system")
+
         # replay: the used link, its page, its code and its signature route are closed
         self._unusable(self._get(link_path))
         self.assertIn("error", self._accept(link_path))
@@ -271,6 +274,33 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         second, _path = self._send_link(handover)
         self.assertEqual((first.state, second.state), ("cancelled", "pending"))
         self._unusable(self._get(first_path))
+
+    def test_a_chosen_signer_of_the_transferring_side_signs_from_a_link_too(self):
+        handover = self._handover_at("verified")
+        director = self.env["res.partner"].create({"name": "张董事", "email": "zhang.dongshi@example.com"})
+        sign = Form(
+            self.env["customer.handover.sign"].with_user(self.manager).with_context(default_handover_id=handover.id)
+        )
+        self.assertEqual((sign.side, sign.channel), ("transfer", "user"))
+        sign.channel = "link"
+        sign.link_partner_id = director
+        sign.signer = "张董事"
+        sign.save().action_send_link()
+        link = handover.sign_request_ids
+        link_path = LINK.search(self._mails(link)[:1].body_html)[0]
+        answer, code = self._ask_code(link, link_path)
+        self.assertIn(
+            "You are asked to sign for the transferring party", self._enter_code(link_path, code, answer).text
+        )
+        self.assertEqual(
+            self._accept(link_path, name="张董事"),
+            {"force_refresh": True, "redirect_url": "/customer_handover/sign/done"},
+        )
+        self.assertEqual(
+            (handover.transfer_signer, handover.transfer_sign_channel, handover.transfer_sign_email),
+            ("张董事", "link", director.email),
+        )
+        self.assertEqual(handover.state, "verified", "the receiving party still signs")
 
     # ------------------------------------------------------------------------------------------ in person, one user
 
