@@ -205,10 +205,11 @@ class CustomerHandoverSignRequest(models.Model):
         self._close("signed", ip_address)
         env = handover.company_id._handover_lang_env()
         party = env._("receiving party") if self.side == "receiver" else env._("transferring party")
+        signed_by = handover[f"{self.side}_signer"]
         handover._message_log(
             body=env._(
                 "%(signer)s signed for the %(party)s from the personal link sent to %(email)s.",
-                signer=handover[f"{self.side}_signer"],
+                signer=signed_by,
                 party=party,
                 email=self.email,
             ),
