@@ -391,4 +391,7 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
             with self.subTest(user=user.login, operation="read the token"):
                 self._refused(user.login, link._name, "read", [link.ids, ["access_token"]])
                 self._refused(user.login, link._name, "read", [link.ids, ["code_hash"]])
+        for values in ({"state": "signed"}, {"expires_on": "2099-01-01 00:00:00"}, {"code_hash": FORGED}):
+            with self.subTest(user="superuser", fields=sorted(values)), self.assertRaises(AccessError):
+                link.sudo().write(values)
         self.assertEqual(link.state, "pending")
