@@ -3,7 +3,8 @@ import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.tools import consteq, email_normalize
+from odoo.exceptions import AccessError
+from odoo.tools import consteq, email_normalize, plaintext2html
 from odoo.tools.misc import hmac
 
 from .customer_handover_evidence_mixin import CREATE, evidence_step
@@ -118,7 +119,7 @@ class CustomerHandoverSignRequest(models.Model):
         # sudo: the token is read by the steps only; the handover's step checked the user
         with evidence_step(self._name, CREATE, *REQUEST_FIELDS):
             link = self.sudo().create(values)
-        self.env.ref("customer_handover.mail_template_sign_link").sudo().send_mail(link.id, force_send=False)
+        link._send_mail("customer_handover.mail_template_sign_link")
         self.env["customer.handover.event"]._append_for(
             link, "sign_link_sent", {"handover": handover.id, "side": side, "replaced": earlier.ids}
         )
@@ -161,9 +162,7 @@ class CustomerHandoverSignRequest(models.Model):
         }
         with evidence_step(self._name, *CODE_FIELDS):
             self.write(values)
-        self.env.ref("customer_handover.mail_template_sign_code").with_context(sign_code=code).send_mail(
-            self.id, force_send=False
-        )
+        self._send_mail("customer_handover.mail_template_sign_code", sign_code=code)
         self.env["customer.handover.event"]._append_for(
             self, "sign_code_sent", {"handover": self.handover_id.id, "count": values["code_count"]}
         )
@@ -222,6 +221,26 @@ class CustomerHandoverSignRequest(models.Model):
             self.write({"state": state, "closed_on": now, **({"signed_ip": ip_address} if ip_address else {})})
         if state == "cancelled":
             self.env["customer.handover.event"]._append_for(self, "sign_link_cancelled")
+
+    def _send_mail(self, template_xmlid, **context):
+        """Mail the link's recipient; the message kept with the link says what was sent, never the token or code.
+
+        Whoever reads the link reads its messages: the body, with the link or the code, is the mail's only.
+        """
+        # sudo: the template renders the token, which only the steps read
+        template = self.env.ref(template_xmlid).sudo().with_context(**context)
+        mail = self.env["mail.mail"].sudo().browse(template.send_mail(self.id, force_send=False))
+        mail.body = plaintext2html(mail.subject or "")
+
+    def _portal_ensure_token(self):
+        """The token signs for a party: only the steps, as the system, read it.
+
+        The portal hands a record's token to whoever reads the record (``get_portal_url``) or shares it (the
+        share wizard): not this one's.
+        """
+        if not self.env.su:
+            raise AccessError(self.env._("A signing link's token is used by its steps only."))
+        return super()._portal_ensure_token()
 
     def _code_hash(self, code):
         # sudo: the database secret keys the HMAC; only the hash is kept, bound to this link

@@ -334,6 +334,35 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         )
         self.assertEqual(handover.receiver_sign_note, f"Signed in person, witnessed by {self.manager.name}")
 
+    def test_the_token_and_the_code_reach_no_user_of_the_database(self):
+        handover = self._waiting()
+        link, link_path = self._send_link(handover)
+        _answer, code = self._ask_code(link, link_path)
+        _path, token = self._action(link_path, "x")
+        for user in (self.handover_user, self.manager, self.officer):
+            with self.subTest(user=user.login, way="the link's messages"):
+                messages = self._call(
+                    user.login,
+                    "mail.message",
+                    "search_read",
+                    [[("model", "=", link._name), ("res_id", "=", link.id)], ["body"]],
+                )
+                text = json.dumps(messages, ensure_ascii=False)
+                self.assertNotIn(token, text)
+                self.assertNotIn(code, text)
+            with self.subTest(user=user.login, way="get_portal_url"):
+                self._refused(user.login, link._name, "get_portal_url", [link.ids])
+            with self.subTest(user=user.login, way="the portal's share wizard"):
+                shared = self._call(
+                    user.login,
+                    "portal.share",
+                    "default_get",
+                    [["share_link"]],
+                    {"context": {"active_model": link._name, "active_id": link.id}},
+                )
+                self.assertNotIn(token, json.dumps(shared))
+        self.assertIn(code, self._mails(link)[0].body_html, "the mail itself carries the code to its recipient")
+
     # ------------------------------------------------------------------------------------------ hostile writes
 
     def test_the_new_evidence_is_refused_to_every_group_over_json_rpc(self):
