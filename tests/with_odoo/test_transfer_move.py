@@ -261,7 +261,7 @@ class TestTransferMove(HandoverCase):
             self.env.flush_all()
             self.env.invalidate_all()
             handover = handover.with_user(self.manager).browse(handover.id)
-            # the warm-up is not pinned; the export's cover reads the two drawn signatures (two queries each) to hash them
+            # the warm-up is not pinned; the export's cover reads both drawn signatures (two queries each) to hash them
             with self.assertQueryCount(112, flush=False) if size > 1 else nullcontext():
                 before = self.env.cr.sql_log_count
                 handover.action_done()
