@@ -8,6 +8,7 @@ from . import customer_consent
 from . import customer_handover_job
 from . import customer_handover
 from . import customer_handover_move
+from . import customer_handover_sign_request
 from . import customer_handover_export
 from . import customer_handover_export_content
 from . import customer_handover_package
@@ -25,3 +26,4 @@ from . import res_partner_handover_match
 from . import res_partner_handover_move
 from . import res_partner_handover_package
 from . import ir_attachment
+from . import ir_http

@@ -13,10 +13,18 @@ OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 CHECKLIST_OPEN_STATES = ("draft", "confirmed", "in_progress")
 # What each customer's eligibility was checked against when it was put on the checklist.
 TERMS_FIELDS = ("receiver_id", "purpose_ids", "receiver_abroad", "receiver_country_id", "abroad_legal_basis")
-SIGNATURE_FIELDS = (
-    "transfer_signer", "transfer_signature", "transfer_signed_on",
-    "receiver_signer", "receiver_signature", "receiver_signed_on",
+SIDES = ("transfer", "receiver")
+# How a side signed, its facts per side (``{side}_<name>``): set by _sign only.
+SIGN_EVIDENCE = (
+    "signer", "signature", "signed_on", "sign_channel", "signer_user_id", "witness_id", "sign_email", "sign_ip",
+    "sign_request_id",
 )
+SIGNATURE_FIELDS = tuple(f"{side}_{name}" for side in SIDES for name in SIGN_EVIDENCE)
+SIGN_CHANNELS = [
+    ("user", "Signed by the logged-in user"),
+    ("link", "Signed from a personal link"),
+    ("in_person", "Signed in person, witnessed"),
+]
 TRANSFER_MODES = [
     ("package", "Transfer package"),
     ("company", "Move to a company of this database"),
@@ -174,6 +182,37 @@ class CustomerHandover(models.Model):
     receiver_signer = fields.Char(string="Receiving Representative", copy=False, tracking=True)
     receiver_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
     receiver_signed_on = fields.Datetime(copy=False, readonly=True)
+    transfer_sign_channel = fields.Selection(
+        SIGN_CHANNELS, string="Transferring Party Signed", copy=False, readonly=True, tracking=True
+    )
+    transfer_signer_user_id = fields.Many2one(
+        "res.users", string="Transferring Signer (User)", copy=False, readonly=True, tracking=True
+    )
+    transfer_witness_id = fields.Many2one(
+        "res.users", string="Transferring Signature Witnessed By", copy=False, readonly=True, tracking=True
+    )
+    transfer_sign_email = fields.Char(string="Transferring Signing Link Sent To", copy=False, readonly=True)
+    transfer_sign_ip = fields.Char(string="Transferring Signature IP Address", copy=False, readonly=True)
+    transfer_sign_request_id = fields.Many2one(
+        "customer.handover.sign.request", string="Transferring Signing Link", copy=False, readonly=True
+    )
+    transfer_sign_note = fields.Char(string="How the Transferring Party Signed", compute="_compute_sign_note")
+    receiver_sign_channel = fields.Selection(
+        SIGN_CHANNELS, string="Receiving Party Signed", copy=False, readonly=True, tracking=True
+    )
+    receiver_signer_user_id = fields.Many2one(
+        "res.users", string="Receiving Signer (User)", copy=False, readonly=True, tracking=True
+    )
+    receiver_witness_id = fields.Many2one(
+        "res.users", string="Receiving Signature Witnessed By", copy=False, readonly=True, tracking=True
+    )
+    receiver_sign_email = fields.Char(string="Receiving Signing Link Sent To", copy=False, readonly=True)
+    receiver_sign_ip = fields.Char(string="Receiving Signature IP Address", copy=False, readonly=True)
+    receiver_sign_request_id = fields.Many2one(
+        "customer.handover.sign.request", string="Receiving Signing Link", copy=False, readonly=True
+    )
+    receiver_sign_note = fields.Char(string="How the Receiving Party Signed", compute="_compute_sign_note")
+    sign_request_ids = fields.One2many("customer.handover.sign.request", "handover_id", string="Signing Links")
     signature_status = fields.Char(
         string="Signatures", compute="_compute_signature_status", help="How many of the two parties have signed."
     )
@@ -363,6 +402,13 @@ class CustomerHandover(models.Model):
                 handover.signature_status = self.env._("1 of 2 signed: the transferring party still signs")
             else:
                 handover.signature_status = self.env._("0 of 2 signed")
+
+    @api.depends(*SIGNATURE_FIELDS)
+    @api.depends_context("lang")
+    def _compute_sign_note(self):
+        for handover in self:
+            for side in SIDES:
+                handover[f"{side}_sign_note"] = handover._sign_note(side)
 
     @api.depends("company_id")
     def _compute_signing_key_missing(self):
@@ -740,15 +786,23 @@ class CustomerHandover(models.Model):
             self.write(values)
         self.env["customer.handover.event"]._append_for(self, event, payload)
 
-    def _sign(self, side, signer, signature):
-        """Record one party's signature; both parties signed moves the handover to signed."""
+    def _sign(self, side, signer, signature, *, channel, link=None, ip_address=None):
+        """Record one party's signature and how it was given; both parties signed moves the handover to signed.
+
+        ``channel``: ``user`` (the logged-in user signs as themself), ``in_person`` (a representative signs in
+        front of the logged-in user, who witnesses) or ``link`` (through ``link``, a personal signing link).
+        """
         self.ensure_one()
         self._check_state("verified")
+        user = self.env.user
+        if channel == "user":
+            self._check_signs_as_self(side)
+            signer = user.name
         signer = (signer or "").strip()
         if not signer or not signature:
             raise UserError(self.env._("Enter the representative's name and draw the signature."))
-        other = self.receiver_signer if side == "transfer" else self.transfer_signer
-        if other and other.strip().casefold() == signer.casefold():
+        other = "receiver" if side == "transfer" else "transfer"
+        if self[f"{other}_signer"] and self[f"{other}_signer"].strip().casefold() == signer.casefold():
             raise UserError(
                 self.env._("%(signer)s already signed for the other party: each side signs with its own "
                            "representative.", signer=signer)
@@ -761,11 +815,79 @@ class CustomerHandover(models.Model):
                            "user under Parties before signing; a signed handover can no longer be changed.",
                            handover=self.name)
             )
-        values = {f"{side}_signer": signer, f"{side}_signature": signature, f"{side}_signed_on": fields.Datetime.now()}
+        values = {f"{side}_signer": signer, f"{side}_signature": signature, f"{side}_signed_on": fields.Datetime.now(),
+                  f"{side}_sign_channel": channel, f"{side}_sign_ip": ip_address or False}
+        if channel == "user":
+            values[f"{side}_signer_user_id"] = user.id
+        elif channel == "in_person":
+            values[f"{side}_witness_id"] = user.id
+        elif channel == "link" and link and link.handover_id == self and link.side == side:
+            values.update({f"{side}_sign_email": link.email, f"{side}_sign_request_id": link.id})
+        else:
+            raise UserError(self.env._("Choose how the representative signs: as yourself, in person or from a link."))
         if self.transfer_signed_on or self.receiver_signed_on:
             values["state"] = "signed"
-        self._step(tuple(values), values, "handover_signed", {"side": side})
+        payload = {"side": side, "channel": channel, **({"link": link.id} if link else {})}
+        self._step(tuple(values), values, "handover_signed", payload)
         return True
+
+    def _check_signs_as_self(self, side):
+        """The logged-in user signs one side as themself: never both, and the receiving side only as its user."""
+        user = self.env.user
+        other = "receiver" if side == "transfer" else "transfer"
+        if self[f"{other}_signer_user_id"] == user:
+            raise UserError(
+                self.env._("You already signed for the other party: the same person cannot sign for both sides. "
+                           "Send the representative a signing link, or choose “In person” if they sign in front "
+                           "of you; you are then recorded as the witness.")
+            )
+        if side == "receiver" and user != self.receiver_user_id:
+            raise UserError(
+                self.env._("You are not the receiving party: its representative signs from a personal link, or in "
+                           "person in front of you, recorded as witnessed by you.")
+            )
+
+    def _sign_note(self, side):
+        """How ``side`` signed, in the reader's language: empty before it signs (and for older signatures)."""
+        channel, user = self[f"{side}_sign_channel"], self[f"{side}_signer_user_id"]
+        witness, email, address = self[f"{side}_witness_id"], self[f"{side}_sign_email"], self[f"{side}_sign_ip"]
+        if channel == "user":
+            return self.env._("Signed in Odoo by %(user)s, logged in", user=user.name)
+        if channel == "in_person":
+            return self.env._("Signed in person, witnessed by %(user)s", user=witness.name)
+        if channel == "link":
+            return self.env._("Signed from a personal link sent to %(email)s, from the address %(ip)s",
+                              email=email, ip=address or "?")
+        return ""
+
+    def _send_sign_link(self, side, partner, signer_name=None):
+        """Send ``partner`` a personal link to sign ``side``: a manager's step, the handover waiting for signatures."""
+        self.ensure_one()
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(self.env._("Only handover managers can send a signing link."))
+        self.check_access("write")
+        self._check_state("verified")
+        if self[f"{side}_signed_on"]:
+            raise UserError(self.env._("This side has already signed."))
+        email = partner.email_normalized
+        if not email:
+            raise UserError(
+                self.env._("%(contact)s has no valid email: the link and its code are sent there. Add one to the "
+                           "contact, or choose another.", contact=partner.display_name or "")
+            )
+        other = "receiver" if side == "transfer" else "transfer"
+        signer_user = self[f"{other}_signer_user_id"]
+        if signer_user and email in (signer_user.email_normalized, (signer_user.login or "").lower()):
+            raise UserError(
+                self.env._("%(email)s belongs to %(user)s, who signed for the other party: the same person cannot "
+                           "sign for both sides.", email=email, user=signer_user.name)
+            )
+        link = self.env["customer.handover.sign.request"]._send(self, side, partner, signer_name or partner.name)
+        env = self.company_id._handover_lang_env()
+        party = env._("receiving party") if side == "receiver" else env._("transferring party")
+        self._message_log(body=env._("Signing link for the %(party)s sent to %(email)s; it expires on %(date)s (UTC).",
+                                     party=party, email=email, date=link.expires_on))
+        return link
 
     def _stamp_customers(self, customers):
         """Record on each customer that this handover handed it over, and when."""

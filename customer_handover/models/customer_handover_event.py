@@ -74,6 +74,11 @@ EVENTS = [
     # an entry is evidence, so it keeps its code, and still displays and verifies.
     ("handover_verified", "Checklist verified"),
     ("checklist_verified", "Checklist workbook verified"),
+    ("sign_link_sent", "Signing link sent"),
+    ("sign_link_cancelled", "Signing link replaced or withdrawn"),
+    ("sign_code_sent", "Signing code sent"),
+    ("sign_code_accepted", "Signing code accepted"),
+    ("sign_code_refused", "Wrong signing code refused"),
 ]
 
 
