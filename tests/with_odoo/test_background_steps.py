@@ -3,9 +3,11 @@
 import json
 import math
 from contextlib import nullcontext
+from datetime import timedelta
 
 import psycopg2
 
+from odoo import fields
 from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PARAM, THRESHOLD_PARAM
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
@@ -207,8 +209,9 @@ class TestBackgroundChecklist(JobFixture):
         cron, progress = cron._add_progress()
         self.env["customer.handover.job"].with_context(cron.env.context)._cron_run()
         self.assertEqual((progress.done, progress.remaining), (4, 7), "the cron is told how far the step got")
-        self.env.cr.execute(SQL("UPDATE customer_handover_job SET started_on = now() at time zone 'utc' "
-                                "- interval '60 seconds' WHERE id = %s", job.id))
+        # started a minute ago by the clock the figures read (PostgreSQL's now() is the transaction's start)
+        self.env.cr.execute(SQL("UPDATE customer_handover_job SET started_on = %s WHERE id = %s",
+                                fields.Datetime.now() - timedelta(seconds=60), job.id))
         job.invalidate_recordset()
         handover.invalidate_recordset()
         figures = job._figures()

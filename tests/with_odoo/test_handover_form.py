@@ -149,7 +149,8 @@ class TestHandoverForm(FormCase):
             item.with_user(self.manager).unlink()
         item.with_user(self.handover_user).write({"exclusion_reason": "Kept by the transferring company"})
         item.with_user(self.handover_user).action_exclude()
-        self.assertEqual(note_text(handover.message_ids[0]), "Excluded from the checklist Paper files, 3 boxes")
+        self.assertEqual(note_text(handover.message_ids[0]),
+                         "Excluded from the checklist Paper files, 3 boxes (Kept by the transferring company)")
         self.assertTrue(item.exists())
 
 
