@@ -68,12 +68,9 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         restricted = self._own_restricted_fields()
         given = {name for vals in vals_list for name, value in vals.items() if value and name in restricted}
         self.check_field_access_rights("create", sorted(name for name in given if (self._name, name) not in unlocked))
+        locked = {name for name in self._evidence_fields if (self._name, name) not in unlocked}
         for vals in vals_list:
-            refused = [
-                name for name in vals
-                if name in self._evidence_fields and (self._name, name) not in unlocked
-                and not self._is_default_value(name, vals[name])
-            ]
+            refused = [name for name in vals if name in locked and not self._is_default_value(name, vals[name])]
             if refused:
                 self._refuse_evidence(refused, "create")
         token = _OWN_DEFAULTS.set(self._create_memo(unlocked))
@@ -98,9 +95,13 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
     def default_get(self, fields_list):
         """Defaults of this addon's fields the user may not read are not told (the form does not show them either)."""
         values = super().default_get(fields_list)
+        if self.env.is_superuser():  # reads every field; a create's computes ask defaults as superuser per record
+            return values
         memo = _OWN_DEFAULTS.get()
         # Odoo asks the defaults once per record created: the create call has looked these fields up already
         hidden = memo.hidden if memo and memo.key == self._memo_key() else self._hidden_fields()
+        if not hidden:
+            return values
         return {name: value for name, value in values.items() if name not in hidden}
 
     def _add_missing_default_values(self, values):
@@ -112,8 +113,9 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         memo = _OWN_DEFAULTS.get()
         if not (memo and memo.key == self._memo_key() and memo.unlocked == unlocked):
             memo = self._create_memo(unlocked)
-        # given as values, Odoo does not ask these defaults again for each record
-        result = super()._add_missing_default_values({**memo.preset, **values})
+        # given as values (those without a default as placeholders, dropped below), Odoo does not ask these
+        # defaults again for each record
+        result = super()._add_missing_default_values({**memo.preset, **dict.fromkeys(memo.absent, False), **values})
         for name in memo.absent:
             if name not in values:
                 result.pop(name, None)
@@ -141,7 +143,8 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
                              if field.default else None)
             elif field.type not in ("one2many", "many2many"):
                 asked.append(name)
-        own.update(self.default_get(asked) if asked else {})
+        defaults = self.default_get(asked) if asked else {}
+        own.update({name: defaults.get(name) for name in asked})
         return own
 
     def copy(self, default=None):

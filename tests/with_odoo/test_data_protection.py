@@ -1,5 +1,6 @@
 from contextlib import contextmanager
 from datetime import date
+from unittest.mock import patch
 
 from dateutil.relativedelta import relativedelta
 from freezegun import freeze_time
@@ -56,6 +57,27 @@ class TestDataProtection(HandoverCase):
         self.assertEqual(set(created.mapped("customer_type")), {"individual"})
         self.assertEqual(set(created.mapped("retention_status")), {"active"})
         self.assertTrue(all(created.mapped("retention_end_date")))
+
+    def test_new_contacts_ask_who_reads_what_once_per_create(self):
+        """An import creates contacts by the thousand: the fields the user may not read are asked once per call.
+
+        Odoo computes each new contact's salesperson as superuser and asks its defaults one contact at a time.
+        """
+        partners = type(self.Partner)
+        asked = []
+
+        def hidden_fields(model):
+            asked.append(model.env.su)
+            return hidden_fields.original(model)
+
+        hidden_fields.original = partners._hidden_fields
+        with patch.object(partners, "_hidden_fields", hidden_fields):
+            self.Partner.create([{"name": "Imported alone"}])
+            once = len(asked)
+            created = self.Partner.create([{"name": f"Imported {number}"} for number in range(20)])
+        self.assertEqual(len(asked) - once, once, "asked as often for twenty contacts as for one")
+        default = self.Partner.env.company.sudo().handover_default_sensitivity
+        self.assertEqual(created.with_user(self.officer).mapped("data_sensitivity"), [default] * 20)
 
     def test_relationship_end_date_follows_the_stage(self):
         partner = self.Partner.create({"name": "Former", "relationship_stage": "active"})
