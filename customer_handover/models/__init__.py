@@ -24,3 +24,4 @@ from . import res_partner_handover_match
 from . import res_partner_handover_move
 from . import res_partner_handover_package
 from . import ir_attachment
+from . import mail_message
