@@ -12,8 +12,11 @@ from ..checklist import (
     COVER,
     COVER_WIDTHS,
     DIGEST_WIDTH,
+    LINE_HEIGHT,
+    MAX_ROW_HEIGHT,
     SIGNATURE_WIDTHS,
     row_height,
+    wrapped_lines,
     wrapped_row_height,
 )
 
@@ -60,6 +63,7 @@ class Layout:
     """
 
     def __init__(self, verifier, sheet, kind, columns, rows=None):
+        self.verifier = verifier
         self.package = verifier.package
         self.sheet = sheet
         self.kind = kind
@@ -123,6 +127,8 @@ class Layout:
             return
         self.expected_row += 1
         height = self.height(values, self.widths) if self.widths else None
+        if height == MAX_ROW_HEIGHT and self.height is wrapped_row_height:
+            self._note_clipped(number, values)
         expected = {"r": str(number)} if height is None else {"r": str(number), "ht": attributes.get("ht"),
                                                               "customHeight": "1"}
         if attributes != expected or (height is not None and _number(attributes.get("ht")) != height):
@@ -133,6 +139,13 @@ class Layout:
             if not plain or column >= len(styles) or style != styles[column]:
                 self.rewrite(f"cell {get_column_letter(column + 1) if column < 16384 else column + 1}{number}")
                 return
+
+    def _note_clipped(self, number, values):
+        """Name the cell whose text the highest row cannot show whole: valid or not, the reader reads it there."""
+        lines = wrapped_lines(values, self.widths)
+        longest = max(range(len(lines)), key=lines.__getitem__)
+        self.verifier.report("row_clipped", sheet=self.sheet.title, cell=f"{get_column_letter(longest + 1)}{number}",
+                             lines=lines[longest], shown=MAX_ROW_HEIGHT // LINE_HEIGHT)
 
     def _role(self, style):
         """The role of a cell format index (a style attribute), None when it is not one of the writer's."""

@@ -22,7 +22,16 @@ from ..checklist import (
 )
 from ..signing import ChecklistError, check_signature, common_name, fingerprint, load_certificate
 from .layout import Layout
-from .results import MAX_REPORTED, MAX_REWRITTEN, TRUST_FINDINGS, Finding, Result, Signer, UnreadableChecklist
+from .results import (
+    MAX_REPORTED,
+    MAX_REWRITTEN,
+    NOTE_FINDINGS,
+    TRUST_FINDINGS,
+    Finding,
+    Result,
+    Signer,
+    UnreadableChecklist,
+)
 from .sheet import Irregular, Sheet
 
 MAX_SIGNATURES = len(ROLES)
@@ -84,7 +93,7 @@ class Verifier:
 
     def _status(self, result):
         codes = {finding.code for finding in self.findings}
-        if codes - TRUST_FINDINGS or self.package.refusals or not all(s.valid for s in result.signers):
+        if codes - TRUST_FINDINGS - NOTE_FINDINGS or self.package.refusals or not all(s.valid for s in result.signers):
             return "invalid"
         if not self.package.canonical:
             return "resaved"
