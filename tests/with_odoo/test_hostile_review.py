@@ -69,3 +69,27 @@ class TestHostileReview(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         self.assertFalse(
             self._events(company_id=self.company_a.id).filtered(lambda entry: FORGED in (entry.payload or ""))
         )
+
+
+@tagged("post_install", "-at_install")
+class TestSealKeyBroken(HandoverCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a.partner_id.email = cls.company_a.partner_id.email or "a@example.com"
+        cls.company_a.with_user(cls.officer).action_handover_create_signing_key()
+        cls.Event = cls.env["customer.handover.event"]
+
+    def test_a_seal_whose_private_key_an_administrator_removed_does_not_stall_the_chain(self):
+        self.Event._chain_pending()
+        seal = self.Event._seal(self.company_a)
+        after = self.Event._append([{"company_id": self.company_a.id, "event": "lines_checked", "payload": {}}])
+        # The certificate keeps its dates, so it still reads valid, but nothing can sign with it any more.
+        certificate = self.company_a.sudo().handover_certificate_id
+        certificate.with_user(self.env.ref("base.user_admin")).private_key_id = False
+        self.assertTrue(certificate.is_valid)
+        with self.assertLogs("odoo.addons.customer_handover.models.customer_handover_event", "WARNING"):
+            self.Event._cron_chain()
+        self.assertFalse(seal.exists(), "the seal is dropped, as when the key is gone")
+        self.assertTrue(after.sequence, "the entries after the seal are chained, not left pending")
+        self.assertIsNone(self.Event.with_user(self.officer)._check_chain(self.company_a)[1])
