@@ -171,3 +171,13 @@ def test_a_row_the_writer_clips_names_its_cell_and_stays_valid(company, trusted)
     result = verify(build_wrapped(company, [6, 20, 60], [["1", "Wang Fang", "word " * 2000]]), trusted=trusted)
     assert result.status == "valid"
     assert [(finding.code, finding.params["cell"]) for finding in result.findings] == [("row_clipped", "C2")]
+
+
+def test_notes_on_clipped_rows_never_crowd_out_a_change(company, trusted):  # noqa: F811
+    rows = [[str(number), f"Customer {number}", "word " * 2000] for number in range(1, 31)]
+    rows.append(["31", "Wang Fang", "consent given"])
+    parts = unpacked(build_wrapped(company, [6, 20, 60], rows))
+    parts[CHECKLIST] = parts[CHECKLIST].replace(b"consent given", b"consent taken")
+    result = verify(packed(parts), trusted=trusted)
+    assert result.status == "invalid"
+    assert "cell_changed" in [finding.code for finding in result.findings]

@@ -53,6 +53,14 @@ class TestHostileReview(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         )
         self.assertEqual(note.subtype_id, self.env.ref("customer_handover.mt_lines_missing"))
 
+    def test_only_settings_administrators_set_the_bilingual_documents(self):
+        for user in (self.handover_user, self.manager, self.officer):
+            with self.subTest(user=user.login):
+                self._refused(
+                    user.login, "res.company", "write", [self.company_a.ids, {"handover_bilingual_headers": True}]
+                )
+        self.assertFalse(self.company_a.handover_bilingual_headers)
+
     def test_nobody_chains_or_seals_the_log_over_rpc(self):
         log = "customer.handover.event"
         calls = [

@@ -43,12 +43,15 @@ class Verifier:
         self.trusted = trusted
         self.detached = detached
         self.findings = []
+        # Kept apart, so that notes never take the place of a finding that decides the answer.
+        self.notes = []
         self.moved_sheets = set()
 
     def report(self, code, **params):
         finding = Finding(code, params)
-        if len(self.findings) < MAX_REPORTED and finding not in self.findings:
-            self.findings.append(finding)
+        found = self.notes if code in NOTE_FINDINGS else self.findings
+        if len(found) < MAX_REPORTED and finding not in found:
+            found.append(finding)
 
     def run(self):
         package = self.package
@@ -88,12 +91,12 @@ class Verifier:
             findings = [finding for finding in findings if finding.code != "not_pinned"]
         elif result.status == "resaved":
             findings += [Finding("rewritten", {"part": part, "item": item}) for part, item in package.rewritten]
-        result.findings = findings[:MAX_REPORTED + MAX_REWRITTEN]
+        result.findings = findings[:MAX_REPORTED + MAX_REWRITTEN] + self.notes
         return result
 
     def _status(self, result):
         codes = {finding.code for finding in self.findings}
-        if codes - TRUST_FINDINGS - NOTE_FINDINGS or self.package.refusals or not all(s.valid for s in result.signers):
+        if codes - TRUST_FINDINGS or self.package.refusals or not all(s.valid for s in result.signers):
             return "invalid"
         if not self.package.canonical:
             return "resaved"
