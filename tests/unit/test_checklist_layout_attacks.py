@@ -10,7 +10,15 @@ from customer_handover_tools.checklist_xlsx import ChecklistWriter
 from openpyxl import load_workbook
 
 from .test_checklist import SHEETS
-from .test_checklist_hostile import CHECKLIST, company, packed, signed, trusted, unpacked  # noqa: F401 (fixtures)
+from .test_checklist_hostile import (  # noqa: F401 (company, signed and trusted are fixtures)
+    CHECKLIST,
+    _unwrapped_layout,
+    company,
+    packed,
+    signed,
+    trusted,
+    unpacked,
+)
 
 STYLES, WORKBOOK = "xl/styles.xml", "xl/workbook.xml"
 WRAP_XF = (
@@ -181,3 +189,14 @@ def test_notes_on_clipped_rows_never_crowd_out_a_change(company, trusted):  # no
     result = verify(packed(parts), trusted=trusted)
     assert result.status == "invalid"
     assert "cell_changed" in [finding.code for finding in result.findings]
+
+
+def test_a_checklist_turned_back_into_the_first_layout_names_the_cells_it_cuts(signed, trusted):  # noqa: F811
+    """The first layout verifies (checklists were signed so), but a value wider than its column stops at the next
+    cell: turning a wrapped checklist back into it hides the end of long values, and the reader is told where."""
+    result = verify(packed(_unwrapped_layout(unpacked(signed))), trusted=trusted)
+    assert result.status == "valid"
+    cut = [finding.params["cell"] for finding in result.findings if finding.code == "cell_cut"]
+    # 8 characters a column: "138 0000 0001" is cut by "=SUM(A1:A9)" beside it, which the digest column cuts.
+    assert cut[:2] == ["C2", "D2"], [finding.message for finding in result.findings]
+    assert {finding.code for finding in result.findings} == {"cell_cut"}
