@@ -6,7 +6,7 @@
     "website": "https://github.com/customer-handover/customer_handover",
     "author": "Customer Handover contributors",
     "license": "LGPL-3",
-    "depends": ["certificate", "contacts", "mail"],
+    "depends": ["certificate", "contacts", "mail", "portal"],
     "external_dependencies": {"python": ["cryptography", "openpyxl", "pyrage", "xlsxwriter"]},
     "data": [
         "security/customer_handover_security.xml",
@@ -39,6 +39,8 @@
         "views/customer_handover_menus.xml",
         "report/customer_handover_templates.xml",
         "data/mail_message_subtype_data.xml",
+        "data/mail_template_data.xml",
+        "views/customer_handover_sign_request_templates.xml",
     ],
     "demo": [
         "demo/customer_business_domain_demo.xml",
@@ -46,6 +48,7 @@
         "demo/customer_consent_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": ["customer_handover/static/src/**/*"],
         "web.assets_tests": ["customer_handover/static/tests/tours/**/*"],
     },
     "application": True,

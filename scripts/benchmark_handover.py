@@ -238,8 +238,8 @@ def run(args):
         growth = rss_mb() - baseline
         # The company seals the checklist once both parties have signed it.
         handover.with_user(user).action_mark_verified()
-        handover.with_user(manager)._sign("transfer", "Benchmark manager", SIGNATURE)
-        handover.with_user(manager)._sign("receiver", "Receiving representative", SIGNATURE)
+        handover.with_user(manager)._sign("transfer", "Benchmark manager", SIGNATURE, channel="in_person")
+        handover.with_user(manager)._sign("receiver", "Receiving representative", SIGNATURE, channel="in_person")
         cr.commit()
         exports = export_figures(env, handover.with_user(manager), manager)
         appends = append_queries(env)

@@ -111,8 +111,8 @@ def signed_handover(env, count, manager, officer):
         env.flush_all()
         env.invalidate_all()
     handover.with_user(manager).action_mark_verified()
-    handover.with_user(manager)._sign("transfer", "Benchmark manager", SIGNATURE)
-    handover.with_user(manager)._sign("receiver", "Receiving representative", SIGNATURE)
+    handover.with_user(manager)._sign("transfer", "Benchmark manager", SIGNATURE, channel="in_person")
+    handover.with_user(manager)._sign("receiver", "Receiving representative", SIGNATURE, channel="in_person")
     env.cr.commit()
     print(f"set up a signed handover of {count} customers with two consents each in "
           f"{time.perf_counter() - start:.1f} s", flush=True)

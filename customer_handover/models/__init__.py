@@ -5,8 +5,10 @@ from . import certificate_certificate
 from . import customer_business_domain
 from . import customer_consent_purpose
 from . import customer_consent
+from . import customer_handover_job
 from . import customer_handover
 from . import customer_handover_move
+from . import customer_handover_sign_request
 from . import customer_handover_export
 from . import customer_handover_export_content
 from . import customer_handover_package
@@ -24,4 +26,5 @@ from . import res_partner_handover_match
 from . import res_partner_handover_move
 from . import res_partner_handover_package
 from . import ir_attachment
+from . import ir_http
 from . import mail_message

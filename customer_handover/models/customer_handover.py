@@ -3,6 +3,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
+from .customer_handover_job import ACTIVE_STATES, running_job_id
 from .customer_handover_line import ON_RECORD
 from .handover_access import MANAGER
 from .handover_notes import log_note
@@ -12,10 +13,18 @@ OPEN_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 CHECKLIST_OPEN_STATES = ("draft", "confirmed", "in_progress")
 # What each customer's eligibility was checked against when it was put on the checklist.
 TERMS_FIELDS = ("receiver_id", "purpose_ids", "receiver_abroad", "receiver_country_id", "abroad_legal_basis")
-SIGNATURE_FIELDS = (
-    "transfer_signer", "transfer_signature", "transfer_signed_on",
-    "receiver_signer", "receiver_signature", "receiver_signed_on",
+SIDES = ("transfer", "receiver")
+# How a side signed, its facts per side (``{side}_<name>``): set by _sign only.
+SIGN_EVIDENCE = (
+    "signer", "signature", "signed_on", "sign_channel", "signer_user_id", "witness_id", "sign_email", "sign_ip",
+    "sign_request_id",
 )
+SIGNATURE_FIELDS = tuple(f"{side}_{name}" for side in SIDES for name in SIGN_EVIDENCE)
+SIGN_CHANNELS = [
+    ("user", "Signed by the logged-in user"),
+    ("link", "Signed from a personal link"),
+    ("in_person", "Signed in person, witnessed"),
+]
 TRANSFER_MODES = [
     ("package", "Transfer package"),
     ("company", "Move to a company of this database"),
@@ -173,6 +182,37 @@ class CustomerHandover(models.Model):
     receiver_signer = fields.Char(string="Receiving Representative", copy=False, tracking=True)
     receiver_signature = fields.Image(copy=False, attachment=True, max_width=1024, max_height=1024)
     receiver_signed_on = fields.Datetime(copy=False, readonly=True)
+    transfer_sign_channel = fields.Selection(
+        SIGN_CHANNELS, string="Transferring Party Signed", copy=False, readonly=True, tracking=True
+    )
+    transfer_signer_user_id = fields.Many2one(
+        "res.users", string="Transferring Signer (User)", copy=False, readonly=True, tracking=True
+    )
+    transfer_witness_id = fields.Many2one(
+        "res.users", string="Transferring Signature Witnessed By", copy=False, readonly=True, tracking=True
+    )
+    transfer_sign_email = fields.Char(string="Transferring Signing Link Sent To", copy=False, readonly=True)
+    transfer_sign_ip = fields.Char(string="Transferring Signature IP Address", copy=False, readonly=True)
+    transfer_sign_request_id = fields.Many2one(
+        "customer.handover.sign.request", string="Transferring Signing Link", copy=False, readonly=True
+    )
+    transfer_sign_note = fields.Char(string="How the Transferring Party Signed", compute="_compute_sign_note")
+    receiver_sign_channel = fields.Selection(
+        SIGN_CHANNELS, string="Receiving Party Signed", copy=False, readonly=True, tracking=True
+    )
+    receiver_signer_user_id = fields.Many2one(
+        "res.users", string="Receiving Signer (User)", copy=False, readonly=True, tracking=True
+    )
+    receiver_witness_id = fields.Many2one(
+        "res.users", string="Receiving Signature Witnessed By", copy=False, readonly=True, tracking=True
+    )
+    receiver_sign_email = fields.Char(string="Receiving Signing Link Sent To", copy=False, readonly=True)
+    receiver_sign_ip = fields.Char(string="Receiving Signature IP Address", copy=False, readonly=True)
+    receiver_sign_request_id = fields.Many2one(
+        "customer.handover.sign.request", string="Receiving Signing Link", copy=False, readonly=True
+    )
+    receiver_sign_note = fields.Char(string="How the Receiving Party Signed", compute="_compute_sign_note")
+    sign_request_ids = fields.One2many("customer.handover.sign.request", "handover_id", string="Signing Links")
     signature_status = fields.Char(
         string="Signatures", compute="_compute_signature_status", help="How many of the two parties have signed."
     )
@@ -182,6 +222,18 @@ class CustomerHandover(models.Model):
     cancel_reason = fields.Text(string="Cancellation Reason", copy=False, readonly=True, tracking=True)
     cancelled_by_id = fields.Many2one("res.users", copy=False, readonly=True)
     cancelled_on = fields.Datetime(copy=False, readonly=True)
+    job_ids = fields.One2many("customer.handover.job", "handover_id", string="Background Steps")
+    active_job_id = fields.Many2one(
+        "customer.handover.job", string="Running Step", compute="_compute_active_job",
+        help="The step running in the background, or stopped on an error and waiting for its user.",
+    )
+    active_job_state = fields.Selection(
+        lambda self: self.env["customer.handover.job"]._fields["state"].selection, string="Running Step Status",
+        compute="_compute_active_job")
+    active_job_progress = fields.Float(string="Progress", compute="_compute_active_job")
+    active_job_text = fields.Char(string="Running Step Progress", compute="_compute_active_job")
+    active_job_time_left = fields.Char(string="Time Left", compute="_compute_active_job")
+    active_job_error = fields.Text(string="Running Step Error", compute="_compute_active_job")
 
     _sql_constraints = [
         ("nda_term_positive", "CHECK (nda_term_months IS NULL OR nda_term_months >= 0)",
@@ -273,13 +325,34 @@ class CustomerHandover(models.Model):
 
     @api.depends("line_ids.scope_run", "state")
     def _compute_scope_run(self):
+        # Read as two figures per handover, not line by line: a checklist may hold a million lines.
+        extremes = {handover.id: (highest, lowest) for handover, highest, lowest in self.env[
+            "customer.handover.line"]._read_group([("handover_id", "in", self.ids)], ["handover_id"],
+                                                  ["scope_run:max", "scope_run:min"])}
         for handover in self:
             # An undone run's lines keep its number negated: the next run takes the next number.
-            runs = handover.line_ids.mapped("scope_run")
-            handover.scope_run_count = max((abs(run) for run in runs), default=0)
+            highest, lowest = extremes.get(handover.id, (0, 0))
+            handover.scope_run_count = max(highest, -lowest, 0)
+            # the last run is undoable while its number is still on lines, not negated
             handover.can_undo_scope = (
-                handover.state == "draft" and not handover.is_signed and handover.scope_run_count in runs
+                handover.state == "draft" and not handover.is_signed and handover.id in extremes
+                and highest == handover.scope_run_count
             )
+
+    @api.depends("job_ids.state", "job_ids.done_count", "job_ids.error")
+    @api.depends_context("lang")
+    def _compute_active_job(self):
+        # sudo: which step runs on a handover the user reads is the user's business, the job's facts are not secret
+        jobs = self.env["customer.handover.job"].sudo().search(
+            [("handover_id", "in", self.ids), ("state", "in", ACTIVE_STATES)])
+        active = {job.handover_id.id: job for job in jobs}
+        for handover in self:
+            job = active.get(handover.id, jobs.browse())
+            handover.update({
+                "active_job_id": job.id, "active_job_state": job.state, "active_job_progress": job.progress,
+                "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
+                "active_job_error": job.error,
+            })
 
     @api.depends("export_ids")
     def _compute_export_count(self):
@@ -330,6 +403,13 @@ class CustomerHandover(models.Model):
             else:
                 handover.signature_status = self.env._("0 of 2 signed")
 
+    @api.depends(*SIGNATURE_FIELDS)
+    @api.depends_context("lang")
+    def _compute_sign_note(self):
+        for handover in self:
+            for side in SIDES:
+                handover[f"{side}_sign_note"] = handover._sign_note(side)
+
     @api.depends("company_id")
     def _compute_signing_key_missing(self):
         for handover in self:
@@ -370,6 +450,7 @@ class CustomerHandover(models.Model):
     @api.ondelete(at_uninstall=False)
     def _unlink_only_unstarted(self):
         self._check_manager()
+        self._check_idle()
         kept = self.filtered(lambda handover: handover.state not in ("draft", "cancel") or handover.is_signed
                              or handover.export_ids)
         if kept:
@@ -408,6 +489,7 @@ class CustomerHandover(models.Model):
     def action_cancel(self):
         """Open the cancellation dialog, which asks why."""
         self._check_manager()
+        self._check_idle()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Cancel the handover"),
@@ -459,6 +541,7 @@ class CustomerHandover(models.Model):
     def action_open_sign(self):
         self.ensure_one()
         self._check_state("verified")
+        self._check_idle()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Sign the handover"),
@@ -472,6 +555,7 @@ class CustomerHandover(models.Model):
         """Complete the handover: stamp the customers handed over and, inside this database, move them."""
         self._check_manager()
         self._check_state("signed")
+        self._check_idle()
         for handover in self:
             customers = handover.line_ids.filtered(
                 lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
@@ -490,6 +574,7 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         if self.state not in ("draft", "confirmed"):
             raise UserError(self.env._("Customers can only be added to a handover that has not started."))
+        self._check_idle()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Select customers"),
@@ -559,16 +644,39 @@ class CustomerHandover(models.Model):
         return self.company_id.action_handover_create_signing_key()
 
     def action_verify_all_pending(self):
-        """Verify every pending line of the checklist that can be verified, and say what was skipped."""
+        """Verify every pending line of the checklist that can be verified, and say what was skipped.
+
+        More lines than the background threshold are verified by a background step, batch by batch.
+        """
         self.ensure_one()
         self._check_state("in_progress")
-        return self.line_ids.action_verify_pending()
+        Line = self.env["customer.handover.line"]
+        Job = self.env["customer.handover.job"]
+        domain = [("handover_id", "=", self.id), ("to_verify", "=", True)]
+        threshold = Job._threshold()
+        if Line.search_count(domain, limit=threshold + 1) <= threshold:
+            return self.line_ids.action_verify_pending()
+        self.check_access("write")
+        Line.check_access("write")
+        query = Line._search(domain, order="id")
+        return Job._start(self, "verify", query.select("customer_handover_line.id"))._started_action()
+
+    def action_job_continue(self):
+        """Let the step that stopped on an error go on without the record it stopped on."""
+        self.ensure_one()
+        return self.active_job_id.with_env(self.env).action_continue()
+
+    def action_job_cancel(self):
+        """Cancel the step running in the background, undoing what it did."""
+        self.ensure_one()
+        return self.active_job_id.with_env(self.env).action_cancel()
 
     def action_undo_scope(self):
         """Take the last Select Customers run off the checklist before confirmation: its lines are excluded."""
         self.ensure_one()
         self._check_state("draft")
         self._check_checklist_open()
+        self._check_idle()
         run = self.scope_run_count
         lines = self.line_ids.filtered(lambda line: run and line.scope_run == run)
         if not lines or not self.can_undo_scope:
@@ -578,6 +686,12 @@ class CustomerHandover(models.Model):
                 self.env._("A data-protection officer admitted customers of the last selection: exclude the lines "
                            "one by one with a reason instead.")
             )
+        self._undo_lines(lines, run)
+        lines._log_to_chatter("scope_undone")
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+    def _undo_lines(self, lines, run):
+        """Take ``lines`` of selection ``run`` off the record: excluded as undone, their run negated, and logged."""
         kept = lines.filtered("excluded")
         with evidence_step(lines._name, "scope_run", "excluded", "exclusion_reason"):
             kept.write({"scope_run": -run})
@@ -585,8 +699,6 @@ class CustomerHandover(models.Model):
         self.env["customer.handover.event"]._append_for(
             lines, "scope_undone", {"handover": self.id, "run": run}, self.company_id
         )
-        lines._log_to_chatter("scope_undone")
-        return {"type": "ir.actions.client", "tag": "soft_reload"}
 
     def _undone_reason(self, env=None):
         """The exclusion reason of an undone selection: stored in the company's language, shown in ``env``'s."""
@@ -649,22 +761,48 @@ class CustomerHandover(models.Model):
         return ", ".join(f"“{self._fields[name]._description_string(self.env)}”" for name in names
                          if name in self._fields)
 
+    def _check_idle(self):
+        """Refuse a step on these handovers while a background step of theirs runs or waits for its user."""
+        # sudo: whether a step runs on a handover is the business of every user who acts on it
+        job = self.env["customer.handover.job"].sudo().search(
+            [("handover_id", "in", self.ids), ("state", "in", ACTIVE_STATES), ("id", "!=", running_job_id())],
+            limit=1)
+        if not job:
+            return
+        if job.state == "failed":
+            raise UserError(self.env._(
+                "%(handover)s is waiting: %(step)s stopped on an error. Continue it without that record, or cancel "
+                "it, on the handover first.", handover=job.handover_id.name, step=job._kind_label()))
+        raise UserError(self.env._(
+            "%(handover)s is busy: %(step)s runs in the background (%(done)s of %(total)s). Wait until it ends, or "
+            "cancel it on the handover.", handover=job.handover_id.name, step=job._kind_label(),
+            done=job.done_count + job.skipped_count, total=job.total))
+
     def _step(self, field_names, values, event, payload=None):
         """Write a step's facts, which only a step may set, and log it."""
+        self._check_idle()
         field_names = (field_names,) if isinstance(field_names, str) else field_names
         with evidence_step(self._name, *field_names):
             self.write(values)
         self.env["customer.handover.event"]._append_for(self, event, payload)
 
-    def _sign(self, side, signer, signature):
-        """Record one party's signature; both parties signed moves the handover to signed."""
+    def _sign(self, side, signer, signature, *, channel, link=None, ip_address=None):
+        """Record one party's signature and how it was given; both parties signed moves the handover to signed.
+
+        ``channel``: ``user`` (the logged-in user signs as themself), ``in_person`` (a representative signs in
+        front of the logged-in user, who witnesses) or ``link`` (through ``link``, a personal signing link).
+        """
         self.ensure_one()
         self._check_state("verified")
+        user = self.env.user
+        if channel == "user":
+            self._check_signs_as_self(side)
+            signer = user.name
         signer = (signer or "").strip()
         if not signer or not signature:
             raise UserError(self.env._("Enter the representative's name and draw the signature."))
-        other = self.receiver_signer if side == "transfer" else self.transfer_signer
-        if other and other.strip().casefold() == signer.casefold():
+        other = "receiver" if side == "transfer" else "transfer"
+        if self[f"{other}_signer"] and self[f"{other}_signer"].strip().casefold() == signer.casefold():
             raise UserError(
                 self.env._("%(signer)s already signed for the other party: each side signs with its own "
                            "representative.", signer=signer)
@@ -677,11 +815,79 @@ class CustomerHandover(models.Model):
                            "user under Parties before signing; a signed handover can no longer be changed.",
                            handover=self.name)
             )
-        values = {f"{side}_signer": signer, f"{side}_signature": signature, f"{side}_signed_on": fields.Datetime.now()}
+        values = {f"{side}_signer": signer, f"{side}_signature": signature, f"{side}_signed_on": fields.Datetime.now(),
+                  f"{side}_sign_channel": channel, f"{side}_sign_ip": ip_address or False}
+        if channel == "user":
+            values[f"{side}_signer_user_id"] = user.id
+        elif channel == "in_person":
+            values[f"{side}_witness_id"] = user.id
+        elif channel == "link" and link and link.handover_id == self and link.side == side:
+            values.update({f"{side}_sign_email": link.email, f"{side}_sign_request_id": link.id})
+        else:
+            raise UserError(self.env._("Choose how the representative signs: as yourself, in person or from a link."))
         if self.transfer_signed_on or self.receiver_signed_on:
             values["state"] = "signed"
-        self._step(tuple(values), values, "handover_signed", {"side": side})
+        payload = {"side": side, "channel": channel, **({"link": link.id} if link else {})}
+        self._step(tuple(values), values, "handover_signed", payload)
         return True
+
+    def _check_signs_as_self(self, side):
+        """The logged-in user signs one side as themself: never both, and the receiving side only as its user."""
+        user = self.env.user
+        other = "receiver" if side == "transfer" else "transfer"
+        if self[f"{other}_signer_user_id"] == user:
+            raise UserError(
+                self.env._("You already signed for the other party: the same person cannot sign for both sides. "
+                           "Send the representative a signing link, or choose “In person” if they sign in front "
+                           "of you; you are then recorded as the witness.")
+            )
+        if side == "receiver" and user != self.receiver_user_id:
+            raise UserError(
+                self.env._("You are not the receiving party: its representative signs from a personal link, or in "
+                           "person in front of you, recorded as witnessed by you.")
+            )
+
+    def _sign_note(self, side):
+        """How ``side`` signed, in the reader's language: empty before it signs (and for older signatures)."""
+        channel, user = self[f"{side}_sign_channel"], self[f"{side}_signer_user_id"]
+        witness, email, address = self[f"{side}_witness_id"], self[f"{side}_sign_email"], self[f"{side}_sign_ip"]
+        if channel == "user":
+            return self.env._("Signed in Odoo by %(user)s, logged in", user=user.name)
+        if channel == "in_person":
+            return self.env._("Signed in person, witnessed by %(user)s", user=witness.name)
+        if channel == "link":
+            return self.env._("Signed from a personal link sent to %(email)s, from the address %(ip)s",
+                              email=email, ip=address or "?")
+        return ""
+
+    def _send_sign_link(self, side, partner, signer_name=None):
+        """Send ``partner`` a personal link to sign ``side``: a manager's step, the handover waiting for signatures."""
+        self.ensure_one()
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(self.env._("Only handover managers can send a signing link."))
+        self.check_access("write")
+        self._check_state("verified")
+        if self[f"{side}_signed_on"]:
+            raise UserError(self.env._("This side has already signed."))
+        email = partner.email_normalized
+        if not email:
+            raise UserError(
+                self.env._("%(contact)s has no valid email: the link and its code are sent there. Add one to the "
+                           "contact, or choose another.", contact=partner.display_name or "")
+            )
+        other = "receiver" if side == "transfer" else "transfer"
+        signer_user = self[f"{other}_signer_user_id"]
+        if signer_user and email in (signer_user.email_normalized, (signer_user.login or "").lower()):
+            raise UserError(
+                self.env._("%(email)s belongs to %(user)s, who signed for the other party: the same person cannot "
+                           "sign for both sides.", email=email, user=signer_user.name)
+            )
+        link = self.env["customer.handover.sign.request"]._send(self, side, partner, signer_name or partner.name)
+        env = self.company_id._handover_lang_env()
+        party = env._("receiving party") if side == "receiver" else env._("transferring party")
+        self._message_log(body=env._("Signing link for the %(party)s sent to %(email)s; it expires on %(date)s (UTC).",
+                                     party=party, email=email, date=link.expires_on))
+        return link
 
     def _stamp_customers(self, customers):
         """Record on each customer that this handover handed it over, and when."""

@@ -65,10 +65,20 @@ EVENTS = [
     ("package_countersigned", "Received checklist countersigned"),
     ("received_checklist_downloaded", "Received checklist downloaded"),
     (event_log.SEAL_EVENT, "Chain sealed"),
+    ("job_started", "Background step started"),
+    ("job_done", "Background step done"),
+    ("job_failed", "Background step stopped on an error"),
+    ("job_continued", "Background step continued without a failed record"),
+    ("job_cancelled", "Background step cancelled and undone"),
     # Codes no step writes any more (now checklist_all_verified and workbook_verified), kept for older logs:
     # an entry is evidence, so it keeps its code, and still displays and verifies.
     ("handover_verified", "Checklist verified"),
     ("checklist_verified", "Checklist workbook verified"),
+    ("sign_link_sent", "Signing link sent"),
+    ("sign_link_cancelled", "Signing link replaced or withdrawn"),
+    ("sign_code_sent", "Signing code sent"),
+    ("sign_code_accepted", "Signing code accepted"),
+    ("sign_code_refused", "Wrong signing code refused"),
 ]
 
 

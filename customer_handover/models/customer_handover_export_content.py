@@ -1,3 +1,6 @@
+import base64
+import hashlib
+
 from odoo import api, fields, models
 from odoo.tools import format_date, split_every
 
@@ -95,10 +98,6 @@ class CustomerHandoverExport(models.Model):
         if handover.receiver_abroad:
             basis = selection["abroad_legal_basis"].get(handover.abroad_legal_basis)
             abroad = " · ".join(filter(None, [self.env._("Yes"), handover.receiver_country_id.name, basis]))
-        signed = [
-            (self.env._("Transferring representative"), handover.transfer_signer, handover.transfer_signed_on),
-            (self.env._("Receiving representative"), handover.receiver_signer, handover.receiver_signed_on),
-        ]
         return [
             [self.env._("Handover"), handover.name],
             [self.env._("Export number"), str(number)],
@@ -121,10 +120,32 @@ class CustomerHandoverExport(models.Model):
             [self.env._("Verified"), str(handover.verified_count)],
             [self.env._("Pending"), str(handover.pending_count)],
             [self.env._("Excluded"), str(handover.excluded_count)],
-            *([label, f"{signer} · {self._local_time(moment)}" if signer else ""] for label, signer, moment in signed),
+            *self._checklist_cover_signatures(handover),
             [self.env._("Exported on"), self._local_time(now)],
             [self.env._("Exported by"), self.env.user.name],
         ]
+
+    @api.model
+    def _checklist_cover_signatures(self, handover):
+        """The cover's rows on each party's signature: who, when, how it was given, and the drawn image's digest.
+
+        On the cover, they are part of what the company's key signs.
+        """
+        labels = {
+            "transfer": (self.env._("Transferring representative"), self.env._("How the transferring party signed"),
+                         self.env._("Transferring signature image (SHA-256)")),
+            "receiver": (self.env._("Receiving representative"), self.env._("How the receiving party signed"),
+                         self.env._("Receiving signature image (SHA-256)")),
+        }
+        rows = []
+        for side, (signer_label, how_label, image_label) in labels.items():
+            signer, image = handover[f"{side}_signer"], handover[f"{side}_signature"]
+            rows += [
+                [signer_label, f"{signer} · {self._local_time(handover[f'{side}_signed_on'])}" if signer else ""],
+                [how_label, handover.with_env(self.env)._sign_note(side)],
+                [image_label, hashlib.sha256(base64.b64decode(image)).hexdigest() if image else ""],
+            ]
+        return rows
 
     @api.model
     def _checklist_export_rows(self, handover):

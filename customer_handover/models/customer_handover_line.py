@@ -331,14 +331,43 @@ class CustomerHandoverLine(models.Model):
             ids.setdefault(line.handover_id, []).append(line.id)
         return [(handover, self.browse(line_ids)) for handover, line_ids in ids.items()]
 
-    def _step(self, field_names, values, event, payload=None):
-        """Write a step's facts, which only a step may set, and log it, one entry per batch of lines."""
+    def _step(self, field_names, values, event, payload=None, chatter=True):
+        """Write a step's facts, which only a step may set, and log it, one entry per batch of lines.
+
+        A background step notes its result on the handover once, at its end (``chatter=False`` for its batches).
+        """
+        self.handover_id._check_idle()
         with evidence_step(self._name, *field_names):
             self.write(values)
         events = self.env["customer.handover.event"]
         for handover, lines in self._by_handover():
             events._append_for(lines, event, {**(payload or {}), "handover": handover.id}, handover.company_id)
-            lines._log_to_chatter(event, state=values.get("state"))
+            if chatter:
+                lines._log_to_chatter(event, state=values.get("state"))
+
+    # ------------------------------------------------------------------------------------------ batch verification
+    # The background step "verify" (customer.handover.job): the pending lines of a handover, batch by batch.
+
+    @api.model
+    def _job_verify_batch(self, job, line_ids):
+        """Verify these lines of the job's checklist that are still to verify: each line is verified once."""
+        lines = self.browse(line_ids).filtered("to_verify")
+        if lines:
+            values = {"state": "verified", "verified_by_id": self.env.uid, "verified_on": fields.Datetime.now()}
+            lines._step(VERIFICATION_FIELDS, values, "pending_verified", {"state": "verified", "job": job.id},
+                        chatter=False)
+
+    @api.model
+    def _job_verify_undo(self, job, line_ids):
+        """A cancelled batch verification: the lines it verified are pending again."""
+        lines = self.browse(line_ids).filtered(lambda line: line.state == "verified")
+        if lines:
+            lines._step(VERIFICATION_FIELDS, {"state": "pending", "verified_by_id": False, "verified_on": False},
+                        "lines_checked", {"state": "pending", "job": job.id}, chatter=False)
+
+    @api.model
+    def _job_verify_done(self, job):
+        log_note(job.handover_id, "mt_pending_verified", str(job.done_count))
 
     @api.model
     def _package_customer_rows(self, line_ids):

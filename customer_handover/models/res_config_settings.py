@@ -43,6 +43,14 @@ class ResConfigSettings(models.TransientModel):
         groups="customer_handover.group_data_protection_officer",
     )
 
+    handover_background_threshold = fields.Integer(
+        string="Background Threshold",
+        config_parameter="customer_handover.background_threshold",
+        default=2000,
+        help="Selecting customers or verifying lines runs in the background, batch by batch, above this many.",
+        groups="customer_handover.group_data_protection_officer",
+    )
+
     def action_handover_create_signing_key(self):
         self.ensure_one()
         return self.company_id.action_handover_create_signing_key()

@@ -180,46 +180,30 @@ class CustomerHandoverScope(models.TransientModel):
                 self.env._("No condition is set: choose the customers (type, stage, business domains, salesperson or "
                            "other conditions), or tick “Every Customer” to select all of them.")
             )
-        reasons = self._ineligible_ids()
-        ids = self.env["res.partner"].search(self._scope_domain(), order="id").ids
+        Job = self.env["customer.handover.job"]
+        Job._lock_handover(handover)
+        threshold = Job._threshold()
+        scope = self._scope_domain()
+        ids = self.env["res.partner"].search(scope, order="id", limit=threshold + 1).ids
         if not ids:
             raise UserError(self.env._("No customer matches this selection: widen the conditions."))
+        run = handover.scope_run_count + 1
+        if len(ids) > threshold:
+            handover.check_access("write")
+            query = self.env["res.partner"]._search(scope, order="id")
+            job = Job._start(handover, "scope", query.select("res_partner.id"), {"run": run})
+            # The job holds the selection now: the wizard's goes.
+            self.partner_ids = [Command.clear()]
+            return job._started_action()
+        reasons = self._ineligible_ids(scope)
         reasons_by_partner = {}
         for reason, partner_ids in reasons.items():
             for partner_id in partner_ids:
                 reasons_by_partner.setdefault(partner_id, []).append(reason)
         labels = self._labels()
         counts = (handover.line_count, handover.excluded_count)
-        # A snapshot is one document in the company's language: record names (domains, purposes, countries) too.
-        company_env = handover.company_id._handover_lang_env()
-        Line = self.env["customer.handover.line"]
-        run = handover.scope_run_count + 1
         for batch in split_every(BATCH_SIZE, ids):
-            snapshots = self.env["res.partner"].with_env(company_env).browse(batch).read(SNAPSHOT_FIELDS)
-            domain_ids = {domain_id for snapshot in snapshots for domain_id in snapshot["business_domain_ids"]}
-            domains = self.env["customer.business.domain"].with_env(company_env).browse(domain_ids)
-            labels["business_domain"] = {domain["id"]: domain["name"] for domain in domains.read(["name"])}
-            # A customer of an undone selection gets its line back, with a fresh snapshot, never a second one.
-            undone = {line.partner_id.id: line for line in Line.search(
-                [("handover_id", "=", handover.id), ("partner_id", "in", batch), ("scope_run", "<", 0)], order="id")}
-            values = {
-                snapshot["id"]: {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels),
-                                 "scope_run": run}
-                for snapshot in snapshots
-            }
-            with evidence_step(Line._name, *LINE_STEP_FIELDS, "name", "exclusion_reason"):
-                lines = Line.create([vals for partner_id, vals in values.items() if partner_id not in undone])
-                restored = Line.browse([line.id for line in undone.values()])
-                restored.check_access("write")
-                for partner_id, line in undone.items():
-                    # sudo: the reasons are officer-only to read, yet the scope step records them for every preparer
-                    # as its create does; the user's right to write the lines was checked just above.
-                    line.sudo().write({**REINCLUDED, **values[partner_id]})
-                lines |= restored
-            self.env["customer.handover.event"]._append_for(
-                lines, "lines_added", {"handover": handover.id, "run": run}, handover.company_id
-            )
-            self.env.invalidate_all()
+            self._add_lines(run, batch, reasons_by_partner, labels)
         log_note(handover, "mt_customers_selected", changes=[
             (handover, "line_count", counts[0], counts[0] + len(ids)),
             (handover, "excluded_count", counts[1], counts[1] + len(reasons_by_partner)),
@@ -227,6 +211,78 @@ class CustomerHandoverScope(models.TransientModel):
         # The checklist holds the customers now: the wizard's selection goes.
         self.partner_ids = [Command.clear()]
         return {"type": "ir.actions.act_window_close"}
+
+    def _add_lines(self, run, batch, reasons_by_partner, labels):
+        """Put the customers ``batch`` on the checklist as selection ``run``, with their snapshots, and log it."""
+        handover = self.handover_id
+        Line = self.env["customer.handover.line"]
+        # A snapshot is one document in the company's language: record names (domains, purposes, countries) too.
+        company_env = handover.company_id._handover_lang_env()
+        snapshots = self.env["res.partner"].with_env(company_env).browse(batch).read(SNAPSHOT_FIELDS)
+        domain_ids = {domain_id for snapshot in snapshots for domain_id in snapshot["business_domain_ids"]}
+        labels["business_domain"] = {
+            domain["id"]: domain["name"]
+            for domain in self.env["customer.business.domain"].with_env(company_env).browse(domain_ids).read(["name"])
+        }
+        # A customer of an undone selection gets its line back, with a fresh snapshot, never a second one.
+        undone = {line.partner_id.id: line for line in Line.search(
+            [("handover_id", "=", handover.id), ("partner_id", "in", batch), ("scope_run", "<", 0)], order="id")}
+        values = {
+            snapshot["id"]: {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels),
+                             "scope_run": run}
+            for snapshot in snapshots
+        }
+        with evidence_step(Line._name, *LINE_STEP_FIELDS, "name", "exclusion_reason"):
+            lines = Line.create([vals for partner_id, vals in values.items() if partner_id not in undone])
+            restored = Line.browse([line.id for line in undone.values()])
+            restored.check_access("write")
+            for partner_id, line in undone.items():
+                # sudo: the reasons are officer-only to read, yet the scope step records them for every preparer
+                # as its create does; the user's right to write the lines was checked just above.
+                line.sudo().write({**REINCLUDED, **values[partner_id]})
+            lines |= restored
+        self.env["customer.handover.event"]._append_for(
+            lines, "lines_added", {"handover": handover.id, "run": run}, handover.company_id
+        )
+        self.env.invalidate_all()
+
+    # ------------------------------------------------------------------------------------------ background step
+    # The background step "scope" (customer.handover.job): the customers a selection froze, batch by batch.
+
+    @api.model
+    def _job_scope_batch(self, job, partner_ids):
+        """Put these customers on the job's checklist, their eligibility checked now; a customer deleted since goes."""
+        batch = self.env["res.partner"].browse(partner_ids).exists().ids
+        if not batch:
+            return
+        wizard = self.new({"handover_id": job.handover_id.id})
+        reasons_by_partner = {}
+        for reason, ids in wizard._ineligible_ids(partner_ids=batch).items():
+            for partner_id in ids:
+                reasons_by_partner.setdefault(partner_id, []).append(reason)
+        wizard._add_lines(job.params["run"], batch, reasons_by_partner, wizard._labels())
+
+    @api.model
+    def _job_scope_undo(self, job, partner_ids):
+        """A cancelled selection: its customers' lines leave the checklist as an undone selection's do."""
+        handover = job.handover_id
+        run = job.params["run"]
+        lines = self.env["customer.handover.line"].search(
+            [("handover_id", "=", handover.id), ("partner_id", "in", partner_ids), ("scope_run", "=", run)])
+        if lines:
+            handover._undo_lines(lines, run)
+
+    @api.model
+    def _job_scope_done(self, job):
+        handover = job.handover_id
+        run = job.params["run"]
+        counts = dict(self.env["customer.handover.line"]._read_group(
+            [("handover_id", "=", handover.id), ("scope_run", "=", run)], ["eligibility"], ["__count"]))
+        added, ineligible = sum(counts.values()), counts.get("ineligible", 0)
+        log_note(handover, "mt_customers_selected", changes=[
+            (handover, "line_count", handover.line_count - added, handover.line_count),
+            (handover, "excluded_count", handover.excluded_count - ineligible, handover.excluded_count),
+        ])
 
     def action_show_partners(self):
         """List, inside the wizard, the contacts behind one of the preview's counts."""
@@ -365,17 +421,22 @@ class CustomerHandoverScope(models.TransientModel):
             )
         return domain
 
-    def _ineligible_ids(self):
-        """Ids of the chosen customers that cannot be handed over, per reason."""
+    def _ineligible_ids(self, scope=None, partner_ids=None):
+        """Ids of the chosen customers that cannot be handed over, per reason.
+
+        ``scope``: a domain among them (the whole selection by default); ``partner_ids``: these customers only,
+        a background step's batch, whose cost must not grow with the other open handovers' checklists.
+        """
         handover = self.handover_id
-        scope = self._scope_domain()
+        if partner_ids is not None:
+            scope = [("id", "in", partner_ids)]
+        scope = self._scope_domain() if scope is None else scope
         Partner = self.env["res.partner"]
         granted = [("state", "=", "granted"), ("company_id", "=", handover.company_id.id)]
-        reason_domains = {
-            "expired": [("retention_status", "=", "expired")],
-            "other_handover": [("handover_line_ids", "any", [("handover_id.state", "in", OPEN_STATES),
-                                                            ("handover_id", "!=", handover.id)])],
-        }
+        in_other_handover = [("handover_id.state", "in", OPEN_STATES), ("handover_id", "!=", handover.id)]
+        reason_domains = {"expired": [("retention_status", "=", "expired")]}
+        if partner_ids is None:
+            reason_domains["other_handover"] = [("handover_line_ids", "any", in_other_handover)]
         if handover.purpose_ids:
             reason_domains["no_consent"] = expression.OR(
                 [[("consent_ids", "not any", [*granted, ("purpose_id", "=", purpose.id)])]
@@ -384,6 +445,11 @@ class CustomerHandoverScope(models.TransientModel):
         reasons = {reason: set(Partner.search(expression.AND([scope, domain])).ids)
                    for reason, domain in reason_domains.items()}
         visible = set(Partner.search(scope).ids)
+        if partner_ids is not None:
+            # from these customers' own lines (an index), not from every line of the other open handovers
+            lines = self.env["customer.handover.line"].search_fetch(
+                [("partner_id", "in", partner_ids), *in_other_handover], ["partner_id"])
+            reasons["other_handover"] = visible & set(lines.partner_id.ids)
         transfer_purpose = self.env.ref("customer_handover.consent_purpose_handover", raise_if_not_found=False)
         sensitive = [("data_sensitivity", "=", "sensitive")]
         if transfer_purpose:

@@ -1,4 +1,5 @@
 import base64
+import hashlib
 import io
 import re
 import zipfile
@@ -57,8 +58,8 @@ class TestChecklistExport(HandoverCase):
         handover.with_user(cls.manager).action_start()
         lines.with_user(cls.handover_user).action_verify()
         handover.with_user(cls.handover_user).action_mark_verified()
-        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(cls.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(cls.manager)._sign("receiver", "Li Lei", SIGNATURE, channel="in_person")
         return handover
 
     def _export(self, handover=None, user=None):
@@ -132,6 +133,9 @@ class TestChecklistExport(HandoverCase):
         self.assertEqual(cover["Handover"], self.handover.name)
         self.assertEqual(cover["Receiving party"], "杭州新锦贸易有限公司 · legal@xinjin.example.cn")
         self.assertEqual(cover["Checklist lines"], "3")
+        self.assertEqual(cover["How the receiving party signed"], f"Signed in person, witnessed by {self.manager.name}")
+        self.assertEqual(cover["Receiving signature image (SHA-256)"],
+                         hashlib.sha256(base64.b64decode(self.handover.receiver_signature)).hexdigest())
 
     def test_the_checklist_prints_one_page_wide_and_as_many_pages_long_as_it_needs(self):
         workbook = load_workbook(io.BytesIO(self._bytes(self._export().attachment_id)))
@@ -167,8 +171,8 @@ class TestChecklistExport(HandoverCase):
         handover.with_user(self.manager).action_start()
         lines[0].with_user(self.handover_user).action_verify()
         handover.with_user(self.handover_user).action_mark_verified()
-        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE, channel="in_person")
         workbook = load_workbook(io.BytesIO(self._bytes(self._export(handover).attachment_id)))
         rows = {row[1].value: [cell.value for cell in row] for row in workbook["Checklist"].iter_rows(min_row=2)}
         self.assertEqual(rows["Kept item"][11], "Verified")

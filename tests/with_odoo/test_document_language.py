@@ -97,8 +97,8 @@ class TestDocumentLanguage(HandoverCase):
         handover.action_start()
         handover.action_verify_all_pending()
         handover.action_mark_verified()
-        handover._sign("transfer", "王经理", SIGNATURE)
-        handover._sign("receiver", "李代表", SIGNATURE)
+        handover._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover._sign("receiver", "李代表", SIGNATURE, channel="in_person")
         return handover
 
     def _workbook(self, handover):

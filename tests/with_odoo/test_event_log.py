@@ -45,8 +45,8 @@ class TestEventLog(HandoverCase):
         handover.with_user(self.manager).action_start()
         lines.with_user(self.handover_user).action_verify()
         handover.with_user(self.handover_user).action_mark_verified()
-        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        handover.with_user(self.manager)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(self.manager)._sign("receiver", "Li Lei", SIGNATURE, channel="in_person")
         self.Event._chain_pending()
         return handover, lines
 
@@ -66,7 +66,7 @@ class TestEventLog(HandoverCase):
         self.assertEqual(entries.mapped("sequence"), list(range(start + 1, start + 13)))
         self.assertEqual(entries[4].user_id, self.handover_user, "the entry names who verified the lines")
         self.assertIn(f'"records":{lines.ids}'.replace(" ", ""), entries[4].payload)
-        self.assertEqual(entries[6].payload, '{"side":"transfer"}')
+        self.assertEqual(entries[6].payload, '{"channel":"in_person","side":"transfer"}')
         self.assertNotIn("王经理", "".join(entries.mapped("payload")), "the log keeps ids, not names")
         checker, problem = self.Event.with_user(self.officer)._check_chain(self.company_a)
         self.assertIsNone(problem)

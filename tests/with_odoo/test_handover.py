@@ -94,11 +94,13 @@ class TestHandover(HandoverCase):
         handover.with_user(self.handover_user).action_mark_verified()
         self.assertEqual(handover.state, "verified")
 
-        for side, signer in (("transfer", "王经理"), ("receiver", "李代表")):
+        for side, channel in (("transfer", "user"), ("receiver", "in_person")):
             sign = Form(self.env["customer.handover.sign"].with_user(self.handover_user).with_context(
                 default_handover_id=handover.id))
             self.assertEqual(sign.side, side, "the wizard offers the side still to sign")
-            sign.signer = signer
+            if channel == "in_person":
+                sign.channel = channel
+                sign.signer = "李代表"
             sign.signature = SIGNATURE
             sign.save().action_sign()
         self.assertEqual(handover.state, "signed")
@@ -177,16 +179,16 @@ class TestHandover(HandoverCase):
         with self.assertRaisesRegex(UserError, "neither verified nor excluded"):
             handover.with_user(self.handover_user).action_mark_verified()
         with self.assertRaisesRegex(UserError, "this step needs it to be Verified"):
-            handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE)
+            handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
         self.assertFalse(handover.transfer_signed_on, "signing with pending lines changed nothing")
         with self.assertRaisesRegex(UserError, "recorded by their step"):
             handover.with_user(self.handover_user).write({"transfer_signature": SIGNATURE})
         handover.line_ids.filtered(lambda line: line.eligibility == "eligible").with_user(
             self.handover_user).action_verify()
         handover.with_user(self.handover_user).action_mark_verified()
-        handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE)
+        handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
         with self.assertRaisesRegex(UserError, "already signed for the other party"):
-            handover.with_user(self.handover_user)._sign("receiver", " 王经理 ", SIGNATURE)
+            handover.with_user(self.handover_user)._sign("receiver", " 王经理 ", SIGNATURE, channel="in_person")
         self.assertEqual(handover.state, "verified")
 
     def test_other_company_cannot_see_the_handover(self):
@@ -210,6 +212,7 @@ class TestHandover(HandoverCase):
             self.env.invalidate_all()
             # browse ids, as a request does: an x2many value's lazy prefetch set empties on invalidation
             lines = self.env["customer.handover.line"].with_user(self.handover_user).browse(handover.line_ids.ids)
+            # 11: the check that no background step runs on the handover is one of them
             with self.assertQueryCount(11, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
                 before = self.env.cr.sql_log_count
                 lines.action_verify()
@@ -250,6 +253,7 @@ class TestHandover(HandoverCase):
             wizard = scope.save()
             self.env.flush_all()
             self.env.invalidate_all()
+            # 47: the lock on the handover and the check that no background step runs on it are two of them
             with self.assertQueryCount(47, flush=False) if size > 1 else nullcontext():  # the warm-up is not pinned
                 before = self.env.cr.sql_log_count
                 wizard.action_confirm()

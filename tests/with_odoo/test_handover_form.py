@@ -208,6 +208,9 @@ class TestSigningGuides(FormCase):
         self.assertEqual((sign.side, sign.signer), ("transfer", self.handover_user.name))
         self.assertFalse(sign.problem)
         sign.side = "receiver"
+        self.assertEqual(sign.channel, "link", "the receiving party signs from its own link by default")
+        self.assertIn("Only handover managers can send a signing link", sign.problem)
+        sign.channel = "in_person"
         self.assertEqual(sign.signer, "李代表", "the receiving side's responsible person")
         sign.signer = " "
         self.assertIn("Enter the representative's name", sign.problem)
@@ -219,12 +222,17 @@ class TestSigningGuides(FormCase):
         sign = self._sign_form(handover)
         self.assertEqual(sign.remaining_sides, "receiver")
         self.assertEqual(sign.side, "receiver")
+        sign.channel = "user"
+        self.assertIn("You already signed for the other party", sign.problem)
+        sign.channel = "in_person"
         sign.signer = self.handover_user.name
         self.assertIn("already signed for the other party", sign.problem, "told before the signature is drawn")
         sign.signer = "李代表"
         sign.signature = SIGNATURE
         sign.save().action_sign()
         self.assertEqual((handover.state, handover.signature_status), ("signed", "2 of 2 signed: both parties"))
+        self.assertEqual(handover.transfer_sign_note, f"Signed in Odoo by {self.handover_user.name}, logged in")
+        self.assertEqual(handover.receiver_sign_note, f"Signed in person, witnessed by {self.handover_user.name}")
 
     def test_the_seal_is_offered_once_both_parties_signed(self):
         arch = self.env["customer.handover"].with_user(self.manager).get_view(False, "form")["arch"]
@@ -258,16 +266,18 @@ class TestPaperRecord(FormCase):
         officer = self.officer
         self.company_a.with_user(officer).action_handover_create_signing_key()
         handover = self._verified()
-        handover.with_user(self.handover_user)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(self.handover_user)._sign("receiver", "李代表", SIGNATURE)
+        handover.with_user(self.handover_user)._sign("transfer", None, SIGNATURE, channel="user")
+        handover.with_user(self.handover_user)._sign("receiver", "李代表", SIGNATURE, channel="in_person")
         action = handover.with_user(self.manager).action_export_checklist()
         export = self.env["customer.handover.export"].browse(action["res_id"])
         self.assertEqual((action["res_model"], action["target"]), ("customer.handover.export", "new"))
         report = self.env.ref("customer_handover.customer_handover_report_record")
         html = self.env["ir.actions.report"].with_user(self.handover_user)._render_qweb_html(
             report.report_name, handover.ids)[0].decode()
-        for text in (handover.name, "Eligible A", "王经理", "李代表", "Company seal", export.fingerprint,
-                     "data:image/png;base64", "customer-handover-verify"):
+        user = self.handover_user.name
+        for text in (handover.name, "Eligible A", user, "李代表", "Company seal", export.fingerprint,
+                     "data:image/png;base64", "customer-handover-verify", f"Signed in Odoo by {user}, logged in",
+                     f"Signed in person, witnessed by {user}"):
             self.assertIn(text, html)
         self.assertNotIn("No consent", html, "excluded customers are not listed as handed over")
 

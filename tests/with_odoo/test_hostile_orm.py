@@ -89,8 +89,8 @@ class HostileFixture:
             lambda: handover.with_user(cls.manager).action_start(),
             lambda: (handover.line_ids.filtered(lambda line: line.eligibility == "eligible").action_verify(),
                      handover.action_mark_verified()),
-            lambda: handover._sign("transfer", "王经理", SIGNATURE),
-            lambda: handover._sign("receiver", "李代表", SIGNATURE),
+            lambda: handover._sign("transfer", "王经理", SIGNATURE, channel="in_person"),
+            lambda: handover._sign("receiver", "李代表", SIGNATURE, channel="in_person"),
             lambda: handover.with_user(cls.manager).action_done(),
         ]
         for step in steps[:STAGES.index(stage)]:
@@ -163,6 +163,9 @@ class TestHostileEvidenceWrites(HostileCase):
             ("transfer_signer", "Forger"), ("transfer_signature", SIGNATURE), ("transfer_signed_on", PAST),
             ("receiver_signer", "Forger"), ("receiver_signature", SIGNATURE), ("receiver_signed_on", PAST),
             ("cancel_reason", "Forged"), ("cancelled_by_id", self.officer.id), ("cancelled_on", PAST),
+            ("receiver_sign_channel", "in_person"), ("receiver_witness_id", self.officer.id),
+            ("transfer_signer_user_id", self.officer.id), ("receiver_sign_email", "forged@example.com"),
+            ("receiver_sign_ip", "10.0.0.1"), ("transfer_sign_channel", "link"),
         ]
         for who, user in self.attackers.items():
             for name, value in forged:
@@ -473,7 +476,7 @@ class TestHostileFrozen(HostileCase):
             "line added": lambda: self.env["customer.handover.line"].with_user(self.manager).create(
                 {"handover_id": handover.id, "name": "late item"}),
             "deleted": lambda: manager.unlink(),
-            "signed again": lambda: manager._sign("receiver", "李代表", SIGNATURE),
+            "signed again": lambda: manager._sign("receiver", "李代表", SIGNATURE, channel="in_person"),
         }
         for attack, call in attacks.items():
             with self.subTest(attack=attack):

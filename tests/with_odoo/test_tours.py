@@ -1,4 +1,7 @@
-"""Browser tours: the handover as the staff who run it use it, in English, in Chinese and on a phone."""
+"""Browser tours: the handover as the staff who run it use it, in English, in Chinese and on a phone, and
+the receiving party's representative signing from a personal link."""
+
+import re
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
@@ -61,6 +64,7 @@ class TestManagerTour(TourCase):
         handover = self.env["customer.handover"].search([("receiver_id", "=", self.receiver.id)])
         self.assertEqual(handover.state, "done")
         self.assertEqual((handover.transfer_signer, handover.receiver_signer), ("Tour Manager", "李代表"))
+        self.assertEqual((handover.transfer_sign_channel, handover.receiver_sign_channel), ("user", "in_person"))
         self.assertEqual(len(handover.export_ids), 1)
         self.assertEqual(self.customers[:2].handover_id, handover)
 
@@ -101,3 +105,43 @@ class TestPhoneTour(TourCase):
                         "customer_handover_phone_tour", login="tour_manager")
         verified = handover.line_ids.filtered(lambda line: line.partner_id == self.customers[0])
         self.assertEqual(verified.state, "verified")
+
+
+@tagged("post_install", "-at_install", "customer_handover_tours")
+class TestSigningTours(TourCase):
+    """Each party signs as itself: the receiver from its link in a browser, or in person when chosen."""
+
+    def _waiting(self):
+        handover = self._handover("verified")
+        handover.receiver_responsible_id = self.env["res.partner"].create(
+            {"name": "李代表", "email": "li.daibiao@receiver.example.cn", "parent_id": self.receiver.id}
+        )
+        handover.with_user(self.manager)._sign("transfer", None, SIGNATURE, channel="user")
+        return handover
+
+    def test_the_receiver_signs_from_its_link_in_a_browser(self):
+        handover = self._waiting()
+        self.start_tour(f"/odoo/action-customer_handover.customer_handover_action/{handover.id}",
+                        "customer_handover_send_link_tour", login="tour_manager")
+        link = handover.sign_request_ids
+        self.assertEqual((len(link), link.state, link.email), (1, "pending", "li.daibiao@receiver.example.cn"))
+        url = re.search(r"/customer_handover/sign/\d+\?access_token=[\w-]+", self._mail(link, "access_token")).group()
+        self.start_tour(url, "customer_handover_remote_code_tour")
+        code = re.search(r'class="o_sign_code"[^>]*>\s*(\d{6})', self._mail(link, "o_sign_code"))[1]
+        self.start_tour(f"{url}#code={code}", "customer_handover_remote_sign_tour")
+        self.assertEqual((handover.state, handover.receiver_signer, handover.receiver_sign_channel),
+                         ("signed", "李代表", "link"))
+        self.assertEqual((handover.receiver_sign_email, link.state), ("li.daibiao@receiver.example.cn", "signed"))
+        self.assertTrue(handover.receiver_sign_ip and handover.receiver_signature)
+
+    def test_in_person_is_chosen_and_recorded_as_witnessed(self):
+        handover = self._waiting()
+        self.start_tour(f"/odoo/action-customer_handover.customer_handover_action/{handover.id}",
+                        "customer_handover_in_person_tour", login="tour_manager")
+        self.assertEqual((handover.state, handover.receiver_sign_channel, handover.receiver_witness_id,
+                          handover.receiver_signer), ("signed", "in_person", self.manager, "李代表"))
+
+    def _mail(self, link, marker):
+        """The body of the last mail of ``link`` that holds ``marker``."""
+        mails = self.env["mail.mail"].search([("model", "=", link._name), ("res_id", "=", link.id)], order="id desc")
+        return next(mail.body_html for mail in mails if marker in (mail.body_html or ""))

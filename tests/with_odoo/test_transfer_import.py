@@ -72,8 +72,8 @@ class ImportFixture:
         handover.with_user(cls.manager).action_start()
         handover.line_ids.with_user(cls.handover_user).action_verify()
         handover.with_user(cls.handover_user).action_mark_verified()
-        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(cls.manager)._sign("receiver", "Li Lei", SIGNATURE)
+        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(cls.manager)._sign("receiver", "Li Lei", SIGNATURE, channel="in_person")
         cls.handover = handover
         cls.partners = partners
         cls.export = cls._export(handover)

@@ -76,8 +76,8 @@ class TestTransferPackage(HandoverCase):
         (handover.line_ids.filtered(lambda line: line.eligibility == "eligible") | item).with_user(
             cls.handover_user).action_verify()
         handover.with_user(cls.handover_user).action_mark_verified()
-        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE)
-        handover.with_user(cls.manager)._sign("receiver", "李代表", SIGNATURE)
+        handover.with_user(cls.manager)._sign("transfer", "王经理", SIGNATURE, channel="in_person")
+        handover.with_user(cls.manager)._sign("receiver", "李代表", SIGNATURE, channel="in_person")
         return handover
 
     def _make(self, user=None, **values):

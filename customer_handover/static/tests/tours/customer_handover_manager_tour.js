@@ -1,5 +1,5 @@
 import { registry } from "@web/core/registry";
-import { headerButton, signSteps } from "@customer_handover/../tests/tours/tour_utils";
+import { chooseChannel, headerButton, signSteps } from "@customer_handover/../tests/tours/tour_utils";
 
 registry.category("web_tour.tours").add("customer_handover_manager_tour", {
     steps: () => [
@@ -70,11 +70,14 @@ registry.category("web_tour.tours").add("customer_handover_manager_tour", {
         { trigger: ".o_statusbar_status button.o_arrow_button_current:contains(Verified)" },
         { trigger: ".o_field_widget[name=signature_status]:contains(0 of 2 signed)" },
         { content: "first signature", trigger: headerButton("action_open_sign"), run: "click" },
-        { trigger: ".modal .o_field_widget[name=signer] input:value(Tour Manager)" },
+        { content: "the transferring side signs as the logged-in user", trigger: ".modal .o_field_widget[name=channel] input[data-value=user]:checked" },
+        { trigger: ".modal .o_field_widget[name=signer]:contains(Tour Manager)" },
         ...signSteps(null),
         { trigger: ".o_field_widget[name=signature_status]:contains(1 of 2 signed)" },
         { content: "second signature", trigger: headerButton("action_open_sign"), run: "click" },
         { content: "only the receiving side is left", trigger: ".modal .o_field_widget[name=side]:contains(Receiving party)" },
+        { content: "the receiving party signs from its link by default", trigger: ".modal .o_field_widget[name=channel] input[data-value=link]:checked" },
+        { content: "both parties are here: in person, chosen explicitly", ...chooseChannel("in_person") },
         { trigger: ".modal .alert-danger:contains(Enter the representative's name)" },
         ...signSteps("李代表"),
         { trigger: ".o_field_widget[name=signature_status]:contains(2 of 2 signed)" },

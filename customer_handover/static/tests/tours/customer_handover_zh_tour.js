@@ -1,5 +1,5 @@
 import { registry } from "@web/core/registry";
-import { headerButton, signSteps } from "@customer_handover/../tests/tours/tour_utils";
+import { chooseChannel, headerButton, signSteps } from "@customer_handover/../tests/tours/tour_utils";
 
 registry.category("web_tour.tours").add("customer_handover_zh_scope_tour", {
     steps: () => [
@@ -32,11 +32,12 @@ registry.category("web_tour.tours").add("customer_handover_zh_sign_tour", {
     steps: () => [
         { trigger: ".o_field_widget[name=signature_status]:contains(已签 0/2)" },
         { content: "签字", trigger: `${headerButton("action_open_sign")}:contains(签字)`, run: "click" },
-        { content: "姓名自动填入", trigger: ".modal .o_field_widget[name=signer] input:value(王经理)" },
+        { content: "以登录用户身份签字", trigger: ".modal .o_field_widget[name=signer]:contains(王经理)" },
         ...signSteps(null),
         { trigger: ".o_field_widget[name=signature_status]:contains(已签 1/2)" },
         { content: "第二方签字", trigger: `${headerButton("action_open_sign")}:contains(第二方签字)`, run: "click" },
         { content: "只剩接收方", trigger: ".modal .o_field_widget[name=side]:contains(接收方)" },
+        { content: "双方在场：明确选择当面签字", ...chooseChannel("in_person") },
         { content: "同一人不能代表双方", trigger: ".modal .o_field_widget[name=signer] input", run: "edit 王经理 && press Tab" },
         { trigger: ".modal .alert-danger:contains(王经理)" },
         ...signSteps("李代表"),

@@ -5,7 +5,7 @@ export function signSteps(signer) {
     return [
         {
             content: "the wizard offers the side still to sign and checks the name before anything is drawn",
-            trigger: ".modal .o_field_widget[name=signer] input",
+            trigger: signer ? ".modal .o_field_widget[name=signer] input" : ".modal .o_field_widget[name=signer]",
             run: signer ? `edit ${signer} && press Tab` : () => {},
         },
         { content: "nothing to put right", trigger: ".modal:not(:has(.alert-danger))" },
@@ -40,6 +40,15 @@ export function signSteps(signer) {
             trigger: "body:not(:has(.modal))",
         },
     ];
+}
+
+/** Choose how the representative signs in the sign wizard: user, link or in_person. */
+export function chooseChannel(channel) {
+    return {
+        content: `signing channel: ${channel}`,
+        trigger: `.modal .o_field_widget[name=channel] input[data-value=${channel}]`,
+        run: "click",
+    };
 }
 
 /** A button of the form's status bar. */

@@ -1,0 +1,457 @@
+import contextvars
+import logging
+from contextlib import contextmanager
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+
+from .customer_handover_evidence_mixin import CREATE, evidence_step
+from .handover_access import MANAGER
+from .handover_notes import log_note
+
+_logger = logging.getLogger(__name__)
+
+# Queued, running, stopped on an error or being undone: the handover is busy, whatever the step.
+ACTIVE_STATES = ("queued", "running", "failed", "cancelling")
+# What the cron picks up: a failed job waits for its user to continue or cancel it.
+RUNNABLE_STATES = ("queued", "running", "cancelling")
+THRESHOLD_PARAM = "customer_handover.background_threshold"
+DEFAULT_THRESHOLD = 2000
+BATCH_PARAM = "customer_handover.background_batch_size"
+DEFAULT_BATCH = 1000
+# PostgreSQL's lock_not_available: another transaction holds the row a NOWAIT lock asked for.
+LOCK_NOT_AVAILABLE = "55P03"
+# The kinds of background step: (the model that does the work, the model of the ids it works on). The first
+# implements, for kind K: ``_job_K_batch(job, ids)`` (one batch, all or nothing), ``_job_K_undo(job, ids)`` (undo
+# what the batches did to these ids, for a cancelled step) and ``_job_K_done(job)`` (once every id is done). A new
+# step adds a line here and to ``JOB_KINDS``.
+STEP_MODELS = {
+    "scope": ("customer.handover.scope", "res.partner"),
+    "verify": ("customer.handover.line", "customer.handover.line"),
+}
+JOB_KINDS = [
+    ("scope", "Building the checklist"),
+    ("verify", "Batch verification"),
+]
+JOB_FACTS = (
+    "handover_id", "kind", "state", "total", "done_count", "skipped_count", "started_on", "ended_on", "user_id",
+    "error", "failed_res_id", "params",
+)
+# The job whose batch runs in this thread: its own work is not refused as conflicting with it. Set by the cron's
+# batch only; a request cannot set it.
+_RUNNING = contextvars.ContextVar("customer_handover_running_job", default=0)
+
+
+def running_job_id():
+    """The job whose own work runs in this thread (0: none)."""
+    return _RUNNING.get()
+
+
+class CustomerHandoverJob(models.Model):
+    _name = "customer.handover.job"
+    _description = "Background Step of a Handover"
+    _inherit = ["customer.handover.evidence.mixin"]
+    _order = "id desc"
+    _evidence_create = True
+    _evidence_fields = JOB_FACTS
+
+    handover_id = fields.Many2one("customer.handover", required=True, readonly=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one(related="handover_id.company_id", store=True, index=True)
+    kind = fields.Selection(JOB_KINDS, string="Step", required=True, readonly=True)
+    state = fields.Selection(
+        [("queued", "Queued"), ("running", "Running"), ("failed", "Stopped on an error"),
+         ("cancelling", "Being cancelled"), ("done", "Done"), ("cancelled", "Cancelled")],
+        required=True, default="queued", readonly=True,
+    )
+    total = fields.Integer(readonly=True, help="How many records the step works on.")
+    done_count = fields.Integer(string="Done", readonly=True)
+    skipped_count = fields.Integer(string="Skipped", readonly=True,
+                                   help="Records the user chose to skip after they stopped the step.")
+    started_on = fields.Datetime(readonly=True)
+    ended_on = fields.Datetime(readonly=True)
+    user_id = fields.Many2one("res.users", string="Started By", readonly=True)
+    error = fields.Text(string="Last Error", readonly=True, help="Why the step stopped, naming the record.")
+    failed_res_id = fields.Integer(string="Failed Record", readonly=True)
+    params = fields.Json(string="Parameters", readonly=True)
+    progress = fields.Float(compute="_compute_progress", help="Percentage of the records done.")
+    time_left = fields.Char(compute="_compute_progress", help="An estimate from the pace so far.")
+    progress_text = fields.Char(compute="_compute_progress")
+
+    def init(self):
+        # Starting a step twice is impossible, whatever the timing: one active job per handover.
+        self.env.cr.execute(SQL(
+            "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active ON customer_handover_job "
+            "(handover_id) WHERE state IN %s", ACTIVE_STATES,
+        ))
+
+    @api.depends("total", "done_count", "skipped_count", "started_on", "state")
+    @api.depends_context("lang")
+    def _compute_progress(self):
+        now = fields.Datetime.now()
+        for job in self:
+            figures = job._figures(now)
+            job.progress = figures["percent"]
+            job.time_left = figures["time_left"]
+            job.progress_text = self.env._(
+                "%(step)s: %(done)s of %(total)s (%(percent)s%%)", step=job._kind_label(), done=figures["done"],
+                total=job.total, percent=int(figures["percent"]),
+            ) if job.state != "cancelling" else self.env._(
+                "%(step)s is being cancelled: %(count)s records left to undo", step=job._kind_label(),
+                count=job.done_count,
+            )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        """A job records a step of the procedure: it is kept, as the log entries that name it."""
+        self._refuse_evidence([], "unlink")
+
+    def action_continue(self):
+        """Skip the record that stopped the step, recorded, and let the rest go on."""
+        self._check_may_decide()
+        self._lock()
+        for job in self:
+            if job.state != "failed":
+                raise UserError(self.env._("%(step)s is not stopped on an error: nothing to continue.",
+                                           step=job._kind_label()))
+            if (job.params or {}).get("stopped_while") == "cancelling":
+                raise UserError(self.env._("Cancelling %(step)s stopped on an error: cancel it again to undo the "
+                                           "rest.", step=job._kind_label()))
+            skipped = job.failed_res_id
+            if skipped:
+                job._items_set_state([skipped], "skipped")
+            job._set({"state": "running", "skipped_count": job.skipped_count + bool(skipped), "error": False,
+                      "failed_res_id": 0}, "job_continued", {"skipped": skipped})
+        self._trigger()
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+    def action_cancel(self):
+        """Cancel the whole step: what its batches did is undone in the background, batch by batch."""
+        self._check_may_decide()
+        self._lock()
+        for job in self:
+            if job.state not in ("queued", "running", "failed"):
+                raise UserError(self.env._("%(step)s has ended: it can no longer be cancelled.",
+                                           step=job._kind_label()))
+            params = {key: value for key, value in (job.params or {}).items() if key != "stopped_while"}
+            job._set({"state": "cancelling", "error": False, "failed_res_id": 0, "params": params}, None)
+        self._trigger()
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+    # ------------------------------------------------------------------------------------------ starting
+
+    @api.model
+    def _threshold(self):
+        """How many records a step handles at once, in the request; more go to the background."""
+        # sudo: a setting every step reads, whoever starts it
+        return int(self.env["ir.config_parameter"].sudo().get_param(THRESHOLD_PARAM, DEFAULT_THRESHOLD))
+
+    @api.model
+    def _batch_size(self):
+        # sudo: a setting every step reads, whoever starts it
+        return max(1, int(self.env["ir.config_parameter"].sudo().get_param(BATCH_PARAM, DEFAULT_BATCH)))
+
+    @api.model
+    def _lock_handover(self, handover):
+        """Hold ``handover`` for this transaction, refusing at once if another request holds it, then check it is idle.
+
+        The lock serialises the steps of one handover that start or run in a request; the unique index on active
+        jobs makes a second job impossible even without it.
+        """
+        name = handover[:1].name
+        try:
+            self.env.cr.execute(SQL(
+                "SELECT id FROM customer_handover WHERE id IN %s FOR NO KEY UPDATE NOWAIT", tuple(handover.ids),
+            ), log_exceptions=False)
+        except Exception as error:
+            if getattr(error, "pgcode", None) != LOCK_NOT_AVAILABLE:
+                raise
+            self.env.cr.rollback()  # as ir.cron's _try_lock: the request fails anyway, the message needs a cursor
+            raise UserError(self.env._("Another step of %(handover)s is starting right now: try again in a moment.",
+                                       handover=name)) from None
+        handover._check_idle()
+
+    @api.model
+    def _start(self, handover, kind, query, params=None):
+        """Queue ``kind`` on ``handover`` over the ids ``query`` (an SQL returning ids, in order) selects.
+
+        The caller checked the user's right to run the step. Returns the job; the cron runs it.
+        """
+        self._lock_handover(handover)
+        values = {"handover_id": handover.id, "kind": kind, "state": "queued", "user_id": self.env.uid,
+                  "started_on": fields.Datetime.now(), "params": params or {}}
+        # sudo: jobs are written by the system only; the step checked the user's rights to start it
+        with evidence_step(self._name, CREATE, *values):
+            job = self.sudo().create(values)
+        self.env.cr.execute(SQL(
+            "INSERT INTO customer_handover_job_item (job_id, res_id, state) "
+            "SELECT %s, ids.id, 'todo' FROM (%s) AS ids(id)", job.id, query,
+        ))
+        job._set({"total": self.env.cr.rowcount}, "job_started")
+        job._trigger()
+        return job.with_env(self.env)
+
+    def _started_action(self):
+        """What the step's button returns once its job is queued: a word to the user, and the form reloaded."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self._kind_label(),
+                "message": self.env._("%(count)s records are processed in the background; the handover shows the "
+                                      "progress and you are told when it ends.", count=self.total),
+                "type": "info",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    # ------------------------------------------------------------------------------------------ running
+
+    @api.model
+    def _cron_run(self):
+        """Run one batch of the oldest runnable job, and say how much is left (one batch per call, a commit each)."""
+        self.env.cr.execute(SQL(
+            "SELECT id FROM customer_handover_job WHERE state IN %s ORDER BY id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
+            RUNNABLE_STATES,
+        ))
+        row = self.env.cr.fetchone()
+        if not row:
+            self.env["ir.cron"]._notify_progress(done=0, remaining=0)
+            return
+        job = self.sudo().browse(row[0])  # sudo: the system runs the job; its batch runs as the user who started it
+        try:
+            with self.env.cr.savepoint():
+                done = job._run_batch()
+        except Exception as error:  # a step that fails past its records (its end, its undo) stops, never the cron
+            self.env.invalidate_all()
+            _logger.warning("Job %s stopped.", job.id, exc_info=True)
+            job._stop(0, error)
+            done = 0
+        self.env.cr.execute(SQL(
+            "SELECT count(*) FROM customer_handover_job WHERE state IN %s AND id != %s", RUNNABLE_STATES, job.id,
+        ))
+        others = self.env.cr.fetchone()[0]
+        remaining = (job.total - job.done_count - job.skipped_count if job.state in RUNNABLE_STATES else 0) + others
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        if remaining:
+            # Odoo's cron runs a job 10 calls in a row, then sleeps a minute unless notified: wake it again.
+            job._trigger()
+
+    def _run_batch(self):
+        """One batch of this (locked) job, all or nothing: its work and the job's progress commit together.
+
+        A batch that raises is rolled back and its records are retried one by one, so the job stops at the
+        record that fails, naming it, with the records before it done. Returns how many records were handled.
+        """
+        self.ensure_one()
+        if self.state == "cancelling":
+            return self._run_undo_batch()
+        if self.state == "queued":
+            self._set({"state": "running"}, None)
+        ids = self._items("todo", self._batch_size())
+        if ids:
+            worker = self._worker()
+            try:
+                with self.env.cr.savepoint(), self._running():
+                    getattr(worker, f"_job_{self.kind}_batch")(self._as_user(), ids)
+                    worker.env.flush_all()
+                self._items_set_state(ids, "done")
+                self._set({"done_count": self.done_count + len(ids)}, None)
+            except Exception:  # any failure stops the job: the record is named, the rest kept
+                _logger.info("A batch of job %s failed; finding the record that fails.", self.id, exc_info=True)
+                self.env.invalidate_all()
+                for res_id in ids:
+                    if not self._run_one(worker, res_id):
+                        return ids.index(res_id)
+        if self.state == "running" and not self._items("todo", 1):
+            with self._running():
+                getattr(self._worker(), f"_job_{self.kind}_done")(self._as_user())
+            self._set({"state": "done", "ended_on": fields.Datetime.now()}, "job_done")
+            self._tell("done")
+        else:
+            self._send_progress()
+        return len(ids)
+
+    def _run_one(self, worker, res_id):
+        """Run one record alone: done, or the job stops on it. Whether it went through."""
+        try:
+            with self.env.cr.savepoint(), self._running():
+                getattr(worker, f"_job_{self.kind}_batch")(self._as_user(), [res_id])
+                worker.env.flush_all()
+        except Exception as error:  # reported to the user, naming the record
+            self.env.invalidate_all()
+            _logger.warning("Job %s stopped on record %s.", self.id, res_id, exc_info=True)
+            self._stop(res_id, error)
+            return False
+        self._items_set_state([res_id], "done")
+        self._set({"done_count": self.done_count + 1}, None)
+        return True
+
+    def _run_undo_batch(self):
+        """One batch of undoing a cancelled step, newest records first; the step is cancelled once all are undone."""
+        ids = self._items("done", self._batch_size(), newest_first=True)
+        if ids:
+            with self._running():
+                getattr(self._worker(), f"_job_{self.kind}_undo")(self._as_user(), ids)
+            self._items_set_state(ids, "undone")
+            self._set({"done_count": max(self.done_count - len(ids), 0)}, None)
+        if not self._items("done", 1):
+            self._set({"state": "cancelled", "ended_on": fields.Datetime.now()}, "job_cancelled")
+            self._tell("cancelled")
+        else:
+            self._send_progress()
+        return len(ids)
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    @contextmanager
+    def _running(self):
+        """The block does this job's own work: the lock on its handover does not refuse it."""
+        token = _RUNNING.set(self.id)
+        try:
+            yield
+        finally:
+            _RUNNING.reset(token)
+
+    def _as_user(self):
+        """This job in the environment of the user who started it, in the handover's company."""
+        user = self.user_id
+        return self.with_env(self.env(user=user.id, su=False, context={
+            **self.env.context, "lang": user.lang, "allowed_company_ids": [self.company_id.id]}))
+
+    def _in_user_lang(self):
+        """This job as the system sees it, in the language of the user who started it: what the user is told."""
+        return self.with_context(lang=self.user_id.lang)
+
+    def _worker(self):
+        return self._as_user().env[STEP_MODELS[self.kind][0]]
+
+    def _items(self, state, limit, newest_first=False):
+        self.env.cr.execute(SQL(
+            "SELECT res_id FROM customer_handover_job_item WHERE job_id = %s AND state = %s ORDER BY id %s LIMIT %s",
+            self.id, state, SQL("DESC" if newest_first else "ASC"), limit,
+        ))
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    def _items_set_state(self, res_ids, state):
+        self.env.cr.execute(SQL(
+            "UPDATE customer_handover_job_item SET state = %s WHERE job_id = %s AND res_id = ANY(%s)",
+            state, self.id, list(res_ids),
+        ))
+
+    def _set(self, values, event, payload=None):
+        """Write the job's facts (the job's own methods only) and log ``event`` if given."""
+        with evidence_step(self._name, *values):
+            self.sudo().write(values)  # sudo: the job's facts are the system's, written by the job's own steps
+        if event:
+            self.env["customer.handover.event"]._append_for(
+                self, event, {"handover": self.handover_id.id, "kind": self.kind, "total": self.total,
+                              "done": self.done_count, "skipped": self.skipped_count, **(payload or {})},
+                self.handover_id.company_id,
+            )
+
+    def _lock(self):
+        """Wait for the batch running on these jobs, if any, then hold them for this transaction."""
+        self.flush_recordset()
+        self.env.cr.execute(SQL("SELECT id FROM customer_handover_job WHERE id IN %s FOR NO KEY UPDATE",
+                                tuple(self.ids)))
+        self.invalidate_recordset()
+
+    def _trigger(self):
+        self.env.ref("customer_handover.ir_cron_handover_jobs")._trigger()
+
+    def _check_may_decide(self):
+        for job in self:
+            if job.user_id != self.env.user and not self.env.user.has_group(MANAGER):
+                raise AccessError(self.env._("Only the user who started %(step)s, or a handover manager, can "
+                                             "continue or cancel it.", step=job._kind_label()))
+            job.handover_id.check_access("write")
+
+    def _kind_label(self):
+        return dict(self._fields["kind"]._description_selection(self.env)).get(self.kind, self.kind or "")
+
+    def _figures(self, now=None):
+        """Done, total, percentage and an estimate of the time left, from the pace since the step started."""
+        done = self.done_count + self.skipped_count
+        percent = round(100.0 * done / self.total, 1) if self.total else 0.0
+        time_left = ""
+        if self.state in ("running", "cancelling") and done and self.started_on and done < self.total:
+            elapsed = ((now or fields.Datetime.now()) - self.started_on).total_seconds()
+            left = self.done_count if self.state == "cancelling" else self.total - done
+            seconds = int(elapsed / done * left) + 1
+            time_left = (self.env._("about %(minutes)s min left", minutes=seconds // 60 + 1) if seconds >= 60
+                         else self.env._("about %(seconds)s s left", seconds=seconds))
+        return {"done": done, "total": self.total, "percent": percent, "time_left": time_left}
+
+    def _stop(self, res_id, error):
+        """Stop the step on ``error``, on record ``res_id`` (0: past its records), and tell its user why."""
+        values = {"state": "failed", "error": self._error_text(res_id, error), "failed_res_id": res_id}
+        if self.state == "cancelling":
+            values["params"] = {**(self.params or {}), "stopped_while": "cancelling"}
+        self._set(values, "job_failed", {"record": res_id})
+        self._tell("failed")
+
+    def _error_text(self, res_id, error):
+        """Why the step stopped, naming the record: the message of a refusal, never a database's internals."""
+        job = self._in_user_lang()
+        reason = error.args[0] if isinstance(error, (UserError, AccessError)) and error.args else job.env._(
+            "an unexpected error; the server log holds the details")
+        if not res_id:
+            return reason
+        record = self.env[STEP_MODELS[self.kind][1]].browse(res_id).exists()
+        # sudo: the name of the record the job stopped on, which its user put into the step
+        name = record.sudo().display_name if record else f"#{res_id}"
+        return job.env._("%(name)s: %(reason)s", name=name, reason=reason)
+
+    def _progress_payload(self):
+        job = self._in_user_lang()
+        return {"handover_id": job.handover_id.id, "job_id": job.id, "state": job.state, "step": job._kind_label(),
+                "text": job.progress_text, **job._figures()}
+
+    def _send_progress(self):
+        """Tell the form of the user who started the step how far it got (sent once the batch commits)."""
+        self.user_id._bus_send("customer_handover/job", self._progress_payload())
+
+    def _tell(self, outcome):
+        """Tell the user who started the step that it ended, and why if it failed; note it on the handover."""
+        job = self._in_user_lang()
+        env = job.env
+        texts = {
+            "done": env._("%(step)s of %(handover)s is done: %(count)s records.", step=job._kind_label(),
+                          handover=job.handover_id.name, count=job.done_count),
+            "failed": env._("%(step)s of %(handover)s stopped on an error (%(error)s). Continue without that record, "
+                            "or cancel the step, from the handover.", step=job._kind_label(),
+                            handover=job.handover_id.name, error=job.error),
+            "cancelled": env._("%(step)s of %(handover)s is cancelled: what it did is undone.",
+                               step=job._kind_label(), handover=job.handover_id.name),
+        }
+        self.user_id._bus_send("simple_notification", {
+            "title": job._kind_label(), "message": texts[outcome], "sticky": outcome == "failed",
+            "type": {"done": "success", "failed": "danger", "cancelled": "warning"}[outcome],
+        })
+        self._send_progress()
+        if outcome == "done":
+            return  # the step notes its own result on the handover
+        # sudo: the system notes on the handover what its job did, whoever may read the handover now. The note's
+        # subtype says what happened, in each reader's language (handover_notes); the body holds the error only.
+        log_note(self.handover_id.sudo(), f"mt_job_{outcome}", self.error if outcome == "failed" else "")
+
+
+class CustomerHandoverJobItem(models.Model):
+    """One record a job works on, and whether it is done: written and read by the job's SQL only."""
+
+    _name = "customer.handover.job.item"
+    _description = "Record of a Background Step"
+    _log_access = False
+
+    job_id = fields.Many2one("customer.handover.job", required=True, ondelete="cascade")
+    res_id = fields.Integer(string="Record", required=True)
+    state = fields.Selection([("todo", "To do"), ("done", "Done"), ("skipped", "Skipped"), ("undone", "Undone")],
+                             required=True, default="todo")
+
+    def init(self):
+        self.env.cr.execute(SQL(
+            "CREATE INDEX IF NOT EXISTS customer_handover_job_item_next ON customer_handover_job_item "
+            "(job_id, state, id)"
+        ))
