@@ -200,3 +200,21 @@ def test_a_checklist_turned_back_into_the_first_layout_names_the_cells_it_cuts(s
     # 8 characters a column: "138 0000 0001" is cut by "=SUM(A1:A9)" beside it, which the digest column cuts.
     assert cut[:2] == ["C2", "D2"], [finding.message for finding in result.findings]
     assert {finding.code for finding in result.findings} == {"cell_cut"}
+
+
+@pytest.mark.parametrize("cell", ["A2", "B3", "D4"])
+def test_a_value_deleted_as_excel_deletes_it_is_a_changed_cell_not_an_unreadable_file(signed, trusted, cell):  # noqa: F811
+    """Excel keeps a deleted value's cell, with its format and no content: the value changed, the file reads."""
+    parts = unpacked(signed)
+    parts[CHECKLIST] = re.sub(
+        rf'<c r="{cell}" s="3" t="inlineStr"><is><t>[^<]*</t></is></c>'.encode(),
+        f'<c r="{cell}" s="3"/>'.encode(),
+        parts[CHECKLIST],
+    )
+    for data in (
+        packed(parts),
+        saved_by_openpyxl(lambda workbook: setattr(workbook["Checklist"][cell], "value", None))(None, signed),
+    ):
+        result = verify(data, trusted=trusted)
+        assert (result.status, result.exit_code) == ("invalid", 1), [finding.message for finding in result.findings]
+        assert f"Checklist, row {cell[1:]}, cell {cell}: the value changed." in [f.message for f in result.findings]

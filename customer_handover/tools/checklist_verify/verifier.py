@@ -310,6 +310,8 @@ class Verifier:
         """The row's cells as text, reporting formulas, non-text values and values beyond ``width``."""
         texts = [""] * width
         for column, kind, value, _style, _plain in cells:
+            if kind is None:  # a cell without content, as a value deleted in Excel leaves it: its text is empty
+                continue
             coordinate = f"{get_column_letter(column + 1)}{number}" if column < 16384 else f"column {column + 1}"
             if kind == "formula":
                 self.report("formula", sheet=title, cell=coordinate)
@@ -318,7 +320,7 @@ class Verifier:
             if column >= width:
                 self.report("unexpected_cell", sheet=title, cell=coordinate)
                 continue
-            texts[column] = value
+            texts[column] = "" if value is None else value
         return texts
 
 
