@@ -27,3 +27,4 @@ from . import res_partner_handover_move
 from . import res_partner_handover_package
 from . import ir_attachment
 from . import ir_http
+from . import mail_message

@@ -277,7 +277,10 @@ class CustomerHandoverEvent(models.Model):
         certificate = self.env["res.company"].sudo().browse(company_id).handover_certificate_id
         if not certificate.is_valid:
             return None
-        key, cert = certificate._handover_signing_material()
+        try:
+            key, cert = certificate._handover_signing_material()
+        except UserError:  # a key removed or unreadable: the seal goes as when the key is gone, the chain goes on
+            return None
         fingerprint = ck.fingerprint(cert)
         return lambda head, head_hash: event_log.seal(key, fingerprint, company_id, head, head_hash)
 

@@ -7,6 +7,8 @@ and their body holds only names and numbers, which read the same in every langua
 
 from odoo import Command
 
+from .customer_handover_evidence_mixin import evidence_step
+
 # How many names a note lists before it counts the rest.
 NOTE_NAMES = 10
 
@@ -30,6 +32,7 @@ def log_note(record, subtype, body="", changes=()):
         col_info = tracked.fields_get([name], attributes=["type", "selection", "currency_field"])[name]
         values.append(Command.create(trackings._create_tracking_values(old, new, name, col_info, tracked)))
     message = record._message_log(body=body, tracking_value_ids=values or False)
-    # _message_log files every note under "Note": the note's own subtype says what happened.
-    message.subtype_id = record.env["ir.model.data"]._xmlid_to_res_id(f"customer_handover.{subtype}")
+    # _message_log files every note under "Note": the note's own subtype says what happened; no one else sets it.
+    with evidence_step("mail.message", "subtype_id"):
+        message.subtype_id = record.env["ir.model.data"]._xmlid_to_res_id(f"customer_handover.{subtype}")
     return message

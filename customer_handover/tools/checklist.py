@@ -226,15 +226,16 @@ def wrapped_row_height(values, widths):
     Unlike ``row_height`` (the cover and signatures, laid out since the first release), it counts a wide
     (Chinese, Japanese, Korean) character as two and stops at the highest row Excel opens; None for one line.
     """
-    lines = max(
-        (
-            sum(max(1, math.ceil(_display_width(line) / width)) for line in value.splitlines())
-            for value, width in zip(values, widths, strict=True)
-            if value
-        ),
-        default=1,
-    )
+    lines = max(wrapped_lines(values, widths), default=1)
     return min(LINE_HEIGHT * lines, MAX_ROW_HEIGHT) if lines > 1 else None
+
+
+def wrapped_lines(values, widths):
+    """The lines each value takes wrapped in its column ``widths`` characters wide (a wide character counts two)."""
+    return [
+        sum(max(1, math.ceil(_display_width(line) / width)) for line in value.splitlines()) if value else 1
+        for value, width in zip(values, widths, strict=True)
+    ]
 
 
 def _display_width(text):

@@ -99,6 +99,14 @@ FINDINGS = {
         "%(sheet)s, row %(row)s is stored twice or out of order: readers differ on which copy they show; the file "
         "is refused."
     ),
+    "row_clipped": _lt(
+        "%(sheet)s, cell %(cell)s: its text takes %(lines)s lines, more than a row shows (%(shown)s); the rest is "
+        "signed but shows only in the cell itself, not on the sheet nor in print."
+    ),
+    "cell_cut": _lt(
+        "%(sheet)s, cell %(cell)s: its text is wider than its column and stops at the next cell; the rest is signed "
+        "but shows only in the cell itself."
+    ),
     "strings_too_large": _lt(
         "Part %(part)s holds more text than the verifier reads (%(limit)s bytes); the file is not the signed "
         "original and its content was not checked: ask for the original file."

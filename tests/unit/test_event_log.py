@@ -115,7 +115,9 @@ def export(entries, signer, versions=None):
     writer = ChecklistWriter(output, ["Cover", "Event log", "Signatures"], {"header": ["Key", "Item", "Value"]})
     writer.write_cover(["Item", "Value"], [["Company", "Company A"], ["Entries", str(len(entries))]])
     extra = ["hash_version"] if versions else []
-    writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash", *extra], [10] * (10 + len(extra)))
+    # The payload column is as wide as Odoo makes it: a seal's signature fits its row.
+    widths = [10] * 7 + [60] + [10] * (2 + len(extra))
+    writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash", *extra], widths)
     for number, (values, previous, digest) in enumerate(entries):
         writer.write_row([*values, previous, digest, *([str(versions[number])] if versions else [])])
     rows = writer.manifest("Event log", len(entries), "Company A", "2026-11-30T08:00:00Z", ck.EVENT_LOG_FORMAT)

@@ -84,7 +84,8 @@ def event_log(signer):
     output = io.BytesIO()
     writer = ChecklistWriter(output, ["Cover", "Event log", "Signatures"], LABELS)
     writer.write_cover(["Item", "Value"], [["Company", "Company A"], ["Entries", str(len(entries))]])
-    writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash"], [10] * 10)
+    # The payload column is as wide as Odoo makes it: a seal's signature fits its row.
+    writer.start_checklist([*el.ENTRY_FIELDS, "previous_hash", "hash"], [10] * 7 + [60] + [10] * 2)
     for entry in entries:
         writer.write_row(entry)
     rows = writer.manifest("Event log", len(entries), "Company A", "2026-11-30T08:00:00Z", ck.EVENT_LOG_FORMAT)

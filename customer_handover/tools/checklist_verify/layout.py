@@ -12,8 +12,11 @@ from ..checklist import (
     COVER,
     COVER_WIDTHS,
     DIGEST_WIDTH,
+    LINE_HEIGHT,
+    MAX_ROW_HEIGHT,
     SIGNATURE_WIDTHS,
     row_height,
+    wrapped_lines,
     wrapped_row_height,
 )
 
@@ -60,6 +63,7 @@ class Layout:
     """
 
     def __init__(self, verifier, sheet, kind, columns, rows=None):
+        self.verifier = verifier
         self.package = verifier.package
         self.sheet = sheet
         self.kind = kind
@@ -76,6 +80,7 @@ class Layout:
         self.height = row_height
         # The checklist's layout is told by its columns, met before its rows (see _choose_checklist_layout).
         self.chosen = kind != CHECKLIST
+        self.cut_widths = None
         self._set_styles()
 
     def _set_styles(self):
@@ -90,14 +95,19 @@ class Layout:
         wraps, wraps the header and the values and makes each row as high as its wrapped values need."""
         self.chosen = True
         cols = next((element for element in self.sheet.settings if pkg.local(element.tag) == "cols"), None)
-        widths = {}
+        widths, roles = {}, set()
         for col in cols if cols is not None else ():
             first, last = col.get("min", ""), col.get("max", "")
-            if first.isdigit() and last.isdigit() and self._role(col.get("style")) == "wrap":
+            if first.isdigit() and last.isdigit():
                 # xlsxwriter 3.1 and later store neighbouring columns of one width and format as one range.
                 for column in range(int(first), min(int(last), self.columns) + 1):
                     widths[column] = _characters(col.get("width"))
+                    roles.add(self._role(col.get("style")))
         if not all(widths.get(column) for column in range(1, self.columns + 1)):
+            return
+        if roles != {"wrap"}:
+            # The first layout: each value on one line, cut at its column's edge where the next cell holds text.
+            self.cut_widths = tuple(widths[column] for column in range(1, self.columns + 1))
             return
         self.header = ("heading",) * self.columns + ("digest",)
         self.body = ("wrap",) * self.columns + ("digest",)
@@ -123,6 +133,10 @@ class Layout:
             return
         self.expected_row += 1
         height = self.height(values, self.widths) if self.widths else None
+        if height == MAX_ROW_HEIGHT and self.height is wrapped_row_height:
+            self._note_clipped(number, values)
+        elif self.cut_widths and number > 1:
+            self._note_cut(number, values)
         expected = {"r": str(number)} if height is None else {"r": str(number), "ht": attributes.get("ht"),
                                                               "customHeight": "1"}
         if attributes != expected or (height is not None and _number(attributes.get("ht")) != height):
@@ -133,6 +147,21 @@ class Layout:
             if not plain or column >= len(styles) or style != styles[column]:
                 self.rewrite(f"cell {get_column_letter(column + 1) if column < 16384 else column + 1}{number}")
                 return
+
+    def _note_clipped(self, number, values):
+        """Name the cell whose text the highest row cannot show whole: valid or not, the reader reads it there."""
+        lines = wrapped_lines(values, self.widths)
+        longest = max(range(len(lines)), key=lines.__getitem__)
+        self.verifier.report("row_clipped", sheet=self.sheet.title, cell=f"{get_column_letter(longest + 1)}{number}",
+                             lines=lines[longest], shown=MAX_ROW_HEIGHT // LINE_HEIGHT)
+
+    def _note_cut(self, number, values):
+        """Name the cells of a one-line row whose text is wider than their column and stops at the next cell's."""
+        lines = wrapped_lines(values, self.cut_widths)
+        for column, count in enumerate(lines):
+            if count > 1 and (column + 1 == len(values) or values[column + 1]):
+                cell = f"{get_column_letter(column + 1)}{number}"
+                self.verifier.report("cell_cut", sheet=self.sheet.title, cell=cell)
 
     def _role(self, style):
         """The role of a cell format index (a style attribute), None when it is not one of the writer's."""

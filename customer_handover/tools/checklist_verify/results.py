@@ -73,6 +73,14 @@ MESSAGES = {
         "{sheet}, row {row} is stored twice or out of order: readers differ on which copy they show; the file is "
         "refused."
     ),
+    "row_clipped": (
+        "{sheet}, cell {cell}: its text takes {lines} lines, more than a row shows ({shown}); the rest is signed "
+        "but shows only in the cell itself, not on the sheet nor in print."
+    ),
+    "cell_cut": (
+        "{sheet}, cell {cell}: its text is wider than its column and stops at the next cell; the rest is signed but "
+        "shows only in the cell itself."
+    ),
     "strings_too_large": (
         "Part {part} holds more text than the verifier reads ({limit} bytes); the file is not the signed "
         "original and its content was not checked: ask for the original file."
@@ -88,6 +96,8 @@ CONTENT_FINDINGS = {
     "unsigned_rows", "certificate_mismatch", "signature_invalid", "detached_mismatch", "signature_extra",
 }
 TRUST_FINDINGS = {"untrusted", "not_pinned"}
+# Findings that tell the reader where to look, whatever the status: they change nothing in the answer.
+NOTE_FINDINGS = {"row_clipped", "cell_cut"}
 MAX_REPORTED = 20
 MAX_REWRITTEN = 5
 

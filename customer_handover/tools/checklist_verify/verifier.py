@@ -22,7 +22,16 @@ from ..checklist import (
 )
 from ..signing import ChecklistError, check_signature, common_name, fingerprint, load_certificate
 from .layout import Layout
-from .results import MAX_REPORTED, MAX_REWRITTEN, TRUST_FINDINGS, Finding, Result, Signer, UnreadableChecklist
+from .results import (
+    MAX_REPORTED,
+    MAX_REWRITTEN,
+    NOTE_FINDINGS,
+    TRUST_FINDINGS,
+    Finding,
+    Result,
+    Signer,
+    UnreadableChecklist,
+)
 from .sheet import Irregular, Sheet
 
 MAX_SIGNATURES = len(ROLES)
@@ -34,12 +43,15 @@ class Verifier:
         self.trusted = trusted
         self.detached = detached
         self.findings = []
+        # Kept apart, so that notes never take the place of a finding that decides the answer.
+        self.notes = []
         self.moved_sheets = set()
 
     def report(self, code, **params):
         finding = Finding(code, params)
-        if len(self.findings) < MAX_REPORTED and finding not in self.findings:
-            self.findings.append(finding)
+        found = self.notes if code in NOTE_FINDINGS else self.findings
+        if len(found) < MAX_REPORTED and finding not in found:
+            found.append(finding)
 
     def run(self):
         package = self.package
@@ -79,7 +91,7 @@ class Verifier:
             findings = [finding for finding in findings if finding.code != "not_pinned"]
         elif result.status == "resaved":
             findings += [Finding("rewritten", {"part": part, "item": item}) for part, item in package.rewritten]
-        result.findings = findings[:MAX_REPORTED + MAX_REWRITTEN]
+        result.findings = findings[:MAX_REPORTED + MAX_REWRITTEN] + self.notes
         return result
 
     def _status(self, result):
@@ -298,6 +310,8 @@ class Verifier:
         """The row's cells as text, reporting formulas, non-text values and values beyond ``width``."""
         texts = [""] * width
         for column, kind, value, _style, _plain in cells:
+            if kind is None:  # a cell without content, as a value deleted in Excel leaves it: its text is empty
+                continue
             coordinate = f"{get_column_letter(column + 1)}{number}" if column < 16384 else f"column {column + 1}"
             if kind == "formula":
                 self.report("formula", sheet=title, cell=coordinate)
@@ -306,7 +320,7 @@ class Verifier:
             if column >= width:
                 self.report("unexpected_cell", sheet=title, cell=coordinate)
                 continue
-            texts[column] = value
+            texts[column] = "" if value is None else value
         return texts
 
 
