@@ -3,11 +3,14 @@
 import base64
 import io
 import json
+import os
+import tempfile
 from unittest.mock import patch
 
 from openpyxl import load_workbook
 
 from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PARAM, THRESHOLD_PARAM
+from odoo.addons.customer_handover.tools import transfer_package as tp
 from odoo.addons.customer_handover.tools.checklist_verify import verify
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
@@ -211,6 +214,113 @@ class TestBackgroundExport(FileFixture):
 
 
 @tagged("post_install", "-at_install", "customer_handover_background")
+class TestBackgroundPackage(FileFixture):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.identity, cls.recipient = tp.new_identity()
+
+    def _make(self, user=None, **values):
+        wizard = self.env["customer.handover.pack"].with_user(user or self.manager).create(
+            {"handover_id": self.handover.id, "encryption": "recipient", "recipient": self.recipient, **values})
+        return wizard.action_make()
+
+    def _packages(self, kind):
+        return self.env["customer.handover.package"].search([("handover_id", "=", self.handover.id),
+                                                             ("kind", "=", kind)])
+
+    def _kill_after_customers(self, count):
+        """Patch the packages so that the process dies once ``count`` customers are written, over all files."""
+        model = type(self.env["customer.handover"])
+        original = model._package_customers
+        written = []
+
+        def customers_then_kill(handover, writer):
+            for customer in original(handover, writer):
+                if len(written) >= count:
+                    raise Kill
+                written.append(customer)
+                yield customer
+
+        return patch.object(model, "_package_customers", customers_then_kill)
+
+    def test_a_large_package_is_made_in_the_background_with_its_backup_and_export(self):
+        action = self._make()
+        self.assertEqual(action["tag"], "display_notification")
+        job = self.handover.job_ids
+        self.assertEqual((job.kind, job.state, job.total, job.params), ("package", "queued", 4,
+                                                                          {"recipient": self.recipient}))
+        self.assertEqual(self.handover.receiver_recipient, self.recipient, "the receiver's key, recorded by its step")
+        self.assertFalse(self._packages("transfer") or self._packages("backup") or self._exports())
+        self.assertEqual(self._run(), 1)
+        self.assertEqual((job.state, job.done_count), ("done", 4), job.error)
+        package, backup, export = self._packages("transfer"), self._packages("backup"), self._exports()
+        self.assertEqual((len(package), len(backup), len(export)), (1, 1, 1))
+        self.assertEqual((package.user_id, package.export_id, package.customer_count, package.item_count),
+                         (self.manager, export, 3, 1))
+        with tempfile.TemporaryDirectory() as folder:
+            path, checklist = os.path.join(folder, "package.age"), os.path.join(folder, "checklist.xlsx")
+            with open(path, "wb") as handle:
+                handle.write(self._bytes(package.attachment_id))
+            with open(checklist, "wb") as handle:
+                handle.write(self._bytes(export.attachment_id))
+            result = tp.open_package(path, out=os.path.join(folder, "out"), identity=self.identity,
+                                     fingerprint=export.fingerprint, checklist=checklist)
+            self.assertEqual(result.status, "valid", result.to_dict())
+            with open(os.path.join(folder, "out", "data.json"), encoding="utf-8") as handle:
+                data = json.load(handle)
+        self.assertEqual(sorted(customer["contact"]["name"] for customer in data["customers"]),
+                         self.customers[:3].mapped("name"))
+        self.assertEqual([item["line"] for item in data["items"]], [4], "the item's number on the checklist")
+        self.assertEqual(verify(self._bytes(export.attachment_id), trusted={export.fingerprint}).status, "valid")
+
+    def test_a_passphrase_package_above_the_threshold_is_refused(self):
+        with self.assertRaisesRegex(UserError, "Encrypt it to the receiver's public key"):
+            self._make(encryption="passphrase")
+        self.assertFalse(self.handover.job_ids)
+
+    def test_a_crash_in_the_middle_of_the_package_keeps_nothing_and_a_rerun_makes_one(self):
+        self._make()
+        job = self.handover.job_ids
+        self.env.flush_all()
+        # The backup's three customers are written, then the package's first: the process dies.
+        with self._kill_after_customers(4), self.assertRaises(Kill), self.env.cr.savepoint():
+            self.env["customer.handover.job"]._cron_run()
+        self.env.invalidate_all()
+        self.assertFalse(self._packages("transfer") or self._packages("backup") or self._exports(),
+                         "neither the package, nor its backup, nor its export is half-kept")
+        self.assertEqual(job.state, "queued")
+        self.assertEqual(self._run(), 1)
+        self.assertEqual((len(self._packages("transfer")), len(self._packages("backup")), len(self._exports())),
+                         (1, 1, 1), "exactly one of each")
+
+    def test_one_package_at_a_time(self):
+        self._make()
+        busy = "is busy: Transfer package runs in the background"
+        with self.assertRaisesRegex(UserError, busy):
+            self._make()
+        with self.assertRaisesRegex(UserError, busy):
+            self.handover.with_user(self.manager).action_export_checklist()
+        with self.assertRaisesRegex(UserError, busy):
+            self.env["customer.handover.package"].with_user(self.manager)._create_for(
+                self.handover.with_user(self.manager), recipient=self.recipient)
+        self._run()
+        self._make()
+        self._run()
+        self.assertEqual(self._packages("transfer").mapped("number"), [2, 1])
+        self.assertEqual(len(self._packages("backup")), 1, "the backup is kept once")
+
+    def test_package_progress_as_the_customers_are_written(self):
+        self._make()
+        job = self.handover.job_ids
+        self._run()
+        sent = [(payload["done"], payload["state"]) for payload in self._bus("customer_handover/job")
+                if payload["job_id"] == job.id]
+        self.assertEqual(sent, [(2, "running"), (4, "done")],
+                         "every second customer (the batch size here), by its line's number; then the end")
+
+
+@tagged("post_install", "-at_install", "customer_handover_background")
 class TestBackgroundFileAccess(RpcMixin, FileFixture):
     def test_restricted_users_start_no_export(self):
         for user in (self.employee, self.handover_user, self.user_b):
@@ -225,3 +335,25 @@ class TestBackgroundFileAccess(RpcMixin, FileFixture):
         answer = self._call(self.manager.login, "customer.handover", "action_export_checklist", [self.handover.ids])
         self.assertEqual(answer["result"]["tag"], "display_notification", answer)
         self.assertEqual(self.handover.job_ids.kind, "export")
+
+    def test_restricted_users_start_no_package(self):
+        _identity, recipient = tp.new_identity()
+        values = {"handover_id": self.handover.id, "encryption": "recipient", "recipient": recipient}
+        for user in (self.employee, self.handover_user, self.user_b):
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                self.env["customer.handover.pack"].with_user(user).create(values).action_make()
+        for user in (self.handover_user, self.user_b):
+            created = self._call(user.login, "customer.handover.pack", "create", [values])
+            if "result" in created:
+                answer = self._call(user.login, "customer.handover.pack", "action_make", [[created["result"]]])
+            else:
+                answer = created
+            self.assertEqual(answer["error"]["data"]["name"], "odoo.exceptions.AccessError", answer)
+        answer = self._call(self.manager.login, "customer.handover.package", "_start_for",
+                            [self.handover.id, recipient])
+        self.assertIn("error", answer, "a private method")
+        self.assertFalse(self.handover.job_ids)
+        created = self._call(self.manager.login, "customer.handover.pack", "create", [values])
+        answer = self._call(self.manager.login, "customer.handover.pack", "action_make", [[created["result"]]])
+        self.assertEqual(answer["result"]["tag"], "display_notification", answer)
+        self.assertEqual(self.handover.job_ids.kind, "package")
