@@ -389,6 +389,8 @@ class CustomerHandoverLine(models.Model):
             if not rows:
                 return
             yield [row[2] for row in rows]
+            if len(rows) < size:
+                return  # the last batch: no query to find nothing after it
             after = rows[-1]
 
     @api.model

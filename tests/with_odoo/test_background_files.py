@@ -140,6 +140,21 @@ class TestBackgroundExport(FileFixture):
         done = [payload for payload in self._bus("simple_notification") if payload["title"] == "Signed export"]
         self.assertIn("is done: 4 records", done[-1]["message"])
 
+    def test_lines_are_read_in_batches_in_the_checklists_order(self):
+        lines = self.handover.line_ids
+        self.env.cr.execute(SQL("UPDATE customer_handover_line SET sequence = CASE WHEN id = %s THEN NULL "
+                                "WHEN id = %s THEN 1 ELSE 5 END WHERE handover_id = %s",
+                                lines[0].id, lines[-1].id, self.handover.id))
+        lines.invalidate_recordset()
+        domain = [("handover_id", "=", self.handover.id)]
+        expected = self.env["customer.handover.line"].search(domain, order="sequence, id").ids
+        self.assertEqual(expected[0], lines[-1].id)
+        self.assertEqual(expected[-1], lines[0].id, "a line without a sequence comes last")
+        for size in (1, 2, 3, 4, 5):
+            batches = list(self.env["customer.handover.line"]._id_batches(domain, size))
+            self.assertEqual([line_id for batch in batches for line_id in batch], expected, f"batches of {size}")
+            self.assertTrue(all(len(batch) <= size for batch in batches))
+
     def test_a_crash_in_the_middle_of_the_file_keeps_nothing_and_a_rerun_makes_one_export(self):
         self.handover.with_user(self.manager).action_export_checklist()
         job = self.handover.job_ids
