@@ -70,12 +70,12 @@ class CustomerHandoverPackageExport(models.TransientModel):
         threshold = Job._threshold()
         if self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id)],
                                                           limit=threshold + 1) > threshold:
+            Package._check_may_package(handover)
             if self.encryption != "recipient":
                 raise UserError(self.env._(
                     "%(handover)s has more than %(threshold)s lines: its package is made in the background, where a "
                     "one-time passphrase could not be shown to you without being stored. Encrypt it to the "
                     "receiver's public key.", handover=handover.name, threshold=threshold))
-            Package._check_may_package(handover)
             recipient = handover._set_receiver_recipient(self.recipient)
             return Package._start_for(handover, recipient)._started_action()
         passphrase = None
