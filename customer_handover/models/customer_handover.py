@@ -587,10 +587,14 @@ class CustomerHandover(models.Model):
     def action_export_checklist(self):
         """Seal the checklist with the company's key and show the export, ready to download.
 
-        The export opens in a dialog: closing it reloads this form, which then counts the new export.
+        The export opens in a dialog: closing it reloads this form, which then counts the new export. A checklist
+        longer than the background threshold is exported in the background; the user is told when it is ready.
         """
         self.ensure_one()
-        export = self.env["customer.handover.export"]._create_for(self)
+        Export = self.env["customer.handover.export"]
+        if Export._line_count(self) > self.env["customer.handover.job"]._threshold():
+            return Export._start_for(self)._started_action()
+        export = Export._create_for(self)
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Signed checklist sealed"),

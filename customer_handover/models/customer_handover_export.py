@@ -197,8 +197,8 @@ class CustomerHandoverExport(models.Model):
         ])
 
     @api.model
-    def _create_for(self, handover):
-        """Export ``handover``'s checklist, sign it with its company's key, keep it and announce it."""
+    def _check_may_export(self, handover):
+        """Refuse a user who may not export ``handover``'s checklist, or a checklist not signed; else its key."""
         if not self.env.user.has_group(MANAGER):
             raise AccessError(self.env._("Only handover managers can export and sign a checklist."))
         handover.ensure_one()
@@ -210,11 +210,39 @@ class CustomerHandoverExport(models.Model):
                 self.env._("%(handover)s is sealed with the company's key once both parties have signed its "
                            "checklist; it is not signed yet.", handover=handover.name)
             )
-        # A signed handover has lines: it could not have started without them.
-        line_count = self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id), ON_RECORD])
+        handover._check_idle()
         # sudo: the signing certificate is an officer's setting; the user was checked as a manager above.
-        certificate = handover.company_id.sudo().handover_certificate_id
-        key, cert = certificate._handover_signing_material()
+        return handover.company_id.sudo().handover_certificate_id._handover_signing_material()
+
+    @api.model
+    def _line_count(self, handover):
+        """The lines the export of ``handover`` lists (a signed handover has lines: it could not start without)."""
+        return self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id), ON_RECORD])
+
+    @api.model
+    def _start_for(self, handover):
+        """Export a checklist above the background threshold in the background; the request only checks and queues.
+
+        The job builds the whole workbook in one call of the cron (``_job_export_batch``): the export exists once
+        its file is whole, or not at all.
+        """
+        self._check_may_export(handover)
+        Job = self.env["customer.handover.job"]
+        return Job._start(handover, "export", SQL("SELECT %s", handover.id), total=self._line_count(handover))
+
+    @api.model
+    def _job_export_batch(self, job, handover_ids):
+        """The background export: the whole workbook, its rows reported to the job as they are written."""
+        self._create_for(self.env["customer.handover"].browse(handover_ids), job=job)
+
+    @api.model
+    def _create_for(self, handover, job=None):
+        """Export ``handover``'s checklist, sign it with its company's key, keep it and announce it.
+
+        ``job``: the background step that builds it, told how many rows are written, a batch's size at a time.
+        """
+        key, cert = self._check_may_export(handover)
+        line_count = self._line_count(handover)
         # Serialise exports of one handover so that two never get the same number.
         self.env.cr.execute(SQL("SELECT id FROM customer_handover WHERE id = %s FOR UPDATE", handover.id))
         previous = self.search([("handover_id", "=", handover.id)])
@@ -231,8 +259,11 @@ class CustomerHandoverExport(models.Model):
                                content._document_cover(company, document, number, line_count, now))
             header = content._document_header(company, labels["number"])
             writer.start_checklist(header, [5, *(width for _name, width in LINE_COLUMNS)])
-            for row in content._checklist_export_rows(document):
+            every = job._batch_size() if job else 0
+            for index, row in enumerate(content._checklist_export_rows(document), start=1):
                 writer.write_row(row)
+                if every and not index % every:
+                    job._file_progress(index)
             rows = writer.manifest(handover.name, number, handover.company_id.name, signed_at)
             try:
                 rows += ck.signature_rows(

@@ -2,7 +2,7 @@ import base64
 import hashlib
 
 from odoo import api, fields, models
-from odoo.tools import format_date, split_every
+from odoo.tools import format_date
 
 from .customer_handover_export import BATCH, LINE_COLUMNS
 from .customer_handover_line import ON_RECORD, PUBLIC_REASONS
@@ -157,9 +157,8 @@ class CustomerHandoverExport(models.Model):
         yes = self.env._("Yes")
         excluded = self.env._("Excluded")
         names = [name for name, _width in LINE_COLUMNS]
-        ids = lines.search([("handover_id", "=", handover.id), ON_RECORD], order="sequence, id").ids
         number = 0
-        for batch_ids in split_every(BATCH, ids):
+        for batch_ids in lines._id_batches([("handover_id", "=", handover.id), ON_RECORD], BATCH):
             batch = lines.browse(batch_ids)
             batch.fetch(names)
             users = {user.id: user.name for user in batch.verified_by_id}

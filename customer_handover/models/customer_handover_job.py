@@ -29,11 +29,20 @@ LOCK_NOT_AVAILABLE = "55P03"
 STEP_MODELS = {
     "scope": ("customer.handover.scope", "res.partner"),
     "verify": ("customer.handover.line", "customer.handover.line"),
+    "export": ("customer.handover.export", "customer.handover"),
+    "package": ("customer.handover.package", "customer.handover"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
     ("verify", "Batch verification"),
+    ("export", "Signed export"),
+    ("package", "Transfer package"),
 ]
+# Kinds that make one file (their ids: the handover alone). A file cannot be kept half-written from one transaction
+# to the next, so their batch builds the whole file in one call, streaming its rows, and reports them with
+# ``_file_progress``; a crash keeps nothing and the next call starts the file again. Their ``total`` counts rows, given
+# to ``_start``; their batch does all, and keeps nothing before its end: they have no ``_undo`` and no ``_done``.
+FILE_KINDS = ("export", "package")
 JOB_FACTS = (
     "handover_id", "kind", "state", "total", "done_count", "skipped_count", "started_on", "ended_on", "user_id",
     "error", "failed_res_id", "params",
@@ -172,10 +181,11 @@ class CustomerHandoverJob(models.Model):
         handover._check_idle()
 
     @api.model
-    def _start(self, handover, kind, query, params=None):
+    def _start(self, handover, kind, query, params=None, total=None):
         """Queue ``kind`` on ``handover`` over the ids ``query`` (an SQL returning ids, in order) selects.
 
-        The caller checked the user's right to run the step. Returns the job; the cron runs it.
+        The caller checked the user's right to run the step. ``total``: the rows of a file step (``FILE_KINDS``).
+        Returns the job; the cron runs it.
         """
         self._lock_handover(handover)
         values = {"handover_id": handover.id, "kind": kind, "state": "queued", "user_id": self.env.uid,
@@ -187,7 +197,7 @@ class CustomerHandoverJob(models.Model):
             "INSERT INTO customer_handover_job_item (job_id, res_id, state) "
             "SELECT %s, ids.id, 'todo' FROM (%s) AS ids(id)", job.id, query,
         ))
-        job._set({"total": self.env.cr.rowcount}, "job_started")
+        job._set({"total": self.env.cr.rowcount if total is None else total}, "job_started")
         job._trigger()
         return job.with_env(self.env)
 
@@ -249,6 +259,8 @@ class CustomerHandoverJob(models.Model):
             return self._run_undo_batch()
         if self.state == "queued":
             self._set({"state": "running"}, None)
+        if self.kind in FILE_KINDS:
+            return self._run_file()
         ids = self._items("todo", self._batch_size())
         if ids:
             worker = self._worker()
@@ -287,6 +299,35 @@ class CustomerHandoverJob(models.Model):
         self._items_set_state([res_id], "done")
         self._set({"done_count": self.done_count + 1}, None)
         return True
+
+    def _run_file(self):
+        """The whole file of a file step, in this call: its failure stops the step (``_cron_run``), naming no row."""
+        ids = self._items("todo", 1)
+        with self._running():
+            getattr(self._worker(), f"_job_{self.kind}_batch")(self._as_user(), ids)
+        self._items_set_state(ids, "done")
+        self._set({"done_count": self.total, "state": "done", "ended_on": fields.Datetime.now()}, "job_done")
+        self._tell("done")
+        return self.total
+
+    def _file_progress(self, rows):
+        """Say how many rows of its file this file step wrote, while its one call runs.
+
+        The cron's progress commits with the call; the form of the user who started the step hears it at once,
+        through a transaction of its own that only sends the figures.
+        """
+        self.env["ir.cron"]._notify_progress(done=rows, remaining=max(self.total - rows, 0))
+        job = self._in_user_lang()
+        figures = job._figures(done=rows)
+        payload = {
+            "handover_id": job.handover_id.id, "job_id": job.id, "state": job.state, "step": job._kind_label(),
+            "text": job.env._("%(step)s: %(done)s of %(total)s (%(percent)s%%)", step=job._kind_label(), done=rows,
+                              total=job.total, percent=int(figures["percent"])),
+            **figures,
+        }
+        with self.env.registry.cursor() as cr:
+            # The user's own channel (res.users._bus_channel), as _send_progress reaches it
+            self.env(cr=cr)["bus.bus"]._sendone(self.user_id.partner_id, "customer_handover/job", payload)
 
     def _run_undo_batch(self):
         """One batch of undoing a cancelled step, newest records first; the step is cancelled once all are undone."""
@@ -371,9 +412,12 @@ class CustomerHandoverJob(models.Model):
     def _kind_label(self):
         return dict(self._fields["kind"]._description_selection(self.env)).get(self.kind, self.kind or "")
 
-    def _figures(self, now=None):
-        """Done, total, percentage and an estimate of the time left, from the pace since the step started."""
-        done = self.done_count + self.skipped_count
+    def _figures(self, now=None, done=None):
+        """Done, total, percentage and an estimate of the time left, from the pace since the step started.
+
+        ``done``: the rows a file step wrote so far, when it is not its job's count.
+        """
+        done = self.done_count + self.skipped_count if done is None else done
         percent = round(100.0 * done / self.total, 1) if self.total else 0.0
         time_left = ""
         if self.state in ("running", "cancelling") and done and self.started_on and done < self.total:

@@ -370,6 +370,30 @@ class CustomerHandoverLine(models.Model):
         log_note(job.handover_id, "mt_pending_verified", str(job.done_count))
 
     @api.model
+    def _id_batches(self, domain, size):
+        """Yield the ids of the lines ``domain`` selects, in the checklist's order (sequence, id), ``size`` at a time.
+
+        Each batch is one query that starts after the last line of the batch before, so memory stays flat whatever
+        the checklist's length. A line without a sequence comes last, as ``search(order="sequence, id")`` puts it.
+        """
+        table = SQL.identifier(self._table)
+        null, sequence = SQL("%s.sequence IS NULL", table), SQL("COALESCE(%s.sequence, 0)", table)
+        after = None
+        while True:
+            query = self._search(domain)
+            if after:
+                query.add_where(SQL("(%s, %s, %s.id) > (%s, %s, %s)", null, sequence, table, *after))
+            query.order = SQL("%s, %s, %s.id", null, sequence, table)
+            query.limit = size
+            rows = self.env.execute_query(query.select(null, sequence, SQL("%s.id", table)))
+            if not rows:
+                return
+            yield [row[2] for row in rows]
+            if len(rows) < size:
+                return  # the last batch: no query to find nothing after it
+            after = rows[-1]
+
+    @api.model
     def _package_customer_rows(self, line_ids):
         """(id, partner id, the five snapshots) of the verified, kept customer lines among ``line_ids``, in order."""
         return self.env.execute_query(SQL(

@@ -122,11 +122,8 @@ class CustomerHandoverPackage(models.Model):
             raise AccessError(self.env._("Only handover managers can make or download transfer packages."))
 
     @api.model
-    def _create_for(self, handover, kind="transfer", recipient=None, passphrase=None):
-        """Build, sign, encrypt and keep a package of ``handover``'s verified customers; return the record.
-
-        ``kind`` transfer: to ``recipient`` (an age1… key) or with ``passphrase``; backup: to the company's own key.
-        """
+    def _check_may_package(self, handover):
+        """Refuse a user who may not make a package of ``handover``, or a handover not signed or busy."""
         self._check_manager()
         handover.ensure_one()
         handover.check_access("write")
@@ -135,6 +132,38 @@ class CustomerHandoverPackage(models.Model):
                 self.env._("%(handover)s is not signed: a transfer package carries what both parties signed.",
                            handover=handover.name)
             )
+        handover._check_idle()
+
+    @api.model
+    def _start_for(self, handover, recipient):
+        """Make the transfer package of a handover above the background threshold in the background, to ``recipient``.
+
+        The request checks and queues; the job builds the backup if there is none yet, the export if there is none,
+        then the package, in one call of the cron (``_job_package_batch``): each record exists once its file is
+        whole, or not at all.
+        """
+        self._check_may_package(handover)
+        # sudo: whether the company can sign is checked now rather than when the job runs; the user is a manager
+        handover.company_id.sudo().handover_certificate_id._handover_signing_material()
+        recipient = tp.recipient_fingerprint(recipient)[0]
+        lines = self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id)])
+        return self.env["customer.handover.job"]._start(
+            handover, "package", SQL("SELECT %s", handover.id), {"recipient": recipient}, total=lines)
+
+    @api.model
+    def _job_package_batch(self, job, handover_ids):
+        """The background package: its whole file (and the backup's, the export's if missing), rows reported."""
+        self._create_for(self.env["customer.handover"].browse(handover_ids), recipient=job.params["recipient"],
+                         job=job)
+
+    @api.model
+    def _create_for(self, handover, kind="transfer", recipient=None, passphrase=None, job=None):
+        """Build, sign, encrypt and keep a package of ``handover``'s verified customers; return the record.
+
+        ``kind`` transfer: to ``recipient`` (an age1… key) or with ``passphrase``; backup: to the company's own key.
+        ``job``: the background step that builds it, told how far the customers are written.
+        """
+        self._check_may_package(handover)
         company = handover.company_id
         if kind == "backup":
             recipient = company._handover_package_recipient()
@@ -173,12 +202,13 @@ class CustomerHandoverPackage(models.Model):
             )
             try:
                 with writer:
-                    # The lines' numbers on the signed checklist, read once for the customers and the items.
-                    numbered = handover._package_line_numbers()
-                    for customer, partner_id in handover._package_customers(writer, numbered):
+                    every = job._batch_size() if job else 0
+                    for count, (customer, partner_id) in enumerate(handover._package_customers(writer), start=1):
                         writer.add_customer(customer)
                         partner_ids.append(partner_id)
-                    for item in handover._package_items(numbered):
+                        if every and not count % every:
+                            job._file_progress(customer["line"])
+                    for item in handover._package_items():
                         writer.add_item(item)
                     manifest = writer.close(key, cert)
             except tp.PackageError as error:

@@ -47,24 +47,30 @@ class CustomerHandover(models.Model):
         }
 
     def _package_line_numbers(self):
-        """(line id, its number on the signed checklist) for every line, in the checklist's order."""
-        self.ensure_one()
-        ids = self.env["customer.handover.line"].search([("handover_id", "=", self.id)], order="sequence, id").ids
-        return list(enumerate(ids, start=1))
+        """Yield (its number on the signed checklist, line id) for every line, in the checklist's order.
 
-    def _package_customers(self, writer, numbered=None):
+        The lines are read in batches, so memory stays flat whatever the checklist's length.
+        """
+        self.ensure_one()
+        number = 0
+        for ids in self.env["customer.handover.line"]._id_batches([("handover_id", "=", self.id)], BATCH):
+            for line_id in ids:
+                number += 1
+                yield number, line_id
+
+    def _package_customers(self, writer):
         """Yield (customer, partner id) for each verified customer line, in batches; evidence goes to ``writer``.
 
         Called by the package step after its manager check: officer-only data travels with the customers. Each
         batch is read with a constant number of queries, in SQL: the ORM's per-field reads would cost more than
-        writing the package. ``numbered``: ``_package_line_numbers()``, when the caller has read it already.
+        writing the package.
         """
         self.ensure_one()
         self.env.flush_all()
         purposes = self.purpose_ids.with_context(lang="en_US")
         purpose_of = {purpose.id: (purpose.code, purpose.name) for purpose in purposes}
         Partner = self.env["res.partner"]
-        for batch in split_every(BATCH, numbered or self._package_line_numbers()):
+        for batch in split_every(BATCH, self._package_line_numbers()):
             numbers = {line_id: number for number, line_id in batch}
             lines = self.env["customer.handover.line"]._package_customer_rows(list(numbers))
             partner_ids = [line[1] for line in lines]
@@ -143,14 +149,16 @@ class CustomerHandover(models.Model):
         attachments.invalidate_recordset()
         return paths
 
-    def _package_items(self, numbered):
+    def _package_items(self):
         """Yield the verified manual items (paper files, devices, accounts) with their remarks."""
         self.ensure_one()
-        numbers = {line_id: number for number, line_id in numbered}
         items = self.env["customer.handover.line"].search(
             [("handover_id", "=", self.id), ("line_type", "=", "item"), ("state", "=", "verified"),
              ("excluded", "=", False)], order="sequence, id",
         )
+        # Items are few: their numbers are picked from the checklist's, read in batches.
+        item_ids = set(items.ids)
+        numbers = {line_id: number for number, line_id in self._package_line_numbers() if line_id in item_ids}
         for item in items:
             yield {"line": numbers[item.id], "name": item.name or "", "kind": "item", "status": item.state,
                    "remarks": item.remarks or ""}

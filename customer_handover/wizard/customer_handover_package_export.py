@@ -1,6 +1,7 @@
 import secrets
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from ..tools import transfer_package as tp
 
@@ -61,15 +62,29 @@ class CustomerHandoverPackageExport(models.TransientModel):
             wizard.passphrase = (wizard.package_id and self.env.context.get(PASSPHRASE_KEY)) or False
 
     def action_make(self):
+        """Make the package; above the background threshold, queue it (to the receiver's key only) and say so."""
         self.ensure_one()
         handover = self.handover_id
+        Package = self.env["customer.handover.package"]
+        Job = self.env["customer.handover.job"]
+        threshold = Job._threshold()
+        if self.env["customer.handover.line"].search_count([("handover_id", "=", handover.id)],
+                                                          limit=threshold + 1) > threshold:
+            Package._check_may_package(handover)
+            if self.encryption != "recipient":
+                raise UserError(self.env._(
+                    "%(handover)s has more than %(threshold)s lines: its package is made in the background, where a "
+                    "one-time passphrase could not be shown to you without being stored. Encrypt it to the "
+                    "receiver's public key.", handover=handover.name, threshold=threshold))
+            recipient = handover._set_receiver_recipient(self.recipient)
+            return Package._start_for(handover, recipient)._started_action()
         passphrase = None
         if self.encryption == "recipient":
             recipient = handover._set_receiver_recipient(self.recipient)
-            package = self.env["customer.handover.package"]._create_for(handover, recipient=recipient)
+            package = Package._create_for(handover, recipient=recipient)
         else:
             passphrase = new_passphrase()
-            package = self.env["customer.handover.package"]._create_for(handover, passphrase=passphrase)
+            package = Package._create_for(handover, passphrase=passphrase)
         self.package_id = package
         return {
             "type": "ir.actions.act_window",
