@@ -27,3 +27,5 @@ from . import res_partner_handover_move
 from . import res_partner_handover_package
 from . import ir_attachment
 from . import ir_http
+from . import res_partner_handover_staging
+from . import customer_handover_incoming_background
