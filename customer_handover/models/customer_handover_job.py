@@ -191,8 +191,8 @@ class CustomerHandoverJob(models.Model):
         """
         self._lock_handover(handover)
         target = "incoming_id" if handover._name == "customer.handover.incoming" else "handover_id"
-        values = {target: handover.id, "company_id": handover.company_id.id, "kind": kind, "state": "queued", "user_id": self.env.uid,
-                  "started_on": fields.Datetime.now(), "params": params or {}}
+        values = {target: handover.id, "company_id": handover.company_id.id, "kind": kind, "state": "queued",
+                  "user_id": self.env.uid, "started_on": fields.Datetime.now(), "params": params or {}}
         # sudo: jobs are written by the system only; the step checked the user's rights to start it
         with evidence_step(self._name, CREATE, *values):
             job = self.sudo().create(values)
