@@ -6,10 +6,11 @@ import tempfile
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import split_every
+from odoo.tools import SQL, split_every
 
 from ..models.customer_handover_evidence_mixin import evidence_step
 from ..models.customer_handover_incoming_import import BATCH, package_customers, package_key, release
+from ..models.customer_handover_job import ACTIVE_STATES
 from ..models.handover_access import MANAGER, OFFICER, has_group_in_company
 from ..tools import transfer_package as tp
 from ..tools.checklist_read import checklist_rows
@@ -94,6 +95,23 @@ class CustomerHandoverImport(models.TransientModel):
         for wizard in self:
             # sudo: only whether the company can countersign is read; the key itself is an officer's setting.
             wizard.signing_key_missing = not wizard.company_id.sudo().handover_certificate_id.is_valid
+
+    def _transient_clean_rows_older_than(self, seconds):
+        # A package imported in the background keeps its wizard and its preview until its import ends.
+        self._keep_importing()
+        return super()._transient_clean_rows_older_than(seconds)
+
+    @api.model
+    def _keep_importing(self):
+        """Mark the wizards of the imports running in the background, and their previews, as used just now."""
+        # sudo: the autovacuum asks which wizards the running imports read; only their ids are read
+        jobs = self.env["customer.handover.job"].sudo().search(
+            [("kind", "=", "import"), ("state", "in", ACTIVE_STATES)])
+        ids = [job.params["wizard"] for job in jobs]
+        if ids:
+            for table, column in (("customer_handover_import", "id"), ("customer_handover_import_line", "wizard_id")):
+                self.env.cr.execute(SQL("UPDATE %s SET write_date = now() AT TIME ZONE 'UTC' WHERE %s = ANY(%s)",
+                                        SQL.identifier(table), SQL.identifier(column), ids))
 
     def write(self, vals):
         # Another package, or another way to decrypt it, is decrypted and previewed again from the start.

@@ -43,6 +43,11 @@ class CustomerHandoverImportLine(models.TransientModel):
     # For an import in the background: the customer as the package gives it, and its row of the signed checklist.
     payload = fields.Json(readonly=True)
 
+    def _transient_clean_rows_older_than(self, seconds):
+        # as its wizard's: the preview of an import running in the background is kept until it ends
+        self.env["customer.handover.import"]._keep_importing()
+        return super()._transient_clean_rows_older_than(seconds)
+
     @api.constrains("decision", "partner_id")
     def _check_decision(self):
         for line in self:

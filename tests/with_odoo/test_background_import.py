@@ -6,7 +6,7 @@ import math
 from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PARAM, THRESHOLD_PARAM
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
-from odoo.tools import mute_logger
+from odoo.tools import SQL, mute_logger
 
 from .common import HandoverCase, RpcMixin
 from .package_builder import build_package
@@ -160,13 +160,13 @@ class TestBackgroundImport(BackgroundImportFixture, HandoverCase):
         self.assertEqual(self.existing.handover_incoming_id, incoming)
 
     def test_queries_per_batch_do_not_grow_with_the_batch(self):
-        extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 40)]
+        extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 50)]
         package = build_package(self.export, recipient=self.recipient, extra=extra)
         _incoming, job = self._start(package=package)
         counts = []
         for size in (5, 10):
             self.env["ir.config_parameter"].set_param(BATCH_PARAM, size)
-            for warm in (True, False):
+            for warm in (True, True, False):  # a changed setting empties the caches of rights and rules
                 self.env.flush_all()
                 self.env.invalidate_all()
                 before = self.env.cr.sql_log_count
@@ -174,7 +174,7 @@ class TestBackgroundImport(BackgroundImportFixture, HandoverCase):
                 self.env.flush_all()
                 if not warm:
                     counts.append(self.env.cr.sql_log_count - before)
-        self.assertEqual(job.done_count, 30)
+        self.assertEqual(job.done_count, 45)
         self.assertEqual(counts[0], counts[1], f"queries grew with the batch: {counts}")
 
     def test_a_failing_customer_leaves_nothing_and_cancel_removes_what_was_staged(self):
@@ -237,6 +237,19 @@ class TestBackgroundImport(BackgroundImportFixture, HandoverCase):
         self.assertEqual(len(numbers), 3 + EXTRA)
         self.assertEqual(len(set(numbers)), len(numbers), "each customer once")
         self.assertEqual(sorted(self._visible().mapped("email")), sorted(self._emails()))
+
+    def test_the_autovacuum_keeps_the_preview_of_a_running_import(self):
+        incoming, job = self._start()
+        wizard = self.env["customer.handover.import"].browse(job.params["wizard"])
+        for table in ("customer_handover_import", "customer_handover_import_line"):
+            self.env.cr.execute(SQL("UPDATE %s SET write_date = now() - interval '2 hours'", SQL.identifier(table)))
+        self.env.invalidate_all()
+        self.env["customer.handover.import.line"]._transient_vacuum()
+        self.env["customer.handover.import"]._transient_vacuum()
+        self.assertTrue(wizard.exists())
+        self.assertEqual(len(wizard.line_ids), job.total)
+        self._run()
+        self.assertEqual(incoming.state, "imported")
 
     def test_the_same_package_is_not_imported_twice_while_it_runs(self):
         self._start()
