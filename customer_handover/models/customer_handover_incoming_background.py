@@ -105,7 +105,8 @@ class CustomerHandoverIncoming(models.Model):
     def _job_import_undo(self, job, ids):
         """Remove what these customers' batches staged: their contacts, with their consents, and their lines."""
         incoming = job.incoming_id
-        numbers = self.env["customer.handover.import.line"].browse(ids).mapped("line_number")
+        # a preview gone leaves nothing to find here: the cancellation's end removes whatever is still staged
+        numbers = self.env["customer.handover.import.line"].browse(ids).exists().mapped("line_number")
         # sudo: the lines and staged contacts of an import its own job cancels (checked by _unlink_never)
         lines = self.env["customer.handover.incoming.line"].sudo().search(
             [("incoming_id", "=", incoming.id), ("kind", "=", "customer"), ("line_number", "in", numbers)])
