@@ -166,10 +166,28 @@ def import_package(env, manager, officer, package, workbook, sender, fingerprint
 
     def preview_and_import():
         wizard.action_preview()
-        return env["customer.handover.incoming"].browse(wizard.action_import()["res_id"])
+        action = wizard.action_import()
+        if not wizard.background:
+            return env["customer.handover.incoming"].browse(action["res_id"]), []
+        # above the threshold the request only queues the import: run its batches as the cron does, a commit each
+        env.cr.commit()
+        job, batches = wizard.incoming_id.job_ids, []
+        while job.state in ("queued", "running"):
+            queries, start = env.cr.sql_log_count, time.perf_counter()
+            env["customer.handover.job"]._cron_run()
+            env.cr.commit()
+            batches.append((time.perf_counter() - start, env.cr.sql_log_count - queries))
+        if job.state != "done":
+            raise RuntimeError(f"the import stopped: {job.error}")
+        return job.incoming_id, batches
 
-    incoming, seconds, queries, peak = timed(env, preview_and_import)
+    (incoming, batches), seconds, queries, peak = timed(env, preview_and_import)
     env.cr.commit()
+    if batches:
+        steps = batches[:-1] or batches
+        print(f"import in the background: {len(batches)} batches, queries per batch {min(q for _s, q in steps)} to "
+              f"{max(q for _s, q in steps)}, slowest batch {max(s for s, _q in steps):.1f} s, last step "
+              f"{batches[-1][0]:.1f} s ({batches[-1][1]} queries)")
     return {"seconds": seconds, "queries": queries, "peak_mb": peak, "created": incoming.created_count,
             "consents": incoming.consent_count, "reconciled": incoming.reconciled,
             "differences": incoming.difference_count}
