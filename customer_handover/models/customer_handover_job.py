@@ -393,8 +393,10 @@ class CustomerHandoverJob(models.Model):
         return self._target().name or (self.params or {}).get("name", "")
 
     def _target_payload(self):
-        return {"incoming": self.incoming_id.id} if self.incoming_id or not self.handover_id else \
-            {"handover": self.handover_id.id}
+        """What the log names the step's target by: its handover, or its incoming handover (kept once it is gone)."""
+        if self.handover_id:
+            return {"handover": self.handover_id.id}
+        return {"incoming": self.incoming_id.id or (self.params or {}).get("incoming")}
 
     def _kind_label(self):
         return dict(self._fields["kind"]._description_selection(self.env)).get(self.kind, self.kind or "")
