@@ -284,6 +284,20 @@ class TestBackgroundImportRpc(RpcMixin, BackgroundImportFixture, HandoverCase, H
         self._run()
         self.assertEqual((job.state, incoming.state), ("done", "imported"))
 
+    def test_staging_is_refused_to_the_orm_whoever_calls(self):
+        incoming, _job = self._start()
+        for env in (self.env(user=self.manager_b), self.env(user=self.officer_b), self.env):  # the superuser too
+            with self.subTest(user=env.user.login):
+                with self.assertRaises(AccessError):
+                    self.existing.with_env(env).sudo().write({"handover_staging_incoming_id": incoming.id})
+                with self.assertRaises(AccessError):
+                    incoming.with_env(env).sudo().unlink()
+                with self.assertRaises(AccessError):
+                    self.env["res.partner"].with_env(env).sudo().create(
+                        {"name": "Forged", "handover_staging_incoming_id": incoming.id})
+        self.assertTrue(incoming.exists())
+        self.assertFalse(self.existing.handover_staging_incoming_id)
+
     def test_the_running_import_is_refused_to_other_companies(self):
         _incoming, job = self._start()
         with self.assertRaises(AccessError):
