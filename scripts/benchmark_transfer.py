@@ -87,6 +87,18 @@ def create_customers(env, count, purposes):
     return ids
 
 
+def run_jobs(env):
+    """Run the background steps queued as the cron does, one batch and one commit per call, until none is left."""
+    jobs = env["customer.handover.job"]
+    env.cr.commit()
+    while jobs.search_count([("state", "in", ("queued", "running", "cancelling"))]):
+        jobs._cron_run()
+        env.cr.commit()
+    failed = jobs.search([("state", "=", "failed")], limit=1)
+    if failed:
+        raise RuntimeError(f"a background step stopped: {failed.error}")
+
+
 def signed_handover(env, count, manager, officer):
     """A handover of every customer, verified and signed by both parties."""
     from odoo.tools import split_every
@@ -103,6 +115,7 @@ def signed_handover(env, count, manager, officer):
     })
     env["customer.handover.scope"].with_user(manager).create(
         {"handover_id": handover.id, "select_all": True}).action_confirm()
+    run_jobs(env)
     handover.with_user(manager).action_confirm()
     handover.with_user(manager).action_start()
     lines = env["customer.handover.line"].with_user(manager)
