@@ -87,6 +87,18 @@ def create_customers(env, count, purposes):
     return ids
 
 
+def run_jobs(env):
+    """Run the background steps queued as the cron does, one batch and one commit per call, until none is left."""
+    jobs = env["customer.handover.job"]
+    env.cr.commit()
+    while jobs.search_count([("state", "in", ("queued", "running", "cancelling"))]):
+        jobs._cron_run()
+        env.cr.commit()
+    failed = jobs.search([("state", "=", "failed")], limit=1)
+    if failed:
+        raise RuntimeError(f"a background step stopped: {failed.error}")
+
+
 def signed_handover(env, count, manager, officer):
     """A handover of every customer, verified and signed by both parties."""
     from odoo.tools import split_every
@@ -103,6 +115,7 @@ def signed_handover(env, count, manager, officer):
     })
     env["customer.handover.scope"].with_user(manager).create(
         {"handover_id": handover.id, "select_all": True}).action_confirm()
+    run_jobs(env)
     handover.with_user(manager).action_confirm()
     handover.with_user(manager).action_start()
     lines = env["customer.handover.line"].with_user(manager)
@@ -166,10 +179,28 @@ def import_package(env, manager, officer, package, workbook, sender, fingerprint
 
     def preview_and_import():
         wizard.action_preview()
-        return env["customer.handover.incoming"].browse(wizard.action_import()["res_id"])
+        action = wizard.action_import()
+        if not wizard.background:
+            return env["customer.handover.incoming"].browse(action["res_id"]), []
+        # above the threshold the request only queues the import: run its batches as the cron does, a commit each
+        env.cr.commit()
+        job, batches = wizard.incoming_id.job_ids, []
+        while job.state in ("queued", "running"):
+            queries, start = env.cr.sql_log_count, time.perf_counter()
+            env["customer.handover.job"]._cron_run()
+            env.cr.commit()
+            batches.append((time.perf_counter() - start, env.cr.sql_log_count - queries))
+        if job.state != "done":
+            raise RuntimeError(f"the import stopped: {job.error}")
+        return job.incoming_id, batches
 
-    incoming, seconds, queries, peak = timed(env, preview_and_import)
+    (incoming, batches), seconds, queries, peak = timed(env, preview_and_import)
     env.cr.commit()
+    if batches:
+        steps = batches[:-1] or batches
+        print(f"import in the background: {len(batches)} batches, queries per batch {min(q for _s, q in steps)} to "
+              f"{max(q for _s, q in steps)}, slowest batch {max(s for s, _q in steps):.1f} s, last step "
+              f"{batches[-1][0]:.1f} s ({batches[-1][1]} queries)")
     return {"seconds": seconds, "queries": queries, "peak_mb": peak, "created": incoming.created_count,
             "consents": incoming.consent_count, "reconciled": incoming.reconciled,
             "differences": incoming.difference_count}

@@ -28,3 +28,5 @@ from . import res_partner_handover_package
 from . import ir_attachment
 from . import ir_http
 from . import mail_message
+from . import res_partner_handover_staging
+from . import customer_handover_incoming_background

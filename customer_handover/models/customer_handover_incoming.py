@@ -35,7 +35,7 @@ class CustomerHandoverIncoming(models.Model):
     company_id = fields.Many2one("res.company", string="Receiving Company", required=True, readonly=True,
                                  index=True, default=lambda self: self.env.company)
     state = fields.Selection(
-        [("imported", "Imported"), ("countersigned", "Countersigned")],
+        [("importing", "Importing"), ("imported", "Imported"), ("countersigned", "Countersigned")],
         required=True, default="imported", readonly=True, tracking=True,
     )
     sender = fields.Char(string="Transferring Company", readonly=True)
@@ -79,7 +79,8 @@ class CustomerHandoverIncoming(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
-        self._refuse_evidence([], "unlink")
+        if self - self._import_cancelled_by_running_job():
+            self._refuse_evidence([], "unlink")
 
     @api.depends("company_id")
     def _compute_signing_key_missing(self):
@@ -97,6 +98,9 @@ class CustomerHandoverIncoming(models.Model):
         if not has_group_in_company(self.env, MANAGER, self.company_id):
             raise AccessError(self.env._("Only handover managers of %(company)s can countersign a checklist.",
                                          company=self.company_id.name))
+        if self.state == "importing":
+            raise UserError(self.env._("%(name)s is still being imported: countersign it once the import ends.",
+                                       name=self.name))
         if self.state == "countersigned":
             raise UserError(self.env._("%(name)s is already countersigned.", name=self.name))
         # sudo: the company's signing key is an officer's setting; the user is a manager of this company (checked above)

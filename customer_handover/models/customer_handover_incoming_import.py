@@ -63,6 +63,15 @@ class _Received:
     langs: set
     provenance: dict
     seen: set = dataclasses.field(default_factory=set)
+    # The package's zip, for an import in the background, which reads its evidence files from it; else the folder.
+    archive: object = None
+    # In the background: new contacts are created archived and flagged, merges and their consents wait for the end.
+    staged: bool = False
+
+    def evidence(self, path):
+        if self.archive is not None:
+            return base64.b64encode(self.archive.read(path))
+        return _evidence(self.folder, path)
 
 
 class CustomerHandoverIncoming(models.Model):
@@ -85,33 +94,9 @@ class CustomerHandoverIncoming(models.Model):
                 "%(fingerprint)s.", export=result.export, handover=result.handover, fingerprint=result.fingerprint,
             ))
         rows = checklist_rows(checklist)
-        now = fields.Datetime.now()
-        with evidence_step(self._name, CREATE, *INCOMING_FIELDS):
-            incoming = self.create({
-                "name": f"{result.handover} · {result.package}",
-                "company_id": company.id,
-                "sender": result.company,
-                "fingerprint": result.fingerprint,
-                "handover_reference": result.handover,
-                "export_number": result.export,
-                "checklist_sha256": result.checklist_sha256,
-                "package_number": result.package,
-                "package_sha256": hashlib.sha256(package).hexdigest(),
-                "package_created_at": result.created_at,
-                "received_on": now,
-                "user_id": self.env.uid,
-            })
-            with open(checklist, "rb") as handle:
-                raw = handle.read()
-            # The checklist received is evidence of the import, downloaded through the incoming record's step only.
-            incoming.checklist_attachment_id = self.env["ir.attachment"]._keep_handover_evidence([{
-                "name": checklist_name or f"{result.handover}-export-{result.export}-signed.xlsx",
-                "raw": raw,
-                "res_model": incoming._name,
-                "res_id": incoming.id,
-                "company_id": company.id,
-                "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            }])
+        incoming = self._import_record(company, result, package)
+        with open(checklist, "rb") as handle:
+            incoming._import_keep_checklist(handle.read(), checklist_name)
         received = incoming._received(folder, result.version, mappings, rows, decide)
         counts = dict.fromkeys(COUNT_FIELDS, 0)
         for batch in split_every(BATCH, package_customers(folder)):
@@ -123,21 +108,59 @@ class CustomerHandoverIncoming(models.Model):
                     "the package stopped in the lines %(first)s to %(last)s: %(reason)s",
                     first=batch[0]["line"], last=batch[-1]["line"], reason=error.args[0],
                 )) from error
-        incoming._import_items(received, counts)
-        counts["difference_count"] += incoming._import_not_delivered(received)
-        counts["customer_count"] = result.counts["customers"]
-        counts["evidence_count"] = result.counts["evidence_files"]
-        with evidence_step(incoming._name, *COUNT_FIELDS, "reconciled"):
-            incoming.write({**counts, "reconciled": not counts["difference_count"]})
-        self.env["customer.handover.event"]._append_for(incoming, "package_imported", {
-            "package": result.package, "export": result.export, "fingerprint": result.fingerprint,
-            "checklist_sha256": result.checklist_sha256, "package_sha256": incoming.package_sha256,
+        incoming._import_finish(received, counts, result.counts)
+        return incoming
+
+    @api.model
+    def _import_record(self, company, result, package, state="imported"):
+        """Create the incoming handover of the opened package ``result`` (``package``: its encrypted bytes)."""
+        with evidence_step(self._name, CREATE, *INCOMING_FIELDS, "state"):
+            return self.create({
+                "state": state,
+                "name": f"{result.handover} · {result.package}",
+                "company_id": company.id,
+                "sender": result.company,
+                "fingerprint": result.fingerprint,
+                "handover_reference": result.handover,
+                "export_number": result.export,
+                "checklist_sha256": result.checklist_sha256,
+                "package_number": result.package,
+                "package_sha256": hashlib.sha256(package).hexdigest(),
+                "package_created_at": result.created_at,
+                "received_on": fields.Datetime.now(),
+                "user_id": self.env.uid,
+            })
+
+    def _import_keep_checklist(self, raw, checklist_name):
+        """Keep the checklist received: evidence of the import, downloaded through the incoming record's step only."""
+        self.ensure_one()
+        with evidence_step(self._name, "checklist_attachment_id"):
+            self.checklist_attachment_id = self.env["ir.attachment"]._keep_handover_evidence([{
+                "name": checklist_name or f"{self.handover_reference}-export-{self.export_number}-signed.xlsx",
+                "raw": raw,
+                "res_model": self._name,
+                "res_id": self.id,
+                "company_id": self.company_id.id,
+                "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            }])
+
+    def _import_finish(self, received, counts, manifest_counts):
+        """Reconcile the items and the lines not delivered, record the counts and log the import."""
+        self.ensure_one()
+        self._import_items(received, counts)
+        counts["difference_count"] += self._import_not_delivered(received)
+        counts["customer_count"] = manifest_counts["customers"]
+        counts["evidence_count"] = manifest_counts["evidence_files"]
+        with evidence_step(self._name, *COUNT_FIELDS, "reconciled", "state"):
+            self.write({**counts, "reconciled": not counts["difference_count"], "state": "imported"})
+        self.env["customer.handover.event"]._append_for(self, "package_imported", {
+            "package": self.package_number, "export": self.export_number, "fingerprint": self.fingerprint,
+            "checklist_sha256": self.checklist_sha256, "package_sha256": self.package_sha256,
             "counts": {key: counts[key] for key in COUNT_FIELDS},
         })
-        log_note(incoming, "mt_package_imported", f"{result.company} · {result.handover} · {result.package}",
-                 changes=[(incoming, name, 0, counts[name])
+        log_note(self, "mt_package_imported", f"{self.sender} · {self.handover_reference} · {self.package_number}",
+                 changes=[(self, name, 0, counts[name])
                           for name in ("created_count", "matched_count", "refused_count", "difference_count")])
-        return incoming
 
     def _received(self, folder, version, mappings, rows, decide):
         self.ensure_one()
@@ -194,10 +217,12 @@ class CustomerHandoverIncoming(models.Model):
             else:
                 new.append(customer)
         partner_model = self.env["res.partner"].with_context(**QUIET)
-        with evidence_step(partner_model._name, *PARTNER_STEP_FIELDS):
+        # staged: archived and flagged with this import until its last step shows them all at once
+        staging = {"active": False, "handover_staging_incoming_id": self.id} if received.staged else {}
+        with evidence_step(partner_model._name, *PARTNER_STEP_FIELDS, *(staging and ("handover_staging_incoming_id",))):
             created = partner_model.create([
                 {**self._import_contact_values(received, c["contact"], states),
-                 **self._import_classification(received, c, domains), **received.provenance} for c in new
+                 **self._import_classification(received, c, domains), **received.provenance, **staging} for c in new
             ])
             commercial = partner_model._commercial_fields()
             children = []
@@ -206,7 +231,8 @@ class CustomerHandoverIncoming(models.Model):
                 shared = {name: parent[name] for name in commercial if name in parent}
                 children += [
                     {**self._import_contact_values(received, child, states), **shared, "parent_id": partner.id,
-                     "type": child.get("type") if child.get("type") in received.codes["child_type"] else "contact"}
+                     "type": child.get("type") if child.get("type") in received.codes["child_type"] else "contact",
+                     **staging}
                     for child in customer["children"]
                 ]
             # Odoo syncs each child from its parent one query at a time; the package states the child's own
@@ -214,13 +240,14 @@ class CustomerHandoverIncoming(models.Model):
             partner_model.with_context(_partners_skip_fields_sync=True).create(children)
             targets = partner_model.browse([decisions[c["line"]].partner_id.id for c in merged])
             targets.check_access("write")
-            self._import_merge(received, decisions, merged, targets, states, domains)
+            if not received.staged:  # staged: an existing contact is changed by the import's last step only
+                self._import_merge(received, decisions, merged, targets, states, domains)
         by_line = {c["line"]: partner for c, partner in zip(new, created, strict=True)}
         by_line.update({c["line"]: partner for c, partner in zip(merged, targets, strict=True)})
-        consents = self._import_consents(received, new + merged, by_line)
+        consents = self._import_consents(received, new if received.staged else new + merged, by_line)
         self._import_lines(received, decisions, customers, by_line, counts)
         events = self.env["customer.handover.event"]
-        for outcome, partners in (("created", created), ("matched", targets)):
+        for outcome, partners in (("created", created), ("matched", targets.browse() if received.staged else targets)):
             if partners:
                 events._append_for(partners, "customers_imported", {"incoming": self.id, "outcome": outcome},
                                    company=self.company_id)
@@ -331,7 +358,7 @@ class CustomerHandoverIncoming(models.Model):
                     "date_withdrawn": consent.get("withdrawn_on") or False,
                     "channel": code("channel", consent.get("channel"), "other"),
                     "lawful_basis": code("lawful_basis", consent.get("lawful_basis"), "consent"),
-                    "evidence": evidence and _evidence(received.folder, evidence),
+                    "evidence": evidence and received.evidence(evidence),
                     "evidence_filename": evidence and evidence.rsplit("/", 1)[-1],
                 })
         consent_model = self.env["customer.consent"].with_context(**QUIET)

@@ -39,7 +39,8 @@ class CustomerHandoverIncomingLine(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
-        self._refuse_evidence([], "unlink")
+        if self.incoming_id - self.incoming_id._import_cancelled_by_running_job():
+            self._refuse_evidence([], "unlink")
 
     def _event_company_ids(self):
         # sudo: only the ids of the lines' companies are read

@@ -31,12 +31,14 @@ STEP_MODELS = {
     "verify": ("customer.handover.line", "customer.handover.line"),
     "export": ("customer.handover.export", "customer.handover"),
     "package": ("customer.handover.package", "customer.handover"),
+    "import": ("customer.handover.incoming", "customer.handover.import.line"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
     ("verify", "Batch verification"),
     ("export", "Signed export"),
     ("package", "Transfer package"),
+    ("import", "Importing the package"),
 ]
 # Kinds that make one file (their ids: the handover alone). A file cannot be kept half-written from one transaction
 # to the next, so their batch builds the whole file in one call, streaming its rows, and reports them with
@@ -45,7 +47,7 @@ JOB_KINDS = [
 FILE_KINDS = ("export", "package")
 JOB_FACTS = (
     "handover_id", "kind", "state", "total", "done_count", "skipped_count", "started_on", "ended_on", "user_id",
-    "error", "failed_res_id", "params",
+    "error", "failed_res_id", "params", "incoming_id", "company_id",
 )
 # The job whose batch runs in this thread: its own work is not refused as conflicting with it. Set by the cron's
 # batch only; a request cannot set it.
@@ -65,8 +67,12 @@ class CustomerHandoverJob(models.Model):
     _evidence_create = True
     _evidence_fields = JOB_FACTS
 
-    handover_id = fields.Many2one("customer.handover", required=True, readonly=True, index=True, ondelete="cascade")
-    company_id = fields.Many2one(related="handover_id.company_id", store=True, index=True)
+    # What the step works on: a handover, or (for an import) an incoming handover, removed when its import is
+    # cancelled.
+    handover_id = fields.Many2one("customer.handover", readonly=True, index=True, ondelete="cascade")
+    incoming_id = fields.Many2one("customer.handover.incoming", string="Incoming Handover", readonly=True,
+                                  index="btree_not_null", ondelete="set null")
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
     kind = fields.Selection(JOB_KINDS, string="Step", required=True, readonly=True)
     state = fields.Selection(
         [("queued", "Queued"), ("running", "Running"), ("failed", "Stopped on an error"),
@@ -88,10 +94,14 @@ class CustomerHandoverJob(models.Model):
     progress_text = fields.Char(compute="_compute_progress")
 
     def init(self):
-        # Starting a step twice is impossible, whatever the timing: one active job per handover.
+        # Starting a step twice is impossible, whatever the timing: one active job per handover, and per incoming one.
         self.env.cr.execute(SQL(
             "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active ON customer_handover_job "
             "(handover_id) WHERE state IN %s", ACTIVE_STATES,
+        ))
+        self.env.cr.execute(SQL(
+            "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active_incoming ON customer_handover_job "
+            "(incoming_id) WHERE state IN %s", ACTIVE_STATES,
         ))
 
     @api.depends("total", "done_count", "skipped_count", "started_on", "state")
@@ -162,7 +172,8 @@ class CustomerHandoverJob(models.Model):
 
     @api.model
     def _lock_handover(self, handover):
-        """Hold ``handover`` for this transaction, refusing at once if another request holds it, then check it is idle.
+        """Hold ``handover`` (or an incoming handover) for this transaction, refusing at once if another request holds
+        it, then check it is idle.
 
         The lock serialises the steps of one handover that start or run in a request; the unique index on active
         jobs makes a second job impossible even without it.
@@ -170,7 +181,8 @@ class CustomerHandoverJob(models.Model):
         name = handover[:1].name
         try:
             self.env.cr.execute(SQL(
-                "SELECT id FROM customer_handover WHERE id IN %s FOR NO KEY UPDATE NOWAIT", tuple(handover.ids),
+                "SELECT id FROM %s WHERE id IN %s FOR NO KEY UPDATE NOWAIT", SQL.identifier(handover._table),
+                tuple(handover.ids),
             ), log_exceptions=False)
         except Exception as error:
             if getattr(error, "pgcode", None) != LOCK_NOT_AVAILABLE:
@@ -188,8 +200,9 @@ class CustomerHandoverJob(models.Model):
         Returns the job; the cron runs it.
         """
         self._lock_handover(handover)
-        values = {"handover_id": handover.id, "kind": kind, "state": "queued", "user_id": self.env.uid,
-                  "started_on": fields.Datetime.now(), "params": params or {}}
+        target = "incoming_id" if handover._name == "customer.handover.incoming" else "handover_id"
+        values = {target: handover.id, "company_id": handover.company_id.id, "kind": kind, "state": "queued",
+                  "user_id": self.env.uid, "started_on": fields.Datetime.now(), "params": params or {}}
         # sudo: jobs are written by the system only; the step checked the user's rights to start it
         with evidence_step(self._name, CREATE, *values):
             job = self.sudo().create(values)
@@ -320,7 +333,8 @@ class CustomerHandoverJob(models.Model):
         job = self._in_user_lang()
         figures = job._figures(done=rows)
         payload = {
-            "handover_id": job.handover_id.id, "job_id": job.id, "state": job.state, "step": job._kind_label(),
+            "handover_id": job.handover_id.id, "res_model": job._target()._name, "res_id": job._target().id,
+            "job_id": job.id, "state": job.state, "step": job._kind_label(),
             "text": job.env._("%(step)s: %(done)s of %(total)s (%(percent)s%%)", step=job._kind_label(), done=rows,
                               total=job.total, percent=int(figures["percent"])),
             **figures,
@@ -338,6 +352,10 @@ class CustomerHandoverJob(models.Model):
             self._items_set_state(ids, "undone")
             self._set({"done_count": max(self.done_count - len(ids), 0)}, None)
         if not self._items("done", 1):
+            cancelled = getattr(self._worker(), f"_job_{self.kind}_cancelled", None)
+            if cancelled:
+                with self._running():
+                    cancelled(self._as_user())
             self._set({"state": "cancelled", "ended_on": fields.Datetime.now()}, "job_cancelled")
             self._tell("cancelled")
         else:
@@ -387,9 +405,9 @@ class CustomerHandoverJob(models.Model):
             self.sudo().write(values)  # sudo: the job's facts are the system's, written by the job's own steps
         if event:
             self.env["customer.handover.event"]._append_for(
-                self, event, {"handover": self.handover_id.id, "kind": self.kind, "total": self.total,
+                self, event, {**self._target_payload(), "kind": self.kind, "total": self.total,
                               "done": self.done_count, "skipped": self.skipped_count, **(payload or {})},
-                self.handover_id.company_id,
+                self.company_id,
             )
 
     def _lock(self):
@@ -407,7 +425,20 @@ class CustomerHandoverJob(models.Model):
             if job.user_id != self.env.user and not self.env.user.has_group(MANAGER):
                 raise AccessError(self.env._("Only the user who started %(step)s, or a handover manager, can "
                                              "continue or cancel it.", step=job._kind_label()))
-            job.handover_id.check_access("write")
+            job._target().check_access("write")
+
+    def _target(self):
+        """The handover, or the incoming handover, the step works on (empty once a cancelled import removed it)."""
+        return self.handover_id or self.incoming_id
+
+    def _target_name(self):
+        return self._target().name or (self.params or {}).get("name", "")
+
+    def _target_payload(self):
+        """What the log names the step's target by: its handover, or its incoming handover (kept once it is gone)."""
+        if self.handover_id:
+            return {"handover": self.handover_id.id}
+        return {"incoming": self.incoming_id.id or (self.params or {}).get("incoming")}
 
     def _kind_label(self):
         return dict(self._fields["kind"]._description_selection(self.env)).get(self.kind, self.kind or "")
@@ -450,7 +481,8 @@ class CustomerHandoverJob(models.Model):
 
     def _progress_payload(self):
         job = self._in_user_lang()
-        return {"handover_id": job.handover_id.id, "job_id": job.id, "state": job.state, "step": job._kind_label(),
+        return {"handover_id": job.handover_id.id, "res_model": job._target()._name, "res_id": job._target().id,
+                "job_id": job.id, "state": job.state, "step": job._kind_label(),
                 "text": job.progress_text, **job._figures()}
 
     def _send_progress(self):
@@ -463,23 +495,23 @@ class CustomerHandoverJob(models.Model):
         env = job.env
         texts = {
             "done": env._("%(step)s of %(handover)s is done: %(count)s records.", step=job._kind_label(),
-                          handover=job.handover_id.name, count=job.done_count),
+                          handover=job._target_name(), count=job.done_count),
             "failed": env._("%(step)s of %(handover)s stopped on an error (%(error)s). Continue without that record, "
                             "or cancel the step, from the handover.", step=job._kind_label(),
-                            handover=job.handover_id.name, error=job.error),
+                            handover=job._target_name(), error=job.error),
             "cancelled": env._("%(step)s of %(handover)s is cancelled: what it did is undone.",
-                               step=job._kind_label(), handover=job.handover_id.name),
+                               step=job._kind_label(), handover=job._target_name()),
         }
         self.user_id._bus_send("simple_notification", {
             "title": job._kind_label(), "message": texts[outcome], "sticky": outcome == "failed",
             "type": {"done": "success", "failed": "danger", "cancelled": "warning"}[outcome],
         })
         self._send_progress()
-        if outcome == "done":
-            return  # the step notes its own result on the handover
+        if outcome == "done" or not self._target():
+            return  # the step notes its own result; a cancelled import leaves no incoming handover to note it on
         # sudo: the system notes on the handover what its job did, whoever may read the handover now. The note's
         # subtype says what happened, in each reader's language (handover_notes); the body holds the error only.
-        log_note(self.handover_id.sudo(), f"mt_job_{outcome}", self.error if outcome == "failed" else "")
+        log_note(self._target().sudo(), f"mt_job_{outcome}", self.error if outcome == "failed" else "")
 
 
 class CustomerHandoverJobItem(models.Model):

@@ -6,17 +6,19 @@ import tempfile
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import split_every
+from odoo.tools import SQL, split_every
 
 from ..models.customer_handover_evidence_mixin import evidence_step
 from ..models.customer_handover_incoming_import import BATCH, package_customers, package_key, release
+from ..models.customer_handover_job import ACTIVE_STATES
 from ..models.handover_access import MANAGER, OFFICER, has_group_in_company
 from ..tools import transfer_package as tp
+from ..tools.checklist_read import checklist_rows
 
 WIZARD_STEP_FIELDS = (
     "plain_package", "state", "sender", "fingerprint", "signer_pinned", "handover_reference", "export_number",
     "package_number", "customer_count", "match_count", "child_count", "consent_count", "evidence_count", "item_count",
-    "incoming_id",
+    "incoming_id", "background",
 )
 
 
@@ -72,6 +74,7 @@ class CustomerHandoverImport(models.TransientModel):
     line_ids = fields.One2many("customer.handover.import.line", "wizard_id", string="Customers to Import")
     mapping_ids = fields.One2many("customer.handover.import.mapping", "wizard_id", string="Purposes and Policies")
     incoming_id = fields.Many2one("customer.handover.incoming", readonly=True)
+    background = fields.Boolean(readonly=True, help="The package is large: it is imported in the background.")
 
     @api.depends()
     def _compute_passphrase(self):
@@ -92,6 +95,23 @@ class CustomerHandoverImport(models.TransientModel):
         for wizard in self:
             # sudo: only whether the company can countersign is read; the key itself is an officer's setting.
             wizard.signing_key_missing = not wizard.company_id.sudo().handover_certificate_id.is_valid
+
+    def _transient_clean_rows_older_than(self, seconds):
+        # A package imported in the background keeps its wizard and its preview until its import ends.
+        self._keep_importing()
+        return super()._transient_clean_rows_older_than(seconds)
+
+    @api.model
+    def _keep_importing(self):
+        """Mark the wizards of the imports running in the background, and their previews, as used just now."""
+        # sudo: the autovacuum asks which wizards the running imports read; only their ids are read
+        jobs = self.env["customer.handover.job"].sudo().search(
+            [("kind", "=", "import"), ("state", "in", ACTIVE_STATES)])
+        ids = [job.params["wizard"] for job in jobs]
+        if ids:
+            for table, column in (("customer_handover_import", "id"), ("customer_handover_import_line", "wizard_id")):
+                self.env.cr.execute(SQL("UPDATE %s SET write_date = now() AT TIME ZONE 'UTC' WHERE %s = ANY(%s)",
+                                        SQL.identifier(table), SQL.identifier(column), ids))
 
     def write(self, vals):
         # Another package, or another way to decrypt it, is decrypted and previewed again from the start.
@@ -126,12 +146,12 @@ class CustomerHandoverImport(models.TransientModel):
         """Decrypt and check the package, then show what the import would do; nothing is written yet."""
         self.ensure_one()
         self._check_importer()
-        with self._opened() as (result, folder, _checklist):
+        with self._opened() as (result, folder, checklist):
             self._write_facts(result)
             if not self.signer_pinned and not self.confirm_signer:
                 return self._reopen()
             self._check_not_imported(result)
-            self._build_preview(folder, result.version)
+            self._build_preview(folder, result.version, checklist)
         return self._reopen()
 
     def action_import(self):
@@ -149,6 +169,8 @@ class CustomerHandoverImport(models.TransientModel):
             if not self.signer_pinned:
                 self.env["customer.handover.trusted.signer"]._pin(self.company_id, result.company, result.fingerprint)
             mappings = self._resolve_mappings()
+            if self.background:
+                return self._import_in_background(result, mappings)
             try:
                 with self.env.cr.savepoint():
                     incoming = self.env["customer.handover.incoming"]._import_package(
@@ -161,11 +183,7 @@ class CustomerHandoverImport(models.TransientModel):
                 raise UserError(self.env._(
                     "Nothing was imported: %(reason)s", reason=getattr(error, "args", [error])[0]
                 )) from error
-        # The incoming handover keeps what was received: the uploads and the preview go.
-        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id, "package_file": False,
-                          "package_filename": False, "checklist_file": False, "checklist_filename": False})
-        self.line_ids.unlink()
-        self.mapping_ids.unlink()
+        self._import_done(incoming)
         return {
             "type": "ir.actions.act_window",
             "res_model": incoming._name,
@@ -173,6 +191,29 @@ class CustomerHandoverImport(models.TransientModel):
             "view_mode": "form",
             "target": "current",
         }
+
+    def _import_in_background(self, result, mappings):
+        """Queue the import of a large package; the wizard keeps the decrypted package for its batches."""
+        if self.decrypt_with == "key":
+            with tempfile.TemporaryFile() as plain:
+                self._decrypt_into(plain)
+                plain.seek(0)
+                self._step_write({"plain_package": base64.b64encode(plain.read())})
+        job = self.env["customer.handover.incoming"]._import_start(
+            self, result, base64.b64decode(self.package_file), mappings)
+        self._step_write({"incoming_id": job.incoming_id.id})
+        action = job._started_action()
+        action["params"]["next"] = {"type": "ir.actions.act_window", "res_model": job.incoming_id._name,
+                                    "res_id": job.incoming_id.id, "view_mode": "form", "views": [[False, "form"]],
+                                    "target": "current"}
+        return action
+
+    def _import_done(self, incoming):
+        """The incoming handover keeps what was received: the uploads and the preview go."""
+        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id, "package_file": False,
+                          "package_filename": False, "checklist_file": False, "checklist_filename": False})
+        self.line_ids.unlink()
+        self.mapping_ids.unlink()
 
     # ------------------------------------------------------------------------------------------ checks
 
@@ -318,10 +359,17 @@ class CustomerHandoverImport(models.TransientModel):
 
     # ------------------------------------------------------------------------------------------ preview
 
-    def _build_preview(self, folder, version):
-        """One line per customer with its match, and the purposes and policies the company lacks."""
+    def _build_preview(self, folder, version, checklist):
+        """One line per customer with its match, and the purposes and policies the company lacks.
+
+        Above the threshold the import runs in the background: each line also keeps the customer as the package
+        gives it and its row of the signed checklist, which its batches read.
+        """
         self.line_ids.unlink()
         self.mapping_ids.unlink()
+        background = self.customer_count > self.env["customer.handover.job"]._threshold()
+        self._step_write({"background": background})
+        rows = checklist_rows(checklist) if background else {}
         seen = {"line": {}, "vat": {}, "ref": {}}
         sensitive, purposes, policies = [], {}, {}
         for batch in split_every(BATCH, package_customers(folder)):
@@ -351,9 +399,12 @@ class CustomerHandoverImport(models.TransientModel):
                     "first: a data-protection officer imports it.", line=sensitive[0],
                 ))
             matches = self.env["res.partner"]._handover_match(batch, self.company_id)
-            self.env["customer.handover.import.line"].create([
-                self._preview_line(customer, matches.get(customer["line"])) for customer in batch
-            ])
+            with evidence_step("customer.handover.import.line", "payload"):
+                self.env["customer.handover.import.line"].create([
+                    {**self._preview_line(customer, matches.get(customer["line"])),
+                     **({"payload": {"customer": customer, "row": rows.get(customer["line"])}} if background else {})}
+                    for customer in batch
+                ])
             release(self.env)
         self._step_write({"match_count": self.env["customer.handover.import.line"].search_count(
             [("wizard_id", "=", self.id), ("partner_id", "!=", False)])})

@@ -10,6 +10,9 @@ CONTACT_CHOICES = [("keep", "Keep the existing contact data"), ("package", "Take
 class CustomerHandoverImportLine(models.TransientModel):
     _name = "customer.handover.import.line"
     _description = "Transfer Package Customer to Import"
+    _inherit = ["customer.handover.evidence.mixin"]
+    # What the package says of the customer, read by an import in the background: set by the preview only.
+    _evidence_fields = ("payload",)
     _transient_max_hours = 1.0  # as its wizard's
     _order = "line_number"
 
@@ -37,6 +40,13 @@ class CustomerHandoverImportLine(models.TransientModel):
         "take the package's values where the package gives one (data-protection officers).",
     )
     reason = fields.Char(string="Reason Refused")
+    # For an import in the background: the customer as the package gives it, and its row of the signed checklist.
+    payload = fields.Json(readonly=True)
+
+    def _transient_clean_rows_older_than(self, seconds):
+        # as its wizard's: the preview of an import running in the background is kept until it ends
+        self.env["customer.handover.import"]._keep_importing()
+        return super()._transient_clean_rows_older_than(seconds)
 
     @api.constrains("decision", "partner_id")
     def _check_decision(self):

@@ -40,7 +40,8 @@ export class HandoverJobProgress extends Component {
 
     async onProgress(payload) {
         const record = this.props.record;
-        if (payload.handover_id !== record.resId) {
+        // a handover's step, or an incoming handover's import
+        if (payload.res_model !== record.resModel || payload.res_id !== record.resId) {
             return;
         }
         this.live.figures = payload;
