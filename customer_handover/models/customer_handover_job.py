@@ -29,10 +29,12 @@ LOCK_NOT_AVAILABLE = "55P03"
 STEP_MODELS = {
     "scope": ("customer.handover.scope", "res.partner"),
     "verify": ("customer.handover.line", "customer.handover.line"),
+    "move": ("customer.handover", "res.partner"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
     ("verify", "Batch verification"),
+    ("move", "Moving the customers"),
 ]
 JOB_FACTS = (
     "handover_id", "kind", "state", "total", "done_count", "skipped_count", "started_on", "ended_on", "user_id",
