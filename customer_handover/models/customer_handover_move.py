@@ -80,6 +80,7 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         self.check_access("write")
         self._move_check(self.env["res.partner"])  # refuse at once what refuses every customer: no receiving user
+        self.env["customer.handover.line"].flush_model(["handover_id", "partner_id", "line_type", "state", "excluded"])
         return self.env["customer.handover.job"]._start(self, "move", SQL(
             """SELECT DISTINCT partner_id FROM customer_handover_line
                 WHERE handover_id = %s AND line_type = 'customer' AND state = 'verified' AND excluded IS NOT TRUE
