@@ -47,7 +47,8 @@ class ResConfigSettings(models.TransientModel):
         string="Background Threshold",
         config_parameter="customer_handover.background_threshold",
         default=2000,
-        help="Selecting customers or verifying lines runs in the background, batch by batch, above this many.",
+        help="Selecting customers, verifying lines or completing a move inside this database runs in the "
+        "background, batch by batch, above this many customers or lines.",
         groups="customer_handover.group_data_protection_officer",
     )
 
