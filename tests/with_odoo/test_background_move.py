@@ -173,13 +173,15 @@ class TestBackgroundMove(MoveFixture):
         everyone = customers | customers.child_ids
         handover.with_user(self.manager).action_done()
         self.Job._cron_run()
-        # Between the checks and the move, a customer becomes a user's own contact: it can no longer change company.
-        self.env["res.users"].create({"login": "ch_late_user", "partner_id": customers[5].id})
+        # After its batch checked it, a customer gains a contact that is a user's own: it cannot change company.
+        late = self.env["res.partner"].create({"name": "Late contact", "parent_id": customers[0].id})
+        self.env["res.users"].create({"login": "ch_late_user", "partner_id": late.id})
+        everyone |= late
         before = self._state_of(everyone)
         self._run()
         job = handover.job_ids
-        self.assertEqual(job.state, "failed")
-        self.assertIn(customers[5].name, job.error)
+        self.assertEqual((job.state, job.failed_res_id), ("failed", 0), "the last step failed, past the batches")
+        self.assertIn("Late contact", job.error)
         self.assertEqual(self._state_of(everyone), before, "the move is all or nothing")
         self.assertEqual(handover.state, "signed")
         job.with_user(self.manager).action_cancel()
