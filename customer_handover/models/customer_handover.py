@@ -552,21 +552,41 @@ class CustomerHandover(models.Model):
         }
 
     def action_done(self):
-        """Complete the handover: stamp the customers handed over and, inside this database, move them."""
+        """Complete the handover: stamp the customers handed over and, inside this database, move them.
+
+        A move of more customers than the background threshold is checked batch by batch in the background, then
+        made in one last step; the handover is done once it is made.
+        """
         self._check_manager()
         self._check_state("signed")
         self._check_idle()
+        Job = self.env["customer.handover.job"]
+        started = Job
         for handover in self:
-            customers = handover.line_ids.filtered(
-                lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
-            ).partner_id
-            if handover.transfer_mode != "package":
-                handover._move_customers(customers)
+            customers = handover._handed_over_customers()
+            if handover.transfer_mode != "package" and len(customers) > Job._threshold():
+                started |= handover._start_move()
             else:
-                handover._stamp_customers(customers)
-                if handover.archive_customers:
-                    customers.action_archive()
-            log_note(handover, "mt_handed_over", f"{handover.receiver_id.display_name} ({len(customers)})")
+                handover._complete(customers)
+        return started[:1]._started_action() if started else True
+
+    def _handed_over_customers(self):
+        """The customers this handover hands over: its verified customer lines not excluded."""
+        self.ensure_one()
+        return self.line_ids.filtered(
+            lambda line: line.line_type == "customer" and line.state == "verified" and not line.excluded
+        ).partner_id
+
+    def _complete(self, customers):
+        """Hand ``customers`` over (inside this database: move them) and mark the handover done."""
+        self.ensure_one()
+        if self.transfer_mode != "package":
+            self._move_customers(customers)
+        else:
+            self._stamp_customers(customers)
+            if self.archive_customers:
+                customers.action_archive()
+        log_note(self, "mt_handed_over", f"{self.receiver_id.display_name} ({len(customers)})")
         self._step(("state", "date_done"), {"state": "done", "date_done": fields.Date.context_today(self)},
                    "handover_done")
 

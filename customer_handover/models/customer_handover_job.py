@@ -32,6 +32,7 @@ STEP_MODELS = {
     "export": ("customer.handover.export", "customer.handover"),
     "package": ("customer.handover.package", "customer.handover"),
     "import": ("customer.handover.incoming", "customer.handover.import.line"),
+    "move": ("customer.handover", "res.partner"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
@@ -39,6 +40,7 @@ JOB_KINDS = [
     ("export", "Signed export"),
     ("package", "Transfer package"),
     ("import", "Importing the package"),
+    ("move", "Moving the customers"),
 ]
 # Kinds that make one file (their ids: the handover alone). A file cannot be kept half-written from one transaction
 # to the next, so their batch builds the whole file in one call, streaming its rows, and reports them with

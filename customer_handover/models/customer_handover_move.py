@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, split_every
 
@@ -34,23 +34,10 @@ class CustomerHandover(models.Model):
         evidence of the move), and the consents given to the transferring company.
         """
         self.ensure_one()
-        user = self.receiver_user_id
-        if not user:
-            raise UserError(self.env._("Choose the receiving responsible user of %(handover)s: the customers move to "
-                                       "them.", handover=self.name))
-        self._check_receiver_user()
-        company_mode = self.transfer_mode == "company"
-        target = self._receiving_company() if company_mode else self.company_id
-        Partner = self.env["res.partner"].with_context(active_test=False)
-        ids = set()
-        for batch in split_every(MOVE_BATCH, customers.ids):
-            ids.update(Partner.search([("id", "child_of", list(batch))]).ids)
-        partners = Partner.browse(sorted(ids))
-        for batch in split_every(MOVE_BATCH, partners.ids):
-            Partner.browse(batch).check_access("write")
-        purposes, policies = self._move_mapping(partners, target) if company_mode else ({}, {})
+        target, user, partners, purposes, policies = self._move_check(customers)
         # Everything that could refuse the move has been checked: keep the backup before anything moves.
         self._ensure_backup()
+        company_mode = self.transfer_mode == "company"
         now = fields.Datetime.now()
         for batch in split_every(MOVE_BATCH, partners.ids):
             batch = customers.browse(batch)
@@ -66,6 +53,57 @@ class CustomerHandover(models.Model):
         for company in (self.company_id | target):
             events._append_for(partners, "customer_moved", payload, company)
         log_note(self, "mt_customers_moved", f"{target.sudo().display_name}, {user.display_name} ({len(partners)})")
+
+    def _move_check(self, customers):
+        """Refuse what keeps ``customers`` from moving; return where to (company, user), who moves (the customers and
+        their contacts) and the receiving company's purposes and policies for the transferring company's own."""
+        self.ensure_one()
+        user = self.receiver_user_id
+        if not user:
+            raise UserError(self.env._("Choose the receiving responsible user of %(handover)s: the customers move to "
+                                       "them.", handover=self.name))
+        self._check_receiver_user()
+        company_mode = self.transfer_mode == "company"
+        target = self._receiving_company() if company_mode else self.company_id
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        ids = set()
+        for batch in split_every(MOVE_BATCH, customers.ids):
+            ids.update(Partner.search([("id", "child_of", list(batch))]).ids)
+        partners = Partner.browse(sorted(ids))
+        for batch in split_every(MOVE_BATCH, partners.ids):
+            Partner.browse(batch).check_access("write")
+        purposes, policies = self._move_mapping(partners, target) if company_mode else ({}, {})
+        return target, user, partners, purposes, policies
+
+    def _start_move(self):
+        """Check the move in the background, batch by batch; its last step makes it. Returns the job."""
+        self.ensure_one()
+        self.check_access("write")
+        self._move_check(self.env["res.partner"])  # refuse at once what refuses every customer: no receiving user
+        self.env["customer.handover.line"].flush_model(["handover_id", "partner_id", "line_type", "state", "excluded"])
+        return self.env["customer.handover.job"]._start(self, "move", SQL(
+            """SELECT DISTINCT partner_id FROM customer_handover_line
+                WHERE handover_id = %s AND line_type = 'customer' AND state = 'verified' AND excluded IS NOT TRUE
+             ORDER BY partner_id""",
+            self.id,
+        ))
+
+    @api.model
+    def _job_move_batch(self, job, partner_ids):
+        """Check that these customers and their contacts can move: what would refuse the move stops the step here,
+        naming the customer, while nothing has moved yet."""
+        job.handover_id._move_check(self.env["res.partner"].browse(partner_ids).exists())
+
+    @api.model
+    def _job_move_undo(self, job, partner_ids):
+        """Nothing to undo: the batches only check, and the customers move in the step's last transaction."""
+
+    @api.model
+    def _job_move_done(self, job):
+        """Move every customer the batches checked, in this one transaction, and complete the handover."""
+        handover = job.handover_id
+        customers = self.env["res.partner"].browse(job._items("done", None)).exists()
+        handover._complete(customers)
 
     def _move_mapping(self, partners, target):
         """The receiving company's purposes and retention policies for the transferring company's own ones.

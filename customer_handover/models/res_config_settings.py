@@ -47,8 +47,8 @@ class ResConfigSettings(models.TransientModel):
         string="Background Threshold",
         config_parameter="customer_handover.background_threshold",
         default=2000,
-        help="Selecting customers, verifying lines, exporting a checklist or making a package runs in the background "
-        "above this many customers or lines.",
+        help="Selecting customers, verifying lines, exporting a checklist, making a package, importing one or "
+        "completing a move inside this database runs in the background above this many customers or lines.",
         groups="customer_handover.group_data_protection_officer",
     )
 

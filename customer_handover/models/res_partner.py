@@ -2,7 +2,6 @@ from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import split_every
 
 from ..tools.retention import retention_end_date, retention_status
 from .customer_handover_evidence_mixin import evidence_step
@@ -283,15 +282,33 @@ class ResPartner(models.Model):
 
     @api.model
     def _cron_update_retention_status(self, batch_size=1000):
-        """Move the stored retention status on as days pass, in batches.
+        """Move the stored retention status on as days pass: one batch per call, the cron committing each.
 
-        Only records whose stored status differs from today's are touched, so a
-        daily run costs little once the statuses are current.
+        Only records whose stored status differs from today's are touched, so a daily run costs little once the
+        statuses are current, and a run stopped half-way resumes where it stopped. While records are left, the
+        job reports them and triggers itself again. Returns how many records this call updated.
         """
         stale = self.sudo().with_context(active_test=False)  # sudo: a system job over every company's records
+        domain = self._retention_stale_domain()
+        partners = stale.search(domain, order="id", limit=batch_size)
+        if partners:
+            with evidence_step(self._name, "retention_status"):
+                partners._compute_retention_status()
+            partners.flush_recordset(["retention_status"])
+            partners.invalidate_recordset()
+        remaining = stale.search_count(domain) if len(partners) == batch_size else 0
+        self.env["ir.cron"]._notify_progress(done=len(partners), remaining=remaining)
+        if remaining:
+            # Odoo's cron runs a job 10 calls in a row, then reschedules it; the trigger wakes it at once.
+            self.env.ref("customer_handover.ir_cron_update_retention_status")._trigger()
+        return len(partners)
+
+    @api.model
+    def _retention_stale_domain(self):
+        """Records whose stored retention status is not today's."""
         today = fields.Date.today()
         due_soon_limit = fields.Date.add(today, days=self._retention_due_soon_days())
-        domain = [
+        return [
             "|", "|",
             "&", ("retention_end_date", "<=", today), ("retention_status", "!=", "expired"),
             "&", "&", ("retention_end_date", ">", today), ("retention_end_date", "<=", due_soon_limit),
@@ -299,17 +316,6 @@ class ResPartner(models.Model):
             "&", "|", ("retention_end_date", "=", False), ("retention_end_date", ">", due_soon_limit),
             ("retention_status", "!=", "active"),
         ]
-        ids = stale.search(domain, order="id").ids
-        done = 0
-        for batch_ids in split_every(batch_size, ids):
-            partners = stale.browse(batch_ids)
-            with evidence_step(self._name, "retention_status"):
-                partners._compute_retention_status()
-            partners.flush_recordset(["retention_status"])
-            partners.invalidate_recordset()
-            done += len(batch_ids)
-            self.env["ir.cron"]._notify_progress(done=done, remaining=len(ids) - done)
-        return done
 
     def _move_conflicts(self):
         """The names of these partners that cannot change company: users' and companies' own partners."""

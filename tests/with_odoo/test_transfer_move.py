@@ -15,8 +15,9 @@ NDA = {"nda_reference": "NDA-2026-07", "nda_date": "2026-11-01", "nda_document":
 MOVE_FIELDS = ("moved_from_company_id", "moved_from_user_id", "moved_on", "moved_by_id")
 
 
-@tagged("post_install", "-at_install")
-class TestTransferMove(HandoverCase):
+class MoveCase(HandoverCase):
+    """Customers of company A with salespeople, contacts, followers and activities, and handovers of them signed."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -79,6 +80,9 @@ class TestTransferMove(HandoverCase):
     def _activities(self, partners):
         return self.env["mail.activity"].search([("res_model", "=", "res.partner"), ("res_id", "in", partners.ids)])
 
+
+@tagged("post_install", "-at_install")
+class TestTransferMove(MoveCase):
     def test_sister_company_receives_the_customers(self):
         customers = self._customers(2)
         shop, contact = customers[0], customers[0].child_ids
