@@ -57,8 +57,10 @@ from .signing import private_key_pem as private_key_pem
 FORMAT = "customer-handover-checklist"
 # Every format written with this canonical form: each value of the signatures sheet's ``format`` row.
 EVENT_LOG_FORMAT = "customer-handover-event-log"
-# The signed workbooks in this canonical form: handover checklists and exports of the event log.
-FORMATS = (FORMAT, EVENT_LOG_FORMAT)
+DESTRUCTION_CERTIFICATE_FORMAT = "customer-handover-destruction-certificate"
+# The signed workbooks in this canonical form: handover checklists, exports of the event log, destruction
+# certificates (destruction_certificate.py).
+FORMATS = (FORMAT, EVENT_LOG_FORMAT, DESTRUCTION_CERTIFICATE_FORMAT)
 DETACHED_FORMAT = "customer-handover-signature"
 CANONICAL_VERSION = 1
 COVER, CHECKLIST = "cover", "checklist"

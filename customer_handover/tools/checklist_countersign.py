@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from .checklist import SIGNATURE_WIDTHS, row_height, signature_rows
+from .checklist import DESTRUCTION_CERTIFICATE_FORMAT, SIGNATURE_WIDTHS, row_height, signature_rows
 from .checklist_verify import CELL_REFERENCE, MAIN, sheet_parts, verify
 from .signing import ChecklistError, utc_timestamp
 
@@ -34,6 +34,8 @@ def countersign(data, private_key, certificate, name, labels=None, signed_at=Non
         raise ChecklistError(f"only a checklist that verifies can be countersigned: {details}")
     if len(result.signers) != 1:
         raise ChecklistError("this checklist is already countersigned")
+    if result.manifest.get("format") == DESTRUCTION_CERTIFICATE_FORMAT:
+        raise ChecklistError("a destruction certificate has no receiving party: it is not countersigned")
     rows = result.signature_rows
     labels = labels or first_signature_labels(rows)
     block = signature_rows(labels, 2, "receiving", name, signed_at or utc_timestamp(), certificate, private_key, rows)

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from .checklist import EVENT_LOG_FORMAT
+from .checklist import DESTRUCTION_CERTIFICATE_FORMAT, EVENT_LOG_FORMAT
 from .checklist_countersign import countersign
 from .checklist_verify import Limits, read_source, verify
 from .signing import (
@@ -300,6 +300,11 @@ def _describe(result, checked_signer):
         lines.append(
             f"Event log of {manifest.get('company', '?')}, entries 1 to {manifest.get('export', '?')}, "
             f"exported {manifest.get('exported_at', '?')}."
+        )
+    elif manifest.get("format") == DESTRUCTION_CERTIFICATE_FORMAT:
+        lines.append(
+            f"Destruction certificate of {manifest.get('company', '?')}, request {manifest.get('handover', '?')}, "
+            f"run {manifest.get('export', '?')}, signed {manifest.get('exported_at', '?')}."
         )
     elif manifest:
         lines.append(

@@ -7,7 +7,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools.translate import LazyTranslate
 
 from ..models.handover_access import MANAGER
-from ..tools.checklist import EVENT_LOG_FORMAT
+from ..tools.checklist import DESTRUCTION_CERTIFICATE_FORMAT, EVENT_LOG_FORMAT
 from ..tools.checklist_verify import Limits, verify
 from ..tools.event_log import ChainProblem
 
@@ -225,8 +225,8 @@ class CustomerHandoverVerify(models.TransientModel):
         del data
         manifest = result.manifest
         export = self.env["customer.handover.export"]
-        if manifest.get("format") == EVENT_LOG_FORMAT:
-            return self._verified_log(result, digest), export
+        if manifest.get("format") in (EVENT_LOG_FORMAT, DESTRUCTION_CERTIFICATE_FORMAT):
+            return self._verified_company_document(result, digest), export
         if result.signers and manifest.get("export", "").isdigit():
             export = export.search([
                 ("handover_id.name", "=", manifest.get("handover")),
@@ -262,21 +262,24 @@ class CustomerHandoverVerify(models.TransientModel):
             "digest": digest,
         }, export
 
-    def _verified_log(self, result, digest):
-        """An export of an event log: valid when signed with a key of one of the user's companies."""
+    def _verified_company_document(self, result, digest):
+        """An export of an event log or a destruction certificate: valid when signed with a key of one of the
+        user's companies."""
         log = self.env["customer.handover.event"]
         known = set()
         for company in self.env.user.company_ids:
             known |= set(log._known_certificates(company))
-        # The companies' own certificates are the pinned keys of their logs.
+        # The companies' own certificates are the pinned keys of their logs and certificates.
         recorded = bool(result.signers) and result.signers[0].fingerprint in known
         findings = [finding for finding in result.findings if not (recorded and finding.code == "not_pinned")]
         notes = [self._finding(finding.code, finding.params) for finding in findings]
         status = result.status
         if status == "unknown_key" and recorded:
             status = "valid"
-        elif status == "unknown_key":
+        elif status == "unknown_key" and result.manifest.get("format") == EVENT_LOG_FORMAT:
             notes.append(self.env._("This event log was not signed with a key of your companies."))
+        elif status == "unknown_key":
+            notes.append(self.env._("This destruction certificate was not signed with a key of your companies."))
         return {
             "status": status,
             "summary": "\n".join(line for line in [self._describe(result.manifest, result.signers), *notes] if line),
@@ -292,6 +295,12 @@ class CustomerHandoverVerify(models.TransientModel):
             lines = [self.env._(
                 "Event log of %(company)s, entries 1 to %(head)s, exported %(moment)s (UTC).",
                 company=manifest.get("company"), head=manifest.get("export"), moment=manifest.get("exported_at"),
+            )]
+        elif manifest.get("format") == DESTRUCTION_CERTIFICATE_FORMAT:
+            lines = [self.env._(
+                "Destruction certificate of %(company)s, request %(request)s, run %(run)s, signed %(moment)s (UTC).",
+                company=manifest.get("company"), request=manifest.get("handover"), run=manifest.get("export"),
+                moment=manifest.get("exported_at"),
             )]
         else:
             lines = [self.env._(
