@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.tools import format_datetime
 
 from ..models.customer_handover_job import ACTIVE_STATES, LOG_KINDS
 
@@ -38,8 +39,16 @@ class CustomerHandoverEventCheck(models.TransientModel):
             job = wizard.job_id if wizard.job_id.state == "done" else wizard.job_id.browse()
             params = job.params or {}
             result = params.get("result") if job.kind == "log_check" else wizard.result
+            summary = result and log._check_result_text(result)
+            if not result and not wizard.job_id:
+                # a dialog opened afresh shows the last check made in the background, whoever started it
+                last = wizard._last_check()
+                result = last.params["result"] if last else False
+                summary = result and "\n".join((self.env._(
+                    "The last check, started by %(user)s on %(date)s:", user=last.user_id.name,
+                    date=format_datetime(self.env, last.ended_on)), log._check_result_text(result)))
             wizard.status = result and ("broken" if result["problem"] else "intact")
-            wizard.summary = result and log._check_result_text(result)
+            wizard.summary = summary
             attachment = params.get("attachment") if job.kind == "log_export" else wizard.export_attachment_id.id
             wizard.attachment_id = attachment
             wizard.export_ready = bool(attachment)
@@ -58,6 +67,12 @@ class CustomerHandoverEventCheck(models.TransientModel):
                 "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
                 "active_job_error": job.error,
             })
+
+    def _last_check(self):
+        """The company's last check of its log that ended in the background (the officer's own rights)."""
+        return self.env["customer.handover.job"].search(
+            [("company_id", "=", self.company_id.id), ("kind", "=", "log_check"), ("state", "=", "done")],
+            order="id desc", limit=1)
 
     def action_check(self):
         self.ensure_one()

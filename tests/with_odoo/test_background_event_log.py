@@ -77,6 +77,9 @@ class TestBackgroundLogCheck(LogJobFixture):
         self.assertIn(f"{len(chained)} entries", wizard.summary)
         self.assertIn("the chain is intact", wizard.summary)
         self.assertFalse(wizard.active_job_id)
+        later = self._wizard()
+        self.assertEqual(later.status, "intact", "a dialog opened afterwards shows the last check")
+        self.assertIn("The last check, started by", later.summary)
         done = self._notifications("success")[-1]
         self.assertIn("the chain is intact", done["message"], "the officer is told the result")
         self.assertTrue(done["sticky"])
