@@ -295,9 +295,7 @@ class CustomerHandoverEvent(models.Model):
     @api.model
     def _pending_count(self, company):
         """How many of ``company``'s entries wait to be chained (an officer's question, as the check)."""
-        if not has_group_in_company(self.env, OFFICER, company):
-            raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
-                                         company=company.name))
+        self._check_officer(company)
         # sudo: the officer was checked above
         return self.sudo().search_count([("company_id", "=", company.id), ("sequence", "=", False)])
 
@@ -307,22 +305,144 @@ class CustomerHandoverEvent(models.Model):
 
         Pending entries are not part of the chain yet: ``_pending_count`` counts them.
         """
-        if not has_group_in_company(self.env, OFFICER, company):
-            raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
-                                         company=company.name))
+        self._check_officer(company)
         self.flush_model()
         checker = event_log.ChainChecker(company.id, self._known_certificates(company))
-        ids = self._chained_ids(company)
-        # sudo: the officer was checked above; the log is read by its own ids, batch by batch
-        log = self.sudo()
-        for batch_ids in split_every(BATCH * 5, ids):
-            batch = log.browse(batch_ids)
-            batch.invalidate_recordset()  # what is stored is checked, not what this transaction remembers
-            for entry in batch:
-                if checker.feed(_entry_texts(entry), entry.previous_hash, entry.hash, entry.hash_version):
-                    return checker, checker.problem
-            batch.invalidate_recordset()
+        for batch_ids in split_every(BATCH * 5, self._chained_ids(company)):
+            if self._feed_entries(checker, batch_ids):
+                return checker, checker.problem
         return checker, None
+
+    def _check_officer(self, company, export=False):
+        if not has_group_in_company(self.env, OFFICER, company):
+            if export:
+                raise AccessError(self.env._("Only a data-protection officer of %(company)s can export its event "
+                                             "log.", company=company.name))
+            raise AccessError(self.env._("Only a data-protection officer of %(company)s can check its event log.",
+                                         company=company.name))
+
+    def _feed_entries(self, checker, ids):
+        """Feed the entries ``ids``, in that order (the chain's), to ``checker``, as stored: one query. The first
+        problem, or None. An entry removed since its id was taken is skipped: the next one names the gap."""
+        self.env.cr.execute(SQL(
+            "SELECT id, sequence, company_id, logged_at, user_id, event, res_model, res_id, payload, previous_hash, "
+            "hash, hash_version FROM customer_handover_event WHERE id = ANY(%s)", list(ids),
+        ))
+        rows = {row[0]: row for row in self.env.cr.fetchall()}
+        for entry_id in ids:
+            row = rows.get(entry_id)
+            if row is None:
+                continue
+            values = dict(zip(("sequence", "company_id", "logged_at", "user_id", "event", "res_model", "res_id",
+                               "payload"), row[1:9], strict=True))
+            if checker.feed(_entry_texts(values), row[9], row[10], row[11]):
+                return checker.problem
+        return None
+
+    @api.model
+    def _check_result(self, checker, company):
+        """What a check found, as codes and figures (shown in each reader's language, logged as is)."""
+        state = checker.state()
+        return {key: state[key] for key in ("count", "seals", "unchecked_seals", "problem")} | {
+            "pending": self._pending_count(company)}
+
+    @api.model
+    def _check_result_text(self, result):
+        """A check's ``result`` (``_check_result``) in the user's language: the first broken entry, or intact."""
+        if result["problem"]:
+            sequence, code, expected = result["problem"]
+            summary = self._problem_text(event_log.ChainProblem(sequence, code, expected))
+        else:
+            summary = self.env._(
+                "%(count)s entries, %(seals)s seals (%(unchecked)s made with a key no longer in the certificate "
+                "store): the chain is intact.",
+                count=result["count"], seals=result["seals"], unchecked=result["unchecked_seals"],
+            )
+        if result["pending"]:
+            summary += "\n" + self.env._(
+                "%(pending)s entries are pending: they are chained moments after their step commits, and checked "
+                "then.", pending=result["pending"],
+            )
+        return summary
+
+    # ------------------------------------------------------------------------------------------ in the background
+
+    @api.model
+    def _chained_count(self, company):
+        """How many entries ``company``'s chain holds, by its head's number: what decides the background."""
+        self.flush_model()
+        self.env.cr.execute(SQL("SELECT max(sequence) FROM customer_handover_event WHERE company_id = %s",
+                                company.id))
+        return self.env.cr.fetchone()[0] or 0
+
+    @api.model
+    def _check_in_background(self, company):
+        """Queue the check of ``company``'s chain when it holds more entries than the threshold; else False.
+
+        Its batches check the entries chained when it starts, in the chain's order, each batch carrying on from what
+        the one before kept (``ChainChecker.state``); a broken entry ends it at once.
+        """
+        self._check_officer(company)
+        Job = self.env["customer.handover.job"]
+        if self._chained_count(company) <= Job._threshold():
+            return False
+        return Job._start(company, "log_check", SQL(
+            "SELECT id FROM customer_handover_event WHERE company_id = %s AND sequence IS NOT NULL ORDER BY sequence",
+            company.id,
+        ), params={"name": company.name})
+
+    @api.model
+    def _export_in_background(self, company):
+        """Queue the signed export of ``company``'s log when it holds more entries than the threshold; else False.
+
+        One call of the cron writes the whole file (``FILE_KINDS``), kept with its ``log_exported`` entry when that
+        call commits, or not at all.
+        """
+        self._check_officer(company, export=True)
+        # sudo: whether the company can sign is checked before queueing; the key itself is not read
+        if not company.sudo().handover_certificate_id.is_valid:
+            raise UserError(self.env._("%(company)s has no valid signing key: a data-protection officer creates one "
+                                       "first.", company=company.name))
+        Job = self.env["customer.handover.job"]
+        count = self._chained_count(company)
+        if count <= Job._threshold():
+            return False
+        return Job._start(company, "log_export", SQL("SELECT %s", company.id), params={"name": company.name},
+                          total=count)
+
+    @api.model
+    def _job_log_check_batch(self, job, ids):
+        """Check these entries, going on from what the batches before found; a broken entry settles the check."""
+        company = job.company_id
+        self._check_officer(company)
+        state = job.params.get("checker")
+        certificates = self._known_certificates(company)
+        checker = (event_log.ChainChecker.resume(state, certificates) if state
+                   else event_log.ChainChecker(company.id, certificates))
+        if not checker.problem:
+            self._feed_entries(checker, ids)
+        job._keep({"checker": checker.state(), "settled": bool(checker.problem)})
+
+    @api.model
+    def _job_log_check_undo(self, job, ids):
+        """A check changes nothing: a cancelled one has nothing to undo."""
+
+    @api.model
+    def _job_log_check_done(self, job):
+        """Keep the check's result: the job's ``done`` entry logs it, and its user is told."""
+        state = job.params.get("checker") or event_log.ChainChecker(job.company_id.id).state()
+        job._keep({"result": self._check_result(event_log.ChainChecker.resume(state), job.company_id)})
+
+    @api.model
+    def _job_log_check_outcome(self, job):
+        return self.env._("Checking the event log of %(company)s: %(result)s", company=job.company_id.name,
+                          result=self._check_result_text(job.params["result"]))
+
+    @api.model
+    def _job_log_export_batch(self, job, company_ids):
+        """The background export: the whole signed workbook, its rows reported to the job as they are written."""
+        attachment = self._export_log(self.env["res.company"].browse(company_ids), job=job)
+        job._keep({"attachment": attachment.id})
 
     @api.model
     def _known_certificates(self, company):
@@ -341,11 +461,12 @@ class CustomerHandoverEvent(models.Model):
         return known
 
     @api.model
-    def _export_log(self, company):
-        """Seal ``company``'s chain and export the whole log as a signed workbook; returns the attachment."""
-        if not has_group_in_company(self.env, OFFICER, company):
-            raise AccessError(self.env._("Only a data-protection officer of %(company)s can export its event log.",
-                                         company=company.name))
+    def _export_log(self, company, job=None):
+        """Seal ``company``'s chain and export the whole log as a signed workbook; returns the attachment.
+
+        ``job``: the background step that writes it, told how many rows are written, a batch's size at a time.
+        """
+        self._check_officer(company, export=True)
         # sudo: the signing key is an officer's setting; the user is an officer of this company (checked above)
         key, cert = company.sudo().handover_certificate_id._handover_signing_material()
         self._seal(company)
@@ -375,11 +496,15 @@ class CustomerHandoverEvent(models.Model):
                 "sequence", "company_id", "logged_at", "user_id", "event", "res_model", "res_id", "payload",
                 "previous_hash", "hash", "hash_version")]
             writer.start_checklist(names, [8, 8, 20, 8, 22, 26, 10, 60, 20, 20, 8])
+            every, rows = job._batch_size() if job else 0, 0
             for batch_ids in split_every(BATCH * 5, ids):
                 batch = log.browse(batch_ids)
                 batch.invalidate_recordset()  # what is stored is exported, not what this transaction remembers
                 for entry in batch:
                     writer.write_row([*_entry_texts(entry), entry.previous_hash, entry.hash, str(entry.hash_version)])
+                    rows += 1
+                    if every and rows % every == 0:
+                        job._file_progress(rows)
                 batch.invalidate_recordset()
             rows = writer.manifest(self.env._("Event log"), head.sequence, company.name, signed_at,
                                    ck.EVENT_LOG_FORMAT)

@@ -7,7 +7,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .customer_handover_evidence_mixin import CREATE, evidence_step
-from .handover_access import MANAGER
+from .handover_access import MANAGER, OFFICER, has_group_in_company
 from .handover_notes import log_note
 
 _logger = logging.getLogger(__name__)
@@ -22,6 +22,8 @@ BATCH_PARAM = "customer_handover.background_batch_size"
 DEFAULT_BATCH = 1000
 # PostgreSQL's lock_not_available: another transaction holds the row a NOWAIT lock asked for.
 LOCK_NOT_AVAILABLE = "55P03"
+# Serialises the start of a company's event-log steps: (this class of lock, company id).
+LOG_JOB_LOCK = 0x43484A42
 # The kinds of background step: (the model that does the work, the model of the ids it works on). The first
 # implements, for kind K: ``_job_K_batch(job, ids)`` (one batch, all or nothing), ``_job_K_undo(job, ids)`` (undo
 # what the batches did to these ids, for a cancelled step) and ``_job_K_done(job)`` (once every id is done). A new
@@ -33,6 +35,8 @@ STEP_MODELS = {
     "package": ("customer.handover.package", "customer.handover"),
     "import": ("customer.handover.incoming", "customer.handover.import.line"),
     "move": ("customer.handover", "res.partner"),
+    "log_check": ("customer.handover.event", "customer.handover.event"),
+    "log_export": ("customer.handover.event", "res.company"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
@@ -41,12 +45,17 @@ JOB_KINDS = [
     ("package", "Transfer package"),
     ("import", "Importing the package"),
     ("move", "Moving the customers"),
+    ("log_check", "Checking the event log"),
+    ("log_export", "Exporting the event log"),
 ]
 # Kinds that make one file (their ids: the handover alone). A file cannot be kept half-written from one transaction
 # to the next, so their batch builds the whole file in one call, streaming its rows, and reports them with
 # ``_file_progress``; a crash keeps nothing and the next call starts the file again. Their ``total`` counts rows, given
 # to ``_start``; their batch does all, and keeps nothing before its end: they have no ``_undo`` and no ``_done``.
-FILE_KINDS = ("export", "package")
+FILE_KINDS = ("export", "package", "log_export")
+# Kinds that work on a company's event log: their target is the company (``company_id``, no handover), and only the
+# company's data-protection officers start them, read them and decide on them. One at a time per company.
+LOG_KINDS = ("log_check", "log_export")
 JOB_FACTS = (
     "handover_id", "kind", "state", "total", "done_count", "skipped_count", "started_on", "ended_on", "user_id",
     "error", "failed_res_id", "params", "incoming_id", "company_id",
@@ -70,7 +79,7 @@ class CustomerHandoverJob(models.Model):
     _evidence_fields = JOB_FACTS
 
     # What the step works on: a handover, or (for an import) an incoming handover, removed when its import is
-    # cancelled.
+    # cancelled; for the event log's steps (LOG_KINDS), the company alone.
     handover_id = fields.Many2one("customer.handover", readonly=True, index=True, ondelete="cascade")
     incoming_id = fields.Many2one("customer.handover.incoming", string="Incoming Handover", readonly=True,
                                   index="btree_not_null", ondelete="set null")
@@ -104,6 +113,10 @@ class CustomerHandoverJob(models.Model):
         self.env.cr.execute(SQL(
             "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active_incoming ON customer_handover_job "
             "(incoming_id) WHERE state IN %s", ACTIVE_STATES,
+        ))
+        self.env.cr.execute(SQL(
+            "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active_log ON customer_handover_job "
+            "(company_id) WHERE kind IN %s AND state IN %s", LOG_KINDS, ACTIVE_STATES,
         ))
 
     @api.depends("total", "done_count", "skipped_count", "started_on", "state")
@@ -195,16 +208,40 @@ class CustomerHandoverJob(models.Model):
         handover._check_idle()
 
     @api.model
+    def _lock_log(self, company):
+        """Hold ``company``'s event-log steps for this transaction, refusing at once if another request holds them,
+        then check that none is active. An advisory lock: the company's row stays free for everyone else; the
+        unique index on active log steps makes a second one impossible even without it."""
+        self.env.cr.execute(SQL("SELECT pg_try_advisory_xact_lock(%s, %s)", LOG_JOB_LOCK, company.id))
+        if not self.env.cr.fetchone()[0]:
+            raise UserError(self.env._("Another step on the event log of %(company)s is starting right now: try "
+                                       "again in a moment.", company=company.name))
+        # sudo: whether a step runs on the log is checked for the officer who starts one
+        job = self.sudo().search([("company_id", "=", company.id), ("kind", "in", LOG_KINDS),
+                                  ("state", "in", ACTIVE_STATES)], limit=1)
+        if job:
+            raise UserError(self.env._(
+                "The event log of %(company)s is busy: %(step)s runs in the background (%(done)s of %(total)s). Wait "
+                "until it ends, or cancel it from Check the Event Log.", company=company.name,
+                step=job._kind_label(), done=job.done_count + job.skipped_count, total=job.total))
+
+    @api.model
     def _start(self, handover, kind, query, params=None, total=None):
         """Queue ``kind`` on ``handover`` over the ids ``query`` (an SQL returning ids, in order) selects.
 
-        The caller checked the user's right to run the step. ``total``: the rows of a file step (``FILE_KINDS``).
+        ``handover``: a handover, an incoming handover, or for the event log's steps (``LOG_KINDS``) a company. The
+        caller checked the user's right to run the step. ``total``: the rows of a file step (``FILE_KINDS``).
         Returns the job; the cron runs it.
         """
-        self._lock_handover(handover)
-        target = "incoming_id" if handover._name == "customer.handover.incoming" else "handover_id"
-        values = {target: handover.id, "company_id": handover.company_id.id, "kind": kind, "state": "queued",
-                  "user_id": self.env.uid, "started_on": fields.Datetime.now(), "params": params or {}}
+        if kind in LOG_KINDS:
+            self._lock_log(handover)
+            values = {"company_id": handover.id}
+        else:
+            self._lock_handover(handover)
+            target = "incoming_id" if handover._name == "customer.handover.incoming" else "handover_id"
+            values = {target: handover.id, "company_id": handover.company_id.id}
+        values.update({"kind": kind, "state": "queued", "user_id": self.env.uid, "started_on": fields.Datetime.now(),
+                       "params": params or {}})
         # sudo: jobs are written by the system only; the step checked the user's rights to start it
         with evidence_step(self._name, CREATE, *values):
             job = self.sudo().create(values)
@@ -291,10 +328,10 @@ class CustomerHandoverJob(models.Model):
                 for res_id in ids:
                     if not self._run_one(worker, res_id):
                         return ids.index(res_id)
-        if self.state == "running" and not self._items("todo", 1):
+        if self.state == "running" and (self._settled() or not self._items("todo", 1)):
             with self._running():
                 getattr(self._worker(), f"_job_{self.kind}_done")(self._as_user())
-            self._set({"state": "done", "ended_on": fields.Datetime.now()}, "job_done")
+            self._set({"state": "done", "ended_on": fields.Datetime.now()}, "job_done", self._result_payload())
             self._tell("done")
         else:
             self._send_progress()
@@ -321,7 +358,8 @@ class CustomerHandoverJob(models.Model):
         with self._running():
             getattr(self._worker(), f"_job_{self.kind}_batch")(self._as_user(), ids)
         self._items_set_state(ids, "done")
-        self._set({"done_count": self.total, "state": "done", "ended_on": fields.Datetime.now()}, "job_done")
+        self._set({"done_count": self.total, "state": "done", "ended_on": fields.Datetime.now()}, "job_done",
+                  self._result_payload())
         self._tell("done")
         return self.total
 
@@ -375,6 +413,22 @@ class CustomerHandoverJob(models.Model):
         finally:
             _RUNNING.reset(token)
 
+    def _keep(self, values):
+        """Keep ``values`` in the job's parameters, for its next batches and its end: what a batch found (the
+        state of a check carried from one batch to the next). Called by the job's own batches, in their
+        transaction: a batch rolled back keeps nothing."""
+        self._set({"params": {**(self.params or {}), **values}}, None)
+
+    def _result_payload(self):
+        """What the log's ``job_done`` entry says of the step's result, when the step kept one (``result``)."""
+        result = (self.params or {}).get("result")
+        return {"result": result} if result else {}
+
+    def _settled(self):
+        """Whether the step's outcome is known before its last record (a check that found a broken entry): it then
+        ends at once, the records left being of no use to it."""
+        return bool((self.params or {}).get("settled"))
+
     def _as_user(self):
         """This job in the environment of the user who started it, in the handover's company."""
         user = self.user_id
@@ -424,20 +478,31 @@ class CustomerHandoverJob(models.Model):
 
     def _check_may_decide(self):
         for job in self:
+            if job.kind in LOG_KINDS:
+                if not has_group_in_company(self.env, OFFICER, job.company_id):
+                    raise AccessError(self.env._("Only a data-protection officer of %(company)s can continue or "
+                                                 "cancel a step on its event log.", company=job.company_id.name))
+                continue
             if job.user_id != self.env.user and not self.env.user.has_group(MANAGER):
                 raise AccessError(self.env._("Only the user who started %(step)s, or a handover manager, can "
                                              "continue or cancel it.", step=job._kind_label()))
             job._target().check_access("write")
 
     def _target(self):
-        """The handover, or the incoming handover, the step works on (empty once a cancelled import removed it)."""
+        """The handover, or the incoming handover, the step works on (empty once a cancelled import removed it); the
+        company, for a step on its event log."""
+        if self.kind in LOG_KINDS:
+            return self.company_id
         return self.handover_id or self.incoming_id
 
     def _target_name(self):
         return self._target().name or (self.params or {}).get("name", "")
 
     def _target_payload(self):
-        """What the log names the step's target by: its handover, or its incoming handover (kept once it is gone)."""
+        """What the log names the step's target by: its handover, or its incoming handover (kept once it is gone), or
+        its company."""
+        if self.kind in LOG_KINDS:
+            return {"company": self.company_id.id}
         if self.handover_id:
             return {"handover": self.handover_id.id}
         return {"incoming": self.incoming_id.id or (self.params or {}).get("incoming")}
@@ -451,7 +516,7 @@ class CustomerHandoverJob(models.Model):
         ``done``: the rows a file step wrote so far, when it is not its job's count.
         """
         done = self.done_count + self.skipped_count if done is None else done
-        percent = round(100.0 * done / self.total, 1) if self.total else 0.0
+        percent = min(round(100.0 * done / self.total, 1), 100.0) if self.total else 0.0
         time_left = ""
         if self.state in ("running", "cancelling") and done and self.started_on and done < self.total:
             elapsed = ((now or fields.Datetime.now()) - self.started_on).total_seconds()
@@ -495,9 +560,12 @@ class CustomerHandoverJob(models.Model):
         """Tell the user who started the step that it ended, and why if it failed; note it on the handover."""
         job = self._in_user_lang()
         env = job.env
+        # a step may say its own result (a check: intact, or the first broken entry), in its user's language
+        outcome_text = getattr(self._worker(), f"_job_{self.kind}_outcome", None)
         texts = {
-            "done": env._("%(step)s of %(handover)s is done: %(count)s records.", step=job._kind_label(),
-                          handover=job._target_name(), count=job.done_count),
+            "done": outcome_text(job) if outcome_text and outcome == "done" else env._(
+                "%(step)s of %(handover)s is done: %(count)s records.", step=job._kind_label(),
+                handover=job._target_name(), count=job.done_count),
             "failed": env._("%(step)s of %(handover)s stopped on an error (%(error)s). Continue without that record, "
                             "or cancel the step, from the handover.", step=job._kind_label(),
                             handover=job._target_name(), error=job.error),
@@ -505,12 +573,15 @@ class CustomerHandoverJob(models.Model):
                                step=job._kind_label(), handover=job._target_name()),
         }
         self.user_id._bus_send("simple_notification", {
-            "title": job._kind_label(), "message": texts[outcome], "sticky": outcome == "failed",
+            "title": job._kind_label(), "message": texts[outcome],
+            "sticky": outcome == "failed" or bool(outcome == "done" and outcome_text),
             "type": {"done": "success", "failed": "danger", "cancelled": "warning"}[outcome],
         })
         self._send_progress()
-        if outcome == "done" or not self._target():
-            return  # the step notes its own result; a cancelled import leaves no incoming handover to note it on
+        if outcome == "done" or not self._target() or self.kind in LOG_KINDS:
+            # the step notes its own result; a cancelled import leaves no incoming handover to note it on; a company
+            # keeps no chatter: its officers are told, and its log records the step
+            return
         # sudo: the system notes on the handover what its job did, whoever may read the handover now. The note's
         # subtype says what happened, in each reader's language (handover_notes); the body holds the error only.
         log_note(self._target().sudo(), f"mt_job_{outcome}", self.error if outcome == "failed" else "")

@@ -105,6 +105,28 @@ class ChainChecker:
         self.unchecked_seals = 0
         self.problem = None
 
+    def state(self):
+        """What the checker knows so far, in JSON values: a check made in several transactions goes on from it."""
+        problem = self.problem
+        return {
+            "company": self.company, "previous_sequence": self.previous_sequence, "previous_hash": self.previous_hash,
+            "count": self.count, "seals": self.seals, "unchecked_seals": self.unchecked_seals,
+            "problem": [problem.sequence, problem.code, problem.expected] if problem else None,
+        }
+
+    @classmethod
+    def resume(cls, state, certificates=None):
+        """A checker that goes on from ``state`` (``ChainChecker.state()``), checking seals with ``certificates``."""
+        checker = cls(state["company"], certificates)
+        checker.previous_sequence = int(state["previous_sequence"])
+        checker.previous_hash = state["previous_hash"]
+        checker.count, checker.seals = int(state["count"]), int(state["seals"])
+        checker.unchecked_seals = int(state["unchecked_seals"])
+        if state.get("problem"):
+            sequence, code, expected = state["problem"]
+            checker.problem = ChainProblem(int(sequence), code, expected)
+        return checker
+
     def feed(self, values, previous_hash, stored_hash, version=1):
         """Check the next entry, hashed by ``version`` (``HASHES``); returns the first problem found so far, or None."""
         if self.problem:

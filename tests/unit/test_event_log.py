@@ -52,6 +52,28 @@ def test_an_untouched_chain_holds_and_counts_its_seals(company):
     assert (checker.count, checker.seals, checker.unchecked_seals) == (12, 3, 0)
 
 
+@pytest.mark.parametrize("tampered", [False, True])
+def test_a_check_resumed_from_its_state_in_json_finds_what_one_pass_finds(company, tampered):
+    key, certificate = company
+    certificates = {ck.fingerprint(certificate): certificate}
+    entries = chain(12, key, certificate, seal_every=3)
+    if tampered:
+        values, previous, digest = entries[9]
+        entries[9] = ([*values[:7], "{}"], previous, digest)
+    state = el.ChainChecker(COMPANY).state()
+    for start in range(0, len(entries), 5):  # batches of 5, each in a checker of its own
+        checker = el.ChainChecker.resume(json.loads(json.dumps(state)), certificates)
+        for entry in entries[start:start + 5]:
+            checker.feed(*entry)
+        state = checker.state()
+    whole = el.ChainChecker(COMPANY, certificates)
+    for entry in entries:
+        whole.feed(*entry)
+    assert state == whole.state()
+    assert state["problem"] == ([10, "changed", ""] if tampered else None)
+    assert (state["count"], state["seals"]) == ((9, 2) if tampered else (12, 3))
+
+
 def test_the_payload_is_canonical_json():
     assert el.payload_text({"b": [2, 1], "a": "王"}) == '{"a":"王","b":[2,1]}'
 

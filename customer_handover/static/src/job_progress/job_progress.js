@@ -40,8 +40,10 @@ export class HandoverJobProgress extends Component {
 
     async onProgress(payload) {
         const record = this.props.record;
-        // a handover's step, or an incoming handover's import
-        if (payload.res_model !== record.resModel || payload.res_id !== record.resId) {
+        // a handover's step, an incoming handover's import, or the step a dialog follows (the event log's)
+        const jobId = record.data.active_job_id && record.data.active_job_id[0];
+        const ours = payload.res_model === record.resModel && payload.res_id === record.resId;
+        if (!ours && payload.job_id !== jobId) {
             return;
         }
         this.live.figures = payload;
