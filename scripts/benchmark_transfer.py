@@ -153,13 +153,29 @@ def package_step(env, handover, recipient, name):
     return step.figures, package
 
 
-def open_offline(data, identity, fingerprint):
-    """Open the package with customer-handover-open's code, in a fresh process without Odoo, as a receiver would."""
+def keep_file(attachment, path):
+    """Copy ``attachment``'s file to ``path``, without holding it in this process's memory, and return ``path``: the
+    files the run passes on stay out of the memory of the steps that follow."""
+    attachment = attachment.sudo()  # sudo: the benchmark's own files, read back to hand them to the next step
+    if attachment.store_fname:
+        shutil.copyfile(attachment._full_path(attachment.store_fname), path)
+    else:
+        with open(path, "wb") as handle:
+            handle.write(attachment.raw)
+    return path
+
+
+def read_file(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def open_offline(package, identity, fingerprint):
+    """Open the package file with customer-handover-open's code, in a fresh process without Odoo, as a receiver
+    would."""
     with tempfile.TemporaryDirectory() as folder:
         os.symlink(os.path.join(REPO, "customer_handover", "tools"), os.path.join(folder, "customer_handover_tools"))
-        package, key = os.path.join(folder, "package.age"), os.path.join(folder, "identity.txt")
-        with open(package, "wb") as handle:
-            handle.write(data)
+        key = os.path.join(folder, "identity.txt")
         with open(key, "w", encoding="ascii") as handle:
             handle.write(identity)
         start = time.perf_counter()
@@ -176,12 +192,13 @@ def open_offline(data, identity, fingerprint):
 
 
 def import_package(env, manager, officer, package, workbook, sender, fingerprint, name):
-    """Import ``package`` (bytes) with the signed ``workbook`` as the receiving company's manager: the preview in the
+    """Import the file ``package`` with the signed ``workbook`` (a file) as the receiving company's manager: the
+    preview in the
     request, then the import, queued by its request and run in batches as the cron does. Returns the two steps'
     figures and the import's counts. An officer pins the sender's key first, as the receiving side does once."""
     env["customer.handover.trusted.signer"].with_user(officer)._pin(env.company, sender, fingerprint)
     wizard = env["customer.handover.import"].with_user(manager).create({
-        "package_file": base64.b64encode(package), "checklist_file": base64.b64encode(workbook),
+        "package_file": base64.b64encode(read_file(package)), "checklist_file": base64.b64encode(read_file(workbook)),
     })
     env.cr.commit()
     with Step(env, f"{name} preview") as preview:
@@ -219,6 +236,7 @@ def run(args):
         if os.path.isdir(odoo.tools.config.filestore(sender_db)):
             shutil.copytree(odoo.tools.config.filestore(sender_db), odoo.tools.config.filestore(database))
     steps, failed = [], []
+    files = tempfile.mkdtemp(prefix="benchmark-transfer-")  # the files one step hands to the next
 
     with Registry(receiver_db).cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
@@ -241,15 +259,15 @@ def run(args):
         second["label"] = "transfer package, another"
         steps.append(second)
         backup = env["customer.handover.package"].search([("handover_id", "=", handover.id), ("kind", "=", "backup")])
-        data = base64.b64decode(package.attachment_id.sudo().datas)
-        backup_data = base64.b64decode(backup.attachment_id.sudo().datas)
-        workbook = base64.b64decode(export.attachment_id.sudo().datas)
-        backup_workbook = base64.b64decode(backup.export_id.attachment_id.sudo().datas)
+        package_path = keep_file(package.attachment_id, os.path.join(files, "package.age"))
+        backup_path = keep_file(backup.attachment_id, os.path.join(files, "backup.age"))
+        checklist_path = keep_file(export.attachment_id, os.path.join(files, "checklist.xlsx"))
+        backup_checklist_path = keep_file(backup.export_id.attachment_id, os.path.join(files, "backup-checklist.xlsx"))
         company_identity = env.company.sudo().handover_package_identity
         sender, fingerprint = env.company.name, export.fingerprint
         counts = (package.customer_count, package.consent_count)
 
-    opened = open_offline(data, receiver_identity, fingerprint)
+    opened = open_offline(package_path, receiver_identity, fingerprint)
     steps.append({"name": "package opened offline", "label": "package opened (own process)", "batches": [],
                   "request": opened["seconds"], "seconds": opened["seconds"], "queries": 0,
                   "peak_mb": opened["peak_mb"], "start_mb": 0.0})
@@ -258,11 +276,10 @@ def run(args):
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         Users = env["res.users"]
         manager, officer = (Users.search([("login", "=", name)]) for name in ("benchmark_manager", "benchmark_officer"))
-        preview, imported, import_counts = import_package(env, manager, officer, data, workbook, sender, fingerprint,
-                                                          "import")
+        preview, imported, import_counts = import_package(
+            env, manager, officer, package_path, checklist_path, sender, fingerprint, "import")
         preview["label"] = "import: preview (request)"
         steps += [preview, imported]
-    del data
 
     # PostgreSQL's autovacuum would analyse the receiving database's new rows while the restore runs: settle it first.
     settle(receiver_db)
@@ -273,10 +290,9 @@ def run(args):
         manager, officer = users(env)
         env.company.handover_package_identity = company_identity  # the administrator restores the company's key
         restore_preview, restored, restore_counts = import_package(
-            env, manager, officer, backup_data, backup_workbook, sender, fingerprint, "restore")
+            env, manager, officer, backup_path, backup_checklist_path, sender, fingerprint, "restore")
         restore_preview["label"] = "restore: preview (request)"
         steps += [restore_preview, restored]
-    del backup_data
 
     reference = base_import_step(Registry(receiver_db), args.customers)
     steps.append(reference)
@@ -309,6 +325,7 @@ def run(args):
     failed += constant_batches(steps)
     if failed:
         print("MISSED: " + "; ".join(failed))
+    shutil.rmtree(files, ignore_errors=True)
     if not args.keep:
         odoo.sql_db.close_all()
         for database in (sender_db, receiver_db, restore_db):
