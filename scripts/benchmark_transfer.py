@@ -193,9 +193,9 @@ def open_offline(package, identity, fingerprint):
 
 def import_package(env, manager, officer, package, workbook, sender, fingerprint, name):
     """Import the file ``package`` with the signed ``workbook`` (a file) as the receiving company's manager: the
-    preview in the
-    request, then the import, queued by its request and run in batches as the cron does. Returns the two steps'
-    figures and the import's counts. An officer pins the sender's key first, as the receiving side does once."""
+    preview in the request, then the import, queued by its request and run in batches as the cron does. Returns the
+    two steps' figures and the import's counts. An officer pins the sender's key first, as the receiving side does
+    once."""
     env["customer.handover.trusted.signer"].with_user(officer)._pin(env.company, sender, fingerprint)
     wizard = env["customer.handover.import"].with_user(manager).create({
         "package_file": base64.b64encode(read_file(package)), "checklist_file": base64.b64encode(read_file(workbook)),
