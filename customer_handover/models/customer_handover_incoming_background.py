@@ -1,8 +1,6 @@
 import base64
 import contextlib
-import io
 import tempfile
-import zipfile
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -138,13 +136,18 @@ class CustomerHandoverIncoming(models.Model):
                 lines = preview.search([("wizard_id", "=", wizard.id), ("line_number", "in", list(numbers))])
                 incoming._job_import_merge(received, lines, counts)
                 release(self.env)
-            received.seen = set(self.env["customer.handover.incoming.line"].search(
-                [("incoming_id", "=", incoming.id)]).mapped("line_number"))
-            # the checklist the user uploaded, read again: what it lists and the package did not deliver
+            # the line numbers the batches imported, as plain numbers: no record of them is loaded (the incoming
+            # handover's own lines, which its import wrote)
+            self.env.cr.execute(SQL(
+                "SELECT coalesce(array_agg(line_number), '{}') FROM customer_handover_incoming_line "
+                "WHERE incoming_id = %s", incoming.id))
+            received.seen = set(self.env.cr.fetchone()[0])
+            # the checklist the user uploaded, read again: what it lists and the package did not deliver. Only the
+            # lines no batch imported are kept (the items, the lines not delivered): memory does not grow with them
             with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist:
                 checklist.write(base64.b64decode(wizard.checklist_file))
                 checklist.flush()
-                received.rows = checklist_rows(checklist.name)
+                received.rows = checklist_rows(checklist.name, keep=lambda number: number not in received.seen)
             incoming._import_keep_checklist(base64.b64decode(wizard.checklist_file), wizard.checklist_filename)
             total = {name: incoming[name] + counts[name] for name in COUNT_FIELDS}
             self.env["res.partner"]._handover_publish_staged(incoming)
@@ -177,7 +180,7 @@ class CustomerHandoverIncoming(models.Model):
         params = job.params
         rows = {line.line_number: tuple(line.payload["row"]) for line in lines if line.payload.get("row")}
         with tempfile.TemporaryDirectory(prefix="customer-handover-import-") as folder, \
-                zipfile.ZipFile(io.BytesIO(base64.b64decode(wizard.plain_package))) as archive:
+                wizard._plain_archive() as archive:
             if with_data:  # the last step reconciles the items, listed after the customers
                 archive.extract(tp.DATA, folder)
             received = self._received(folder, params["version"], {(kind, key): id_ for kind, key, id_ in

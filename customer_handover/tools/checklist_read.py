@@ -20,13 +20,16 @@ def snapshot_digest(values):
     return hashlib.sha256(canonical_json([str(value or "") for value in values])).hexdigest()
 
 
-def checklist_rows(path):
-    """{line number: (name, snapshot digest, excluded)} of the checklist sheet (the second) of the workbook."""
+def checklist_rows(path, keep=None):
+    """{line number: (name, snapshot digest, excluded)} of the checklist sheet (the second) of the workbook.
+
+    ``keep``: only the lines whose number it accepts; the sheet is streamed, so memory holds only those.
+    """
     book = load_workbook(path, read_only=True)
     try:
         rows = {}
         for row in book.worksheets[1].iter_rows(min_row=2, values_only=True):
-            if row and str(row[0] or "").isdigit():
+            if row and str(row[0] or "").isdigit() and (keep is None or keep(int(row[0]))):
                 rows[int(row[0])] = (row[NAME_COLUMN] or "",
                                      snapshot_digest([row[column] for column in SNAPSHOT_COLUMNS]),
                                      bool(row[EXCLUDED_COLUMN]))

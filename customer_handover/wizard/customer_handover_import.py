@@ -1,8 +1,10 @@
 import base64
 import contextlib
+import io
 import os
 import shutil
 import tempfile
+import zipfile
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -48,8 +50,9 @@ class CustomerHandoverImport(models.TransientModel):
         compute="_compute_passphrase", inverse="_inverse_passphrase",
         help="Never stored: the package is decrypted as you save and the passphrase is forgotten.",
     )
-    # The decrypted zip, checked again (signature, digests, pin, checklist) before the import uses it.
-    plain_package = fields.Binary(attachment=False, readonly=True)
+    # The decrypted zip, checked again (signature, digests, pin, checklist) before the import uses it. Kept in the
+    # attachment store: each background batch opens it as a file and reads the members it needs (_plain_archive).
+    plain_package = fields.Binary(attachment=True, readonly=True)
     package_recipient = fields.Char(related="company_id.handover_package_recipient")
     has_package_key = fields.Boolean(compute="_compute_has_package_key")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
@@ -241,6 +244,25 @@ class CustomerHandoverImport(models.TransientModel):
             self._decrypt_into(plain, passphrase)
             plain.seek(0)
             self._step_write({"plain_package": base64.b64encode(plain.read()), "state": "upload"})
+
+    @contextlib.contextmanager
+    def _plain_archive(self):
+        """The decrypted package kept for the background import, opened as a zip without reading it whole.
+
+        A background batch reads the zip's directory and the members it needs (evidence files, the data at the end)
+        from the attachment store's file, so neither its time nor its memory grows with the package.
+        """
+        self.ensure_one()
+        # sudo: the decrypted package this wizard keeps for its own import, which the job's user started
+        attachment = self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", self._name), ("res_field", "=", "plain_package"), ("res_id", "=", self.id)], limit=1)
+        if not attachment:
+            raise UserError(self.env._("The decrypted package is gone: cancel this import and import the package "
+                                       "again."))
+        source = attachment._full_path(attachment.store_fname) if attachment.store_fname else io.BytesIO(
+            attachment.raw)
+        with zipfile.ZipFile(source) as archive:
+            yield archive
 
     def _decrypt_into(self, plain, passphrase=None):
         """Decrypt the uploaded package into the binary file ``plain``, with ``passphrase`` or the company's key."""

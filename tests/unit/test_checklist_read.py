@@ -54,3 +54,11 @@ def test_rows_give_name_snapshot_and_exclusion_by_line_number(tmp_path):
         2: ("Li Lei", snapshot_digest([""] * 5), True),
         3: ("", snapshot_digest([""] * 5), False),
     }
+
+
+def test_only_the_lines_kept_are_read(tmp_path):
+    path = _workbook(tmp_path, [_row(1, name="Wang Fang"), _row(2, name="Li Lei", excluded="Yes"), _row(3)])
+    assert checklist_rows(path, keep=lambda number: number != 1) == {
+        2: ("Li Lei", snapshot_digest([""] * 5), True),
+        3: ("", snapshot_digest([""] * 5), False),
+    }

@@ -4,6 +4,7 @@ import base64
 import math
 
 from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PARAM, THRESHOLD_PARAM
+from odoo.addons.customer_handover.tools import transfer_package as tp
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import SQL, mute_logger
@@ -158,6 +159,22 @@ class TestBackgroundImport(BackgroundImportFixture, HandoverCase):
         self.assertEqual(len(self._visible()), EXTRA)
         self.assertEqual(self.existing.street, "Old street", "the officer kept the existing contact's data")
         self.assertEqual(self.existing.handover_incoming_id, incoming)
+
+    def test_the_batches_read_the_decrypted_package_as_a_file(self):
+        """Each batch opens the decrypted package in the attachment store and reads only what it needs: neither its
+        time nor its memory grows with the package (reading it whole in every batch made an import quadratic)."""
+        wizard = self._preview(package=self.big_package)
+        wizard.action_import()
+        attachment = self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", wizard._name), ("res_field", "=", "plain_package"), ("res_id", "=", wizard.id)])
+        self.assertTrue(attachment.store_fname, "the decrypted package is a file of the attachment store")
+        with wizard._plain_archive() as archive:
+            self.assertEqual(archive.filename, attachment._full_path(attachment.store_fname),
+                             "opened from its file, not read into memory")
+            self.assertIn(tp.DATA, archive.namelist())
+        self._run()
+        self.assertEqual(wizard.incoming_id.state, "imported")
+        self.assertFalse(attachment.exists(), "the decrypted package goes once the import has ended")
 
     def test_queries_per_batch_do_not_grow_with_the_batch(self):
         extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 50)]
