@@ -42,7 +42,8 @@ SERVER_OPTIONS = ["--workers=2", "--max-cron-threads=1"]
 # How often a waiting step reads its job's state, as the form's progress would.
 POLL_SECONDS = 1.0
 # Lines of the server's log that say a worker was killed, or something failed.
-KILLED = re.compile(r"(WorkerHTTP|WorkerCron) \(\d+\) timeout after|virtual memory limit|CPU time limit")
+KILLED = re.compile(r"(WorkerHTTP|WorkerCron) \(\d+\) timeout after|virtual memory limit"
+                    r"|CPU time limit \(\d+\) reached")
 FAILED = re.compile(r" (ERROR|CRITICAL) ")
 # What the server runs. Without gevent the long-polling process cannot start, and the server would start it again
 # and again: it then waits instead (the flow uses no bus).
