@@ -526,13 +526,15 @@ class CustomerHandover(models.Model):
     def action_mark_verified(self):
         self._check_state("in_progress")
         for handover in self:
-            open_lines = handover.line_ids.filtered(lambda line: line.state != "verified" and not line.excluded)
-            if open_lines:
+            # counted in the database: loading every line would grow the request with the checklist
+            open_count = self.env["customer.handover.line"].search_count(
+                [("handover_id", "=", handover.id), ("state", "!=", "verified"), ("excluded", "=", False)])
+            if open_count:
                 raise UserError(
                     self.env._(
                         "%(count)s checklist lines of %(handover)s are neither verified nor excluded with a reason; "
                         "verify them or exclude them first.",
-                        count=len(open_lines),
+                        count=open_count,
                         handover=handover.name,
                     )
                 )

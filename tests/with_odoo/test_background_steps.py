@@ -390,6 +390,43 @@ class TestBackgroundVerification(JobFixture):
         self.handover.with_user(self.manager).action_mark_verified()
         self.assertEqual(self.handover.state, "verified")
 
+    def test_finish_verification_reads_no_line(self):
+        """Finish Verification counts the open lines in the database: its queries do not grow with the checklist."""
+        Line = self.env["customer.handover.line"]
+        self.lines.with_user(self.handover_user).action_verify()
+
+        def queries():
+            self.env.flush_all()
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            with self.env.cr.savepoint(flush=False) as savepoint:
+                self.handover.with_user(self.manager).action_mark_verified()
+                self.env.flush_all()
+                count = self.env.cr.sql_log_count - before
+                savepoint.rollback()
+            self.env.invalidate_all()
+            return count
+
+        small = queries()
+        # 1,200 more verified items, more than Odoo's prefetch reads at once, copied in SQL from a line
+        columns = [name for name, field in Line._fields.items() if field.store and field.column_type and name != "id"]
+        self.env.cr.execute(SQL(
+            "INSERT INTO customer_handover_line (%(columns)s) SELECT %(values)s FROM customer_handover_line, "
+            "generate_series(1, 1200) WHERE id = %(line)s",
+            columns=SQL(", ").join(SQL.identifier(name) for name in columns),
+            values=SQL(", ").join(SQL("NULL") if name == "partner_id" else SQL("'item'") if name == "line_type"
+                                  else SQL.identifier(name) for name in columns),
+            line=self.lines[0].id,
+        ))
+        self.assertEqual(Line.search_count([("handover_id", "=", self.handover.id)]), len(self.lines) + 1200)
+        self.assertEqual(queries(), small)
+        self.env.cr.execute(SQL("UPDATE customer_handover_line SET state = 'pending', to_verify = TRUE WHERE id IN "
+                                "(SELECT id FROM customer_handover_line WHERE handover_id = %s ORDER BY id DESC "
+                                "LIMIT 3)", self.handover.id))
+        self.env.invalidate_all()
+        with self.assertRaisesRegex(UserError, "^3 checklist lines"):
+            self.handover.with_user(self.manager).action_mark_verified()
+
     def test_a_small_checklist_is_verified_at_once(self):
         self.env["ir.config_parameter"].set_param(THRESHOLD_PARAM, 2000)
         action = self.handover.with_user(self.handover_user).action_verify_all_pending()
