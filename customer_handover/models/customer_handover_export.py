@@ -211,6 +211,7 @@ class CustomerHandoverExport(models.Model):
                            "checklist; it is not signed yet.", handover=handover.name)
             )
         handover._check_idle()
+        handover._check_record_kept()
         # sudo: the signing certificate is an officer's setting; the user was checked as a manager above.
         return handover.company_id.sudo().handover_certificate_id._handover_signing_material()
 
