@@ -130,6 +130,9 @@ class CustomerHandoverExport(models.Model):
         }.get(kind)
         if not attachment:
             raise UserError(self.env._("Export %(number)s has no such file.", number=self.number))
+        if attachment.sudo().handover_destroyed_on:  # sudo: only whether the file was destroyed is read
+            raise UserError(self.env._("The files of export %(number)s were destroyed at the end of their retention; "
+                                       "their digests are kept.", number=self.number))
         return attachment
 
     def action_countersign(self):

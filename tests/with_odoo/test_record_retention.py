@@ -124,6 +124,10 @@ class TestRecordRetention(RetentionFixture, HandoverCase):
             [("handover_id", "=", handover.id)], limit=1)
         with self.assertRaisesRegex(UserError, "destroyed at the end of its retention"):
             package.action_download()
+        export = self.env["customer.handover.export"].with_user(self.officer).search(
+            [("handover_id", "=", handover.id)])
+        with self.assertRaisesRegex(UserError, "destroyed at the end of their retention"):
+            export.action_download()
         with self.assertRaisesRegex(UserError, "destroyed at the end of their retention"):
             self.env["customer.handover.export"].with_user(self.manager)._create_for(handover.with_user(self.manager))
         self.assertEqual(self._run(), 0, "nothing is destroyed twice")
