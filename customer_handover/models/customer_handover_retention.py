@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 
 from .customer_handover import CustomerHandover as BaseHandover
 from .customer_handover_evidence_mixin import evidence_step
+from .customer_handover_job import ACTIVE_STATES
 
 # What the daily job does to a completed handover, in this order, each once: (date field, done field, event).
 RETENTION_STEPS = (
@@ -66,8 +67,11 @@ class CustomerHandover(models.Model):
         handovers = self.sudo().with_context(active_test=False)  # sudo: a system job over every company's records
         done = 0
         remaining = 0
+        # A handover whose background step runs (a package made after completion) waits for the next run.
+        busy = self.env["customer.handover.job"].sudo().search(
+            [("state", "in", ACTIVE_STATES), ("handover_id", "!=", False)]).handover_id
         for date_field, done_field, event in RETENTION_STEPS:
-            domain = self._retention_due_domain(date_field, done_field)
+            domain = [*self._retention_due_domain(date_field, done_field), ("id", "not in", busy.ids)]
             batch = handovers.search(domain, order="id", limit=batch_size)
             if batch:
                 getattr(batch, f"_retention_{done_field}")()

@@ -199,6 +199,15 @@ class TestRecordRetention(RetentionFixture, HandoverCase):
         self.assertEqual(len(self._events("handover_packages_destroyed")), 2)
         self.assertEqual(len(self._events("evidence_destroyed")), 2, "one entry per handover's batch, none twice")
 
+    def test_a_handover_whose_background_step_runs_waits_for_the_next_run(self):
+        handover = self._completed(days_ago=40)
+        packages, _exports = self._files(handover)
+        job = self.env["customer.handover.package"].with_user(self.manager)._start_for(
+            handover.with_user(self.manager), tp.new_identity()[1])
+        self.assertEqual(job.state, "queued")
+        self.assertEqual(self._run(), 0)
+        self.assertKept(packages)
+
     def test_a_batch_costs_the_same_queries_whatever_its_size(self):
         handovers = [self._completed(days_ago=3 * 366) for _index in range(4)]
         counts = []
