@@ -37,6 +37,7 @@
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
+        "views/customer_handover_retention_views.xml",
         "report/customer_handover_templates.xml",
         "data/mail_message_subtype_data.xml",
         "data/mail_template_data.xml",

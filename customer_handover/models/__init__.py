@@ -32,3 +32,4 @@ from . import mail_message
 from . import res_partner_handover_staging
 from . import customer_handover_incoming_background
 from . import res_company_destruction_certificate
+from . import customer_handover_retention

@@ -79,6 +79,10 @@ EVENTS = [
     ("sign_code_sent", "Signing code sent"),
     ("sign_code_accepted", "Signing code accepted"),
     ("sign_code_refused", "Wrong signing code refused"),
+    ("evidence_destroyed", "Evidence files destroyed, their digests kept"),
+    ("handover_records_restricted", "Handover record restricted to officers"),
+    ("handover_records_destroyed", "Handover record destroyed at the end of its retention"),
+    ("handover_packages_destroyed", "Handover packages destroyed at the end of their retention"),
 ]
 
 

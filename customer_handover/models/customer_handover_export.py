@@ -130,6 +130,9 @@ class CustomerHandoverExport(models.Model):
         }.get(kind)
         if not attachment:
             raise UserError(self.env._("Export %(number)s has no such file.", number=self.number))
+        if attachment.sudo().handover_destroyed_on:  # sudo: only whether the file was destroyed is read
+            raise UserError(self.env._("The files of export %(number)s were destroyed at the end of their retention; "
+                                       "their digests are kept.", number=self.number))
         return attachment
 
     def action_countersign(self):
@@ -211,6 +214,7 @@ class CustomerHandoverExport(models.Model):
                            "checklist; it is not signed yet.", handover=handover.name)
             )
         handover._check_idle()
+        handover._check_record_kept()
         # sudo: the signing certificate is an officer's setting; the user was checked as a manager above.
         return handover.company_id.sudo().handover_certificate_id._handover_signing_material()
 

@@ -39,6 +39,8 @@ VERIFICATION_FIELDS = ("state", "verified_by_id", "verified_on")
 # Lines of an undone selection keep its run negated: they are off the record, neither on the checklist nor
 # excluded from it, nor in the signed workbook.
 ON_RECORD = ("scope_run", ">=", 0)
+# A customer line's name once its record is destroyed: a neutral placeholder, the same in every language.
+DESTROYED_NAME = "—"
 
 
 def public_reasons(codes):
@@ -404,6 +406,22 @@ class CustomerHandoverLine(models.Model):
              ORDER BY sequence, id""",
             line_ids,
         ))
+
+    @api.model
+    def _destroy_snapshots(self, handover_ids):
+        """Clear what the lines of ``handover_ids`` say of a person (a customer's name, the snapshots, the free
+        texts) once the handover's record retention ended; states, dates and who verified stay. One statement."""
+        self.flush_model()
+        self.env.execute_query(SQL(
+            """UPDATE customer_handover_line
+                  SET name = CASE WHEN line_type = 'customer' THEN %s ELSE name END,
+                      snapshot_ref = NULL, snapshot_contact = NULL, snapshot_classification = NULL,
+                      snapshot_consent = NULL, snapshot_retention = NULL, admission_justification = NULL,
+                      exclusion_reason = NULL, remarks = NULL
+                WHERE handover_id = ANY(%s)""",
+            DESTROYED_NAME, list(handover_ids),
+        ))
+        self.invalidate_model()
 
     def _log_to_chatter(self, event, state=None, old_name=None):
         """Tell the handover's chatter what happened to these lines, in each reader's language (handover_notes)."""

@@ -109,6 +109,9 @@ class CustomerHandoverPackage(models.Model):
         self._check_manager()
         # the state is read as superuser (a related field): the package itself must be this user's to read
         self.check_access("read")
+        if self.attachment_id.sudo().handover_destroyed_on:  # sudo: only whether the file was destroyed is read
+            raise UserError(self.env._("Package %(number)s was destroyed at the end of its retention; its digest is "
+                                       "kept.", number=self.number))
         if self.state == "superseded":
             raise UserError(
                 self.env._("Package %(number)s delivers export %(export)s of the checklist, which a later export "
@@ -133,6 +136,7 @@ class CustomerHandoverPackage(models.Model):
                            handover=handover.name)
             )
         handover._check_idle()
+        handover._check_record_kept()
 
     @api.model
     def _start_for(self, handover, recipient):

@@ -1,8 +1,12 @@
+import hashlib
+import os
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from .customer_handover_evidence_mixin import CustomerHandoverEvidenceMixin, evidence_step, is_unlocked
+from .handover_access import OFFICER
 
 FLAG = "handover_evidence"
 # Binary fields whose attachment is (or becomes) evidence: another attachment in their place would stand for it.
@@ -10,6 +14,12 @@ FLAG = "handover_evidence"
 CONSENT_EVIDENCE = ("customer.consent", "evidence")
 EVIDENCE_SLOTS = {CONSENT_EVIDENCE, ("customer.handover", "nda_document")}
 SLOT_KEYS = ("res_model", "res_field", "res_id")
+# What the destruction of an evidence file keeps of it: when, why, and the SHA-256 of the content destroyed.
+DESTROYED = ("handover_destroyed_on", "handover_destroyed_reason", "handover_destroyed_sha256")
+DESTRUCTION_REASONS = [
+    ("record_retention", "The handover record's retention ended"),
+    ("package_retention", "The package's retention ended"),
+]
 
 
 class IrAttachment(models.Model):
@@ -21,6 +31,10 @@ class IrAttachment(models.Model):
         help="A file that records a fact of a customer handover is never changed, renamed or deleted, whoever asks; "
         "a served one is read only through its step's download, which checks the user and logs it.",
     )
+    handover_destroyed_on = fields.Datetime(string="Content Destroyed On", readonly=True, copy=False)
+    handover_destroyed_reason = fields.Selection(DESTRUCTION_REASONS, string="Destroyed Because", readonly=True,
+                                                 copy=False)
+    handover_destroyed_sha256 = fields.Char(string="SHA-256 of the Destroyed Content", readonly=True, copy=False)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -28,6 +42,8 @@ class IrAttachment(models.Model):
             slot = (vals.get("res_model"), vals.get("res_field"))
             if vals.get(FLAG) and not is_unlocked(self._name, FLAG):
                 self._refuse_new_evidence("create", [FLAG])
+            if any(vals.get(name) for name in DESTROYED):
+                self._refuse_new_evidence("create", [name for name in DESTROYED if vals.get(name)])
             if slot in EVIDENCE_SLOTS and vals.get("res_id"):
                 self._check_slot_free(*slot, vals["res_id"])
             if slot == CONSENT_EVIDENCE:
@@ -38,6 +54,9 @@ class IrAttachment(models.Model):
         self._check_not_evidence("write", vals)
         if FLAG in vals and not is_unlocked(self._name, FLAG):
             self._refuse_new_evidence("write", [FLAG])
+        if not vals.keys().isdisjoint(DESTROYED):
+            # Only the destruction step says a file was destroyed, in SQL: a write saying so is a forgery.
+            self._refuse_new_evidence("write", sorted(vals.keys() & set(DESTROYED)))
         if not vals.keys().isdisjoint(SLOT_KEYS) and not is_unlocked(self._name, FLAG):
             # An attachment moved into an evidence field's place would stand for the evidence.
             for attachment in self.sudo():  # sudo: only where the attachments would land is read
@@ -76,6 +95,61 @@ class IrAttachment(models.Model):
         ])
         with evidence_step(self._name, FLAG):
             attachments.write({FLAG: "kept"})
+
+    def _destroy_handover_evidence(self, reason, company):
+        """Destroy the content of these evidence files of ``company``, keeping each one's SHA-256, when and why.
+
+        The step of a retention that ended (the daily job, as the system) or of an officer; the file stays an
+        evidence file, refused any other change. Its content leaves the database at once and the filestore at the
+        next garbage collection, after the commit: a run that fails keeps every file. Constant queries for any
+        number of files; files already destroyed are left as they are, so a run resumed does nothing twice.
+        """
+        if not (self.env.su or self.env.user.has_group(OFFICER)):
+            raise AccessError(self.env._("Only a data-protection officer, or the retention job, destroys the files "
+                                         "that record a handover."))
+        ids = [id_ for id_ in self._ids if isinstance(id_, int)]
+        self.flush_recordset()
+        rows = self.env.execute_query(SQL(
+            """SELECT id, store_fname, db_datas FROM ir_attachment
+                WHERE id = ANY(%s) AND handover_evidence IS NOT NULL AND handover_destroyed_on IS NULL
+                ORDER BY id FOR UPDATE""", ids,
+        ))
+        if not rows:
+            return self.browse()
+        digests = [self._handover_content_sha256(store_fname, db_datas) for _id, store_fname, db_datas in rows]
+        destroyed_ids = [row[0] for row in rows]
+        now = fields.Datetime.now()
+        self.env.execute_query(SQL(
+            """UPDATE ir_attachment
+                  SET store_fname = NULL, db_datas = NULL, file_size = 0, checksum = NULL, index_content = NULL,
+                      handover_destroyed_on = %s, handover_destroyed_reason = %s, handover_destroyed_sha256 = data.sha
+                 FROM unnest(%s::int[], %s::varchar[]) AS data(id, sha)
+                WHERE ir_attachment.id = data.id""",
+            now, reason, destroyed_ids, digests,
+        ))
+        for _id, store_fname, _data in rows:
+            if store_fname:
+                # Only marked: the garbage collection removes it after the commit, if no other file shares it.
+                self._file_delete(store_fname)
+        destroyed = self.browse(destroyed_ids)
+        destroyed.invalidate_recordset()
+        self.env["customer.handover.event"]._append_for(destroyed, "evidence_destroyed", {
+            "reason": reason, "digests": dict(zip(map(str, destroyed_ids), digests, strict=True)),
+        }, company)
+        return destroyed
+
+    def _handover_content_sha256(self, store_fname, db_datas):
+        """The SHA-256 of a file's content, read in chunks from the filestore (or the database)."""
+        digest = hashlib.sha256()
+        if store_fname:
+            path = self._full_path(store_fname)
+            if os.path.exists(path):
+                with open(path, "rb") as handle:
+                    for chunk in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(chunk)
+        else:
+            digest.update(bytes(db_datas or b""))
+        return digest.hexdigest()
 
     def _check_not_evidence(self, operation, vals=None):
         """Refuse, and log, any change to an evidence file: one query per call, whoever asks."""

@@ -66,6 +66,27 @@ class ResCompany(models.Model):
         "English; the values stay in the company's language.",
     )
 
+    # PIPL Art. 56 keeps records of processing for at least three years: a handover's signed record is one.
+    handover_record_retention_years = fields.Integer(
+        string="Keep Handover Records (years)", default=3,
+        groups="customer_handover.group_data_protection_officer",
+        help="The checklist lines' snapshots and the signed exports of a completed handover are its legal record: "
+        "they are kept this many years after completion (PIPL Art. 56 asks for at least three), then the daily "
+        "retention job destroys them, keeping each file's digest.",
+    )
+    handover_record_restrict_days = fields.Integer(
+        string="Restrict Handover Records After (days)", default=90,
+        groups="customer_handover.group_data_protection_officer",
+        help="This many days after completion, a handover's checklist lines and signed exports are read by "
+        "data-protection officers only (storage and security only, PIPL Art. 47), until they are destroyed.",
+    )
+    handover_package_retention_days = fields.Integer(
+        string="Keep Packages (days)", default=30,
+        groups="customer_handover.group_data_protection_officer",
+        help="The backup package and every stored transfer package of a completed handover are destroyed this many "
+        "days after completion, keeping each file's digest: the customers now live with the receiver, or here.",
+    )
+
     handover_package_identity = fields.Text(
         string="Package Key (secret)", copy=False,
         groups="customer_handover.group_data_protection_officer",
@@ -76,6 +97,17 @@ class ResCompany(models.Model):
         string="Package Public Key", compute="_compute_handover_package_recipient",
         help="Give this age1… key to a transferring company: it encrypts its transfer package to it.",
     )
+
+    @api.constrains("handover_record_retention_years", "handover_record_restrict_days",
+                    "handover_package_retention_days")
+    def _check_handover_record_retention(self):
+        for company in self.sudo():  # sudo: the settings are officer-only; only their values are checked
+            if min(company.handover_record_retention_years, company.handover_record_restrict_days,
+                   company.handover_package_retention_days) < 0:
+                raise ValidationError(self.env._("A retention period of handover records or packages cannot be "
+                                                 "negative."))
+            if company.handover_record_retention_years < 3:
+                raise ValidationError(self.env._("Handover records are kept at least three years (PIPL Art. 56)."))
 
     @api.depends("handover_certificate_id")
     def _compute_handover_certificate_info(self):

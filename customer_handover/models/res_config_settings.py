@@ -36,6 +36,18 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.handover_bilingual_headers", readonly=False,
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_record_retention_years = fields.Integer(
+        related="company_id.handover_record_retention_years", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_record_restrict_days = fields.Integer(
+        related="company_id.handover_record_restrict_days", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_package_retention_days = fields.Integer(
+        related="company_id.handover_package_retention_days", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
     handover_retention_due_soon_days = fields.Integer(
         string="Retention Due-Soon Window (days)",
         config_parameter="customer_handover.retention_due_soon_days",
