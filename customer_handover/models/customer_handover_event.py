@@ -79,6 +79,11 @@ EVENTS = [
     ("sign_code_sent", "Signing code sent"),
     ("sign_code_accepted", "Signing code accepted"),
     ("sign_code_refused", "Wrong signing code refused"),
+    ("data_request_received", "Customer's data request received"),
+    ("data_request_started", "Customer's data request taken in hand"),
+    ("data_request_forwarded", "Customer's data request forwarded to the receiver"),
+    ("data_request_done", "Customer's data request done"),
+    ("data_request_refused", "Customer's data request refused"),
 ]
 
 
