@@ -175,6 +175,20 @@ class TestDataRequests(RequestFixture, HandoverCase):
             request.with_user(self.officer).action_start()
         self.assertEqual(request.state, "in_progress")
 
+    def test_refuse_from_its_dialog(self):
+        request = self._receive("deletion", self.ok, self.signed)
+        action = request.with_user(self.officer).action_refuse()
+        form = Form(self.env[action["res_model"]].with_user(self.officer).with_context(action["context"]))
+        form.reason = "The data must be kept for the tax authority until 2030."
+        form.save().action_refuse()
+        self.assertEqual((request.state, request.handled_by_id, request.refuse_reason),
+                         ("refused", self.officer, "The data must be kept for the tax authority until 2030."))
+        self.assertTrue(request.closed_on)
+        self.assertFalse(request.activity_ids)
+        self.assertFalse(self.env["customer.data.request.refuse"].search([]).reason, "the dialog's copy is gone")
+        with self.assertRaises(UserError):
+            request.with_user(self.officer).action_done()
+
     def test_evidence_fields_refused_to_raw_writes(self):
         request = self._receive("withdrawal", self.ok, self.signed, self.purpose_service)
         attacks = {"state": "done", "received_on": "2020-01-01 00:00:00", "channel": "phone",
