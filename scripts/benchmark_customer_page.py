@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmark_handover import addons_path, create_customers, install, parse_args  # noqa: E402
+from benchmark_handover import addons_path, create_customers, install, parse_args
 
 PAGE_TARGET_MS = 200
 ROUNDS = 40
@@ -84,8 +84,9 @@ def timed(call, rounds=ROUNDS):
 
 
 def run(args):
-    import odoo
     import requests
+
+    import odoo
 
     install(args.db)
     odoo.tools.config.parse_config([f"--addons-path={addons_path()}", "-d", args.db])
