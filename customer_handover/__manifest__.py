@@ -35,6 +35,7 @@
         "wizard/customer_handover_sign_views.xml",
         "wizard/customer_handover_admit_views.xml",
         "views/res_partner_views.xml",
+        "views/customer_data_request_views.xml",
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
         "views/customer_handover_retention_views.xml",
@@ -42,6 +43,7 @@
         "data/mail_message_subtype_data.xml",
         "data/mail_template_data.xml",
         "views/customer_handover_sign_request_templates.xml",
+        "views/customer_page_templates.xml",
     ],
     "demo": [
         "demo/customer_business_domain_demo.xml",

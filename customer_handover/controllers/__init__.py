@@ -1,2 +1,3 @@
 from . import main
 from . import sign
+from . import customer_page

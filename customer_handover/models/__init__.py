@@ -4,12 +4,15 @@ from . import customer_handover_event_refusal
 from . import certificate_certificate
 from . import customer_business_domain
 from . import customer_consent_purpose
+from . import customer_data_request
+from . import customer_data_request_copy
 from . import customer_consent
 from . import customer_handover_job
 from . import customer_handover
 from . import customer_handover_move
 from . import customer_handover_sign_request
 from . import customer_handover_customer_page
+from . import customer_handover_data_request
 from . import customer_handover_export
 from . import customer_handover_export_content
 from . import customer_handover_package

@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from .customer_data_request import REQUEST_CHANNELS
 from .customer_handover_evidence_mixin import evidence_step
 
 # PIPL Art. 13 lists the grounds on which personal information may be processed.
@@ -82,6 +83,11 @@ class CustomerConsent(models.Model):
     )
     evidence_filename = fields.Char(groups="customer_handover.group_data_protection_officer")
     note = fields.Text()
+    withdrawal_channel = fields.Selection(
+        REQUEST_CHANNELS, string="Withdrawn Through", readonly=True, tracking=True,
+        help="How the customer withdrew the consent, when a data request withdrew it.",
+    )
+    withdrawal_request_id = fields.Many2one("customer.data.request", string="Withdrawn by Request", readonly=True)
 
     @api.constrains("state", "date_given", "date_withdrawn")
     def _check_dates(self):
@@ -184,6 +190,11 @@ class CustomerConsent(models.Model):
         today = fields.Date.context_today(self)
         for consent in self.filtered(lambda consent: consent.state == "granted"):
             consent.write({"state": "withdrawn", "date_withdrawn": max(today, consent.date_given or today)})
+
+    def _withdraw_by_request(self, request):
+        """Withdraw these consents at once, as the customer's ``request`` asks: today, through its channel."""
+        self.action_withdraw()
+        self.write({"withdrawal_channel": request.channel, "withdrawal_request_id": request.id})
 
     @api.model
     def _handover_move(self, partners, from_company, company, purposes):

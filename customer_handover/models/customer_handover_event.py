@@ -83,6 +83,11 @@ EVENTS = [
     ("handover_records_restricted", "Handover record restricted to officers"),
     ("handover_records_destroyed", "Handover record destroyed at the end of its retention"),
     ("handover_packages_destroyed", "Handover packages destroyed at the end of their retention"),
+    ("data_request_received", "Customer's data request received"),
+    ("data_request_started", "Customer's data request taken in hand"),
+    ("data_request_forwarded", "Customer's data request forwarded to the receiver"),
+    ("data_request_done", "Customer's data request done"),
+    ("data_request_refused", "Customer's data request refused"),
 ]
 
 

@@ -97,6 +97,11 @@ class ResCompany(models.Model):
         string="Package Public Key", compute="_compute_handover_package_recipient",
         help="Give this age1… key to a transferring company: it encrypts its transfer package to it.",
     )
+    handover_request_due_days = fields.Integer(
+        string="Days to Answer a Data Request",
+        default=15,
+        help="A customer's request (withdrawal, objection, copy, deletion) is due this many days after it is received.",
+    )
 
     @api.constrains("handover_record_retention_years", "handover_record_restrict_days",
                     "handover_package_retention_days")

@@ -48,6 +48,10 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.handover_package_retention_days", readonly=False,
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_request_due_days = fields.Integer(
+        related="company_id.handover_request_due_days", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
     handover_retention_due_soon_days = fields.Integer(
         string="Retention Due-Soon Window (days)",
         config_parameter="customer_handover.retention_due_soon_days",

@@ -137,6 +137,10 @@ class ResPartner(models.Model):
         copy=False,
         groups="customer_handover.group_handover_user",
     )
+    data_request_ids = fields.One2many(
+        "customer.data.request", "partner_id", string="Data Requests",
+        groups="customer_handover.group_data_protection_officer",
+    )
     handover_date = fields.Date(
         string="Handed Over On", readonly=True, copy=False, groups="customer_handover.group_handover_user"
     )
