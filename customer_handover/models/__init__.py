@@ -6,8 +6,10 @@ from . import customer_business_domain
 from . import customer_consent_purpose
 from . import customer_consent
 from . import customer_handover_job
+from . import customer_handover_notice
 from . import customer_handover
 from . import customer_handover_move
+from . import customer_handover_notice_run
 from . import customer_handover_sign_request
 from . import customer_handover_export
 from . import customer_handover_export_content
@@ -30,3 +32,4 @@ from . import ir_http
 from . import mail_message
 from . import res_partner_handover_staging
 from . import customer_handover_incoming_background
+from . import mail_mail

@@ -79,6 +79,16 @@ EVENTS = [
     ("sign_code_sent", "Signing code sent"),
     ("sign_code_accepted", "Signing code accepted"),
     ("sign_code_refused", "Wrong signing code refused"),
+    ("notices_planned", "Customer notices planned"),
+    ("notices_started", "Customer notices started"),
+    ("notices_refused", "Planned customer notices refused"),
+    ("notices_queued", "Customer notices queued"),
+    ("notices_resent", "Bounced customer notices sent again"),
+    ("notice_sent", "Customer notice sent"),
+    ("notice_bounced", "Customer notice bounced"),
+    ("notice_letters_printed", "Letter list of customer notices downloaded"),
+    ("notice_letter_posted", "Customer notice letters posted"),
+    ("notice_told_otherwise", "Customer told another way"),
 ]
 
 

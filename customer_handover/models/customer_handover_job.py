@@ -33,6 +33,7 @@ STEP_MODELS = {
     "package": ("customer.handover.package", "customer.handover"),
     "import": ("customer.handover.incoming", "customer.handover.import.line"),
     "move": ("customer.handover", "res.partner"),
+    "notice": ("customer.handover.notice", "res.partner"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
@@ -41,6 +42,7 @@ JOB_KINDS = [
     ("package", "Transfer package"),
     ("import", "Importing the package"),
     ("move", "Moving the customers"),
+    ("notice", "Telling the customers"),
 ]
 # Kinds that make one file (their ids: the handover alone). A file cannot be kept half-written from one transaction
 # to the next, so their batch builds the whole file in one call, streaming its rows, and reports them with

@@ -8,3 +8,5 @@ from . import customer_handover_package_export
 from . import customer_handover_import
 from . import customer_handover_import_line
 from . import customer_handover_import_mapping
+from . import customer_handover_notify
+from . import customer_handover_notice_told
