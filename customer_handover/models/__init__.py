@@ -11,6 +11,7 @@ from . import customer_handover
 from . import customer_handover_move
 from . import customer_handover_notice_run
 from . import customer_handover_sign_request
+from . import customer_handover_customer_page
 from . import customer_handover_export
 from . import customer_handover_export_content
 from . import customer_handover_package
