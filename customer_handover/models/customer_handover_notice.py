@@ -122,7 +122,7 @@ class CustomerHandoverNotice(models.Model):
                 "handover_date_text": format_date(self.env, day, lang_code=self.env.lang) if day else "",
                 "purposes_text": ", ".join(handover.purpose_ids.mapped("name")),
                 "abroad_country_name": (handover.receiver_abroad and handover.receiver_country_id.name) or "",
-                "page_url": notice._page_url(),
+                "page_url": handover._customer_page_url(notice.partner_id) if notice.partner_id else "",
             })
 
     @api.ondelete(at_uninstall=False)
@@ -343,11 +343,6 @@ class CustomerHandoverNotice(models.Model):
         return samples
 
     # ------------------------------------------------------------------------------------------ helpers
-
-    def _page_url(self):
-        """The customer's personal link to their page, when the addon offers one."""
-        self.ensure_one()
-        return ""
 
     def _set(self, values):
         with evidence_step(self._name, *values):

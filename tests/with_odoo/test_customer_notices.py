@@ -2,6 +2,7 @@
 
 import base64
 import io
+import re
 import shutil
 import subprocess
 import tempfile
@@ -205,6 +206,10 @@ class TestNoticeRun(NoticeCase):
                      "outside mainland China", "Singapore", "to withdraw your consent"):
             self.assertIn(text, english)
         self.assertEqual(by_notice[alice.id].email_to, self.alice.email_formatted)
+        link = re.search(r'href="([^"]*/customer_handover/customer/([^"]+))"', by_notice[alice.id].body_html)
+        self.assertTrue(link, "the notice carries the customer's personal link")
+        self.assertEqual(self.env["customer.handover"]._customer_page_check(link.group(2)), (self.alice, handover),
+                         "the link opens Alice's page about this handover")
         chinese = html2plaintext(by_notice[wang.id].body_html).replace("*", "")
         singapore = self.env.ref("base.sg").with_context(lang="zh_CN").name
         for text in ("尊敬的 王芳", "将您的个人信息移交给 Xinjin Trading Ltd", "撤回同意", "交原因：店铺转让",
