@@ -201,15 +201,19 @@ class CustomerHandoverNotice(models.Model):
         return result
 
     def _mail_outcome(self, failure_type):
-        """Odoo's mail queue sent these notices' emails (``failure_type`` empty) or gave up on them."""
-        notices = self.filtered(lambda notice: notice.state == "queued")
-        if not notices:
-            return
+        """Odoo's mail queue sent these notices' emails (``failure_type`` empty) or gave up on them.
+
+        A failed email the administrator sends again from the queue (its *Retry*) turns its notice to sent.
+        """
         now = fields.Datetime.now()
         if failure_type:
-            notices._set({"state": "bounced", "bounced_on": now, "failure_type": failure_type})
-            notices._log("notice_bounced", {"failure": failure_type})
-        else:
+            notices = self.filtered(lambda notice: notice.state == "queued")
+            if notices:
+                notices._set({"state": "bounced", "bounced_on": now, "failure_type": failure_type})
+                notices._log("notice_bounced", {"failure": failure_type})
+            return
+        notices = self.filtered(lambda notice: notice.state in ("queued", "bounced"))
+        if notices:
             notices._set({"state": "sent", "sent_on": now})
             notices._log("notice_sent")
 

@@ -1,7 +1,6 @@
-from markupsafe import Markup
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import html_sanitize
 
 from ..models.handover_access import MANAGER
 
@@ -18,7 +17,9 @@ class ReportCustomerNoticeLetter(models.AbstractModel):
         if not self.env.user.has_group(MANAGER):
             raise AccessError(self.env._("Only handover managers print the letters to customers."))
         notices.check_access("read")
-        texts = {notice_id: (subject, Markup(body)) for notice_id, (subject, body) in notices._render_texts().items()}
+        # the body as the email carries it, its styles kept: rendered by the notice template
+        texts = {notice_id: (subject, html_sanitize(body, sanitize_style=False))
+                 for notice_id, (subject, body) in notices._render_texts().items()}
         return {
             "doc_ids": notices.ids,
             "doc_model": notices._name,

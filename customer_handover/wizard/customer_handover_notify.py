@@ -1,8 +1,6 @@
-from markupsafe import Markup
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, html_escape
 
 from ..models.customer_handover_notice_run import NOTICE_MODES
 
@@ -51,9 +49,10 @@ class CustomerHandoverNotify(models.TransientModel):
         except UserError as error:
             values.update({"preview_html": False, "render_error": error.args[0]})
             return values
-        values["preview_html"] = Markup("").join(
-            Markup('<div class="o_notice_sample mb-4"><h4>%s</h4><p><strong>%s</strong></p><div>%s</div></div>') % (
-                self.env["res.lang"]._lang_get(lang).name or lang, subject, Markup(body))
+        # the bodies are the template's rendering, HTML as the customers receive it; the rest is escaped
+        values["preview_html"] = "".join(
+            f'<div class="o_notice_sample mb-4"><h4>{html_escape(self.env["res.lang"]._lang_get(lang).name or lang)}'
+            f'</h4><p><strong>{html_escape(subject)}</strong></p><div>{body}</div></div>'
             for lang, (subject, body) in samples.items())
         return values
 

@@ -280,6 +280,20 @@ class TestNoticeRun(NoticeCase):
         with self.assertRaisesRegex(UserError, "nothing to resend"):
             handover.with_user(self.manager).action_notice_resend()
 
+    def test_a_failed_email_retried_from_odoo_s_queue_turns_the_notice_to_sent(self):
+        handover = self._signed(self.alice | self.wang)
+        self._send_now(handover)
+        self.smtp.refused.add("alice@example.com")
+        with mute_logger("odoo.addons.mail.models.mail_mail"):
+            self._mails(handover).send()
+        self.smtp.refused.clear()
+        alice = self._notice(handover, self.alice)
+        self.assertEqual(alice.state, "bounced")
+        alice.mail_id.action_retry()  # the queue's Retry button
+        alice.mail_id.send()
+        self.assertEqual(alice.state, "sent")
+        self.assertEqual(len(self._events(handover, "notice_sent")), 2)
+
     def test_letters_are_printed_posted_and_the_others_told_another_way(self):
         handover = self._signed()
         self._send_now(handover)
@@ -378,6 +392,29 @@ class TestNoticeRun(NoticeCase):
         self.env.invalidate_all()
         self.env["customer.handover"]._cron_start_notices()
         self.assertEqual(len(handover.notice_ids), 2)
+
+    def test_customers_moved_inside_this_database_are_told_too(self):
+        self.company_a.with_user(self.officer).action_handover_create_signing_key()
+        self.company_b.partner_id.email = "legal@company-b.example.cn"
+        team = self.env["res.partner"].create({"name": "East sales team", "email": "east@example.com"})
+        for receiver, values, mode in (
+                (self.company_b.partner_id, {"receiver_user_id": self.user_b}, "company"),
+                (team, {"reason": "team_handover", "receiver_user_id": self.manager}, "team")):
+            customers = self.env["res.partner"].create([
+                {"name": f"{mode} customer", "email": f"{mode}@example.com", "lang": "zh_CN"},
+                {"name": f"{mode} customer without email", "street": "9 Xizang Road", "city": "Shanghai"}])
+            self.env["customer.consent"].create([{"partner_id": partner.id, "purpose_id": self.purpose_service.id,
+                                                  "date_given": "2026-01-01"} for partner in customers])
+            handover = self._signed(customers, receiver=receiver, **values)
+            self.assertEqual(handover.transfer_mode, mode)
+            handover.with_user(self.manager).action_done()
+            self._send_now(handover)
+            self.assertEqual(sorted(handover.notice_ids.mapped("state")), ["no_address", "queued"], mode)
+            mail = self._mails(handover)
+            self.assertIn(receiver.name, html2plaintext(mail.body_html), mode)
+            self.assertEqual(mail.email_to, customers[0].email_formatted)
+            if mode == "company":
+                self.assertEqual(customers.company_id, self.company_b, "told after they moved to company B")
 
     def test_the_cover_of_a_later_signed_export_counts_the_notices(self):
         self.company_a.with_user(self.officer).action_handover_create_signing_key()
