@@ -8,8 +8,10 @@ from . import customer_data_request
 from . import customer_data_request_copy
 from . import customer_consent
 from . import customer_handover_job
+from . import customer_handover_notice
 from . import customer_handover
 from . import customer_handover_move
+from . import customer_handover_notice_run
 from . import customer_handover_sign_request
 from . import customer_handover_customer_page
 from . import customer_handover_data_request
@@ -36,3 +38,4 @@ from . import res_partner_handover_staging
 from . import customer_handover_incoming_background
 from . import res_company_destruction_certificate
 from . import customer_handover_retention
+from . import mail_mail

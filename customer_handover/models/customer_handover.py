@@ -5,6 +5,7 @@ from ..tools import transfer_package as tp
 from .customer_handover_evidence_mixin import evidence_step, is_unlocked
 from .customer_handover_job import ACTIVE_STATES, running_job_id
 from .customer_handover_line import ON_RECORD
+from .customer_handover_notice import NOTICE_HANDOVER_FACTS
 from .handover_access import MANAGER
 from .handover_notes import log_note
 
@@ -47,7 +48,7 @@ class CustomerHandover(models.Model):
     _check_company_auto = True
     _evidence_fields = (
         "name", "state", "date_done", *SIGNATURE_FIELDS, "cancel_reason", "cancelled_by_id", "cancelled_on",
-        "receiver_recipient",
+        "receiver_recipient", *NOTICE_HANDOVER_FACTS,
     )
     _immutable_fields = ("company_id",)
 

@@ -88,6 +88,16 @@ EVENTS = [
     ("data_request_forwarded", "Customer's data request forwarded to the receiver"),
     ("data_request_done", "Customer's data request done"),
     ("data_request_refused", "Customer's data request refused"),
+    ("notices_planned", "Customer notices planned"),
+    ("notices_started", "Customer notices started"),
+    ("notices_refused", "Planned customer notices refused"),
+    ("notices_queued", "Customer notices queued"),
+    ("notices_resent", "Bounced customer notices sent again"),
+    ("notice_sent", "Customer notice sent"),
+    ("notice_bounced", "Customer notice bounced"),
+    ("notice_letters_printed", "Letter list of customer notices downloaded"),
+    ("notice_letter_posted", "Customer notice letters posted"),
+    ("notice_told_otherwise", "Customer told another way"),
 ]
 
 

@@ -121,9 +121,20 @@ class CustomerHandoverExport(models.Model):
             [self.env._("Pending"), str(handover.pending_count)],
             [self.env._("Excluded"), str(handover.excluded_count)],
             *self._checklist_cover_signatures(handover),
+            *self._checklist_cover_notices(handover),
             [self.env._("Exported on"), self._local_time(now)],
             [self.env._("Exported by"), self.env.user.name],
         ]
+
+    @api.model
+    def _checklist_cover_notices(self, handover):
+        """The cover's row counting the customer notices by status, once the customers are being told."""
+        counts = self.env["customer.handover.notice"]._counts(handover).get(handover.id)
+        if not counts:
+            return []
+        labels = dict(self.env["customer.handover.notice"]._fields["state"]._description_selection(self.env))
+        return [[self.env._("Customer notices"),
+                 " · ".join(f"{label}: {counts[state]}" for state, label in labels.items() if counts.get(state))]]
 
     @api.model
     def _checklist_cover_signatures(self, handover):

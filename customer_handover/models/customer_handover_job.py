@@ -37,6 +37,7 @@ STEP_MODELS = {
     "move": ("customer.handover", "res.partner"),
     "log_check": ("customer.handover.event", "customer.handover.event"),
     "log_export": ("customer.handover.event", "res.company"),
+    "notice": ("customer.handover.notice", "res.partner"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
@@ -47,6 +48,7 @@ JOB_KINDS = [
     ("move", "Moving the customers"),
     ("log_check", "Checking the event log"),
     ("log_export", "Exporting the event log"),
+    ("notice", "Telling the customers"),
 ]
 # Kinds that make one file (their ids: the handover alone). A file cannot be kept half-written from one transaction
 # to the next, so their batch builds the whole file in one call, streaming its rows, and reports them with

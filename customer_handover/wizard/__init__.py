@@ -10,3 +10,5 @@ from . import customer_handover_import_line
 from . import customer_handover_import_mapping
 from . import customer_data_request_enter
 from . import customer_data_request_refuse
+from . import customer_handover_notify
+from . import customer_handover_notice_told
