@@ -78,12 +78,16 @@ class CustomerHandoverSign(models.TransientModel):
         for wizard in self:
             wizard.user_is_receiver = wizard.handover_id.receiver_user_id == self.env.user
 
-    @api.depends("side", "channel", "handover_id")
+    @api.depends("side", "channel", "handover_id", "link_partner_id")
     def _compute_signer(self):
         for wizard in self:
             handover = wizard.handover_id
             if wizard.channel == "user":
                 wizard.signer = self.env.user.name
+                continue
+            # The person the link goes to is the one who signs: a company contact names no one.
+            if wizard.channel == "link" and wizard.link_partner_id and not wizard.link_partner_id.is_company:
+                wizard.signer = wizard.link_partner_id.name
                 continue
             person = handover.user_id.partner_id if wizard.side == "transfer" else handover.receiver_responsible_id
             wizard.signer = person.name or False

@@ -275,6 +275,18 @@ class TestRemoteSigning(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         self.assertEqual((first.state, second.state), ("cancelled", "pending"))
         self._unusable(self._get(first_path))
 
+    def test_choosing_the_contact_to_send_the_link_to_names_the_representative(self):
+        handover = self._handover_at("verified")
+        handover.with_user(self.manager)._sign("transfer", None, SIGNATURE, channel="user")
+        self.assertFalse(handover.receiver_responsible_id)
+        sign = Form(
+            self.env["customer.handover.sign"].with_user(self.manager).with_context(default_handover_id=handover.id)
+        )
+        self.assertEqual((sign.side, sign.channel), ("receiver", "link"))
+        sign.link_partner_id = self.representative
+        self.assertEqual(sign.signer, "李代表", "the contact the link goes to is the representative who signs")
+        self.assertFalse(sign.problem)
+
     def test_a_chosen_signer_of_the_transferring_side_signs_from_a_link_too(self):
         handover = self._handover_at("verified")
         director = self.env["res.partner"].create({"name": "张董事", "email": "zhang.dongshi@example.com"})
