@@ -1,13 +1,14 @@
 from datetime import timedelta
 
-from psycopg2 import IntegrityError
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .handover_access import OFFICER, USER, has_group_in_company
+
+# PostgreSQL's unique_violation: the index on open requests refused a second one (psycopg2 is Odoo's, not ours).
+UNIQUE_VIOLATION = "23505"
 
 REQUEST_TYPES = [
     ("withdrawal", "Withdraw consent"),
@@ -160,7 +161,9 @@ class CustomerDataRequest(models.Model):
             # sudo: requests are read by officers only; the page's token or the dialog's access check came first
             with self.env.cr.savepoint(), evidence_step(self._name, CREATE, *RECEIPT_FIELDS):
                 request = self.sudo().create(values)
-        except IntegrityError:
+        except Exception as error:
+            if getattr(error, "pgcode", None) != UNIQUE_VIOLATION:
+                raise
             # the same answer, submitted at the same instant from another tab, was recorded first
             return self._open_from_page(request_type, partner, handover, purpose)
         self.env["customer.handover.event"]._append_for(
