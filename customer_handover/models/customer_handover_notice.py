@@ -144,6 +144,7 @@ class CustomerHandoverNotice(models.Model):
     def action_mark_posted(self):
         """The letters of these notices were posted: each customer's status becomes "Letter posted"."""
         self._check_manager()
+        self.handover_id._notice_check_not_cancelled()
         notices = self.filtered(lambda notice: notice.state != "posted")
         wrong = notices.filtered(lambda notice: notice.state not in LETTER_STATES)
         if wrong:

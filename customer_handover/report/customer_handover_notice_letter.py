@@ -24,6 +24,7 @@ class ReportCustomerNoticeLetter(models.AbstractModel):
             if not has_group_in_company(self.env, MANAGER, company):
                 raise AccessError(self.env._("Only handover managers print the letters to customers."))
         notices.check_access("read")
+        notices.handover_id._notice_check_not_cancelled()
         wrong = notices.filtered(lambda notice: notice.state not in LETTER_STATES)
         if wrong:
             raise UserError(self.env._(

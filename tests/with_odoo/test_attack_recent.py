@@ -289,3 +289,23 @@ class TestCopyIsEvidence(AttackCase):
         for user in (self.manager, self.officer_b):
             with self.assertRaises(AccessError):
                 self.request.with_user(user).action_send_copy()
+
+
+@tagged("post_install", "-at_install", "customer_handover_notices", "customer_handover_hostile")
+class TestCancelledHandoverTellsNobody(AttackCase):
+    def test_no_resend_nor_letter_once_cancelled(self):
+        self.alice_notice._mail_outcome("mail_smtp")
+        self.assertEqual(self.alice_notice.state, "bounced")
+        handover = self.handover.with_user(self.manager)
+        handover._cancel("The buyer withdrew.")
+        mails = self.env["mail.mail"].sudo().search([])
+        for step in (handover.action_notice_resend, handover.action_notice_letters,
+                     self.li_notice.with_user(self.manager).action_mark_posted,
+                     lambda: self.env["ir.actions.report"].with_user(self.manager)._render_qweb_html(
+                         LETTERS, self.li_notice.ids)):
+            with self.assertRaisesRegex(UserError, "is cancelled: its customers are not told"):
+                step()
+        self.assertEqual(self.env["mail.mail"].sudo().search([]), mails, "nobody was emailed")
+        self.assertEqual((self.alice_notice.state, self.li_notice.state), ("bounced", "no_address"))
+        self.assertFalse(self._events(self.handover, "notices_resent") | self._events(
+            self.handover, "notice_letters_printed") | self._events(self.handover, "notice_letter_posted"))
