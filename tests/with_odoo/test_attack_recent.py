@@ -309,3 +309,29 @@ class TestCancelledHandoverTellsNobody(AttackCase):
         self.assertEqual((self.alice_notice.state, self.li_notice.state), ("bounced", "no_address"))
         self.assertFalse(self._events(self.handover, "notices_resent") | self._events(
             self.handover, "notice_letters_printed") | self._events(self.handover, "notice_letter_posted"))
+
+
+@tagged("post_install", "-at_install", "customer_handover_requests", "customer_handover_hostile")
+class TestWithdrawalByRequestIsEvidence(AttackCase):
+    def test_nobody_claims_a_consent_was_withdrawn_by_the_customer_s_request(self):
+        request = self.env[Request].sudo()._receive("deletion", self.alice, self.handover, "customer_page")
+        consent = self.env["customer.consent"].search([("partner_id", "=", self.wang.id)])
+        for login in ("ch_user", "ch_manager", "ch_officer", "admin"):
+            for values in ({"withdrawal_channel": "customer_page"}, {"withdrawal_request_id": request.id},
+                           {"state": "withdrawn", "date_withdrawn": "2026-12-01",
+                            "withdrawal_channel": "customer_page", "withdrawal_request_id": request.id}):
+                self._refused(login, "customer.consent", "write", [consent.ids, values],
+                              fields=[name for name in values if name.startswith("withdrawal_")])
+            self._refused(login, "customer.consent", "create", [{
+                "partner_id": self.pierre.id, "purpose_id": self.purpose_marketing.id, "state": "withdrawn",
+                "date_given": "2026-01-01", "date_withdrawn": "2026-12-01", "withdrawal_channel": "customer_page",
+                "withdrawal_request_id": request.id}], fields=["withdrawal_channel", "withdrawal_request_id"])
+        self.assertEqual((consent.state, consent.withdrawal_channel, consent.withdrawal_request_id),
+                         ("granted", False, self.env[Request]))
+        self.assertFalse(self.env["customer.consent"].search([("partner_id", "=", self.pierre.id),
+                                                              ("purpose_id", "=", self.purpose_marketing.id)]))
+        # the request's own step still withdraws it
+        withdrawal = self.env[Request].sudo()._receive("withdrawal", self.wang, self.handover, "customer_page",
+                                                       purpose=self.purpose_service)
+        self.assertEqual((consent.state, consent.withdrawal_channel, consent.withdrawal_request_id),
+                         ("withdrawn", "customer_page", withdrawal))
