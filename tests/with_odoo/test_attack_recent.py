@@ -4,7 +4,10 @@ Users of every group of two companies (handover user, manager, officer, a plain 
 anonymous visitor) call the models over JSON-RPC as a client outside the web client would, and open the routes.
 """
 
+import io
 import json
+
+from openpyxl import load_workbook
 
 from odoo.addons.customer_handover.models.customer_handover_customer_page import PAGE_ROUTE
 from odoo.exceptions import AccessError, UserError
@@ -335,3 +338,17 @@ class TestWithdrawalByRequestIsEvidence(AttackCase):
                                                        purpose=self.purpose_service)
         self.assertEqual((consent.state, consent.withdrawal_channel, consent.withdrawal_request_id),
                          ("withdrawn", "customer_page", withdrawal))
+
+
+@tagged("post_install", "-at_install", "customer_handover_requests", "customer_handover_hostile")
+class TestCopyKeepsToItsCompany(AttackCase):
+    def test_the_copy_holds_nothing_of_another_company(self):
+        self.env["customer.consent"].create({"partner_id": self.alice.id, "purpose_id": self.purpose_marketing.id,
+                                             "company_id": self.company_b.id, "date_given": "2026-02-02"})
+        request = self.env[Request].sudo()._receive("copy", self.alice, self.handover, "customer_page")
+        book = load_workbook(io.BytesIO(request.copy_attachment_id.sudo().raw), read_only=True)
+        consents = list(book["Consents"].iter_rows(min_row=2, values_only=True))
+        self.assertEqual([(row[0], row[1]) for row in consents], [(self.purpose_service.name, self.company_a.name)],
+                         "company A's officer reads company A's consents only")
+        text = " ".join(str(cell) for sheet in book for row in sheet.iter_rows(values_only=True) for cell in row)
+        self.assertNotIn(self.company_b.name, text)
