@@ -174,6 +174,15 @@ class TestCrossCompanyDialogs(AttackCase):
         self.assertEqual(self.li_notice.state, "no_address")
         self.assertFalse(self._events(self.handover, "notice_told_otherwise"))
 
+    def test_entering_a_request_on_another_company_s_handover(self):
+        officer_b = self._new_user("ch_user_b_enter", "customer_handover.group_handover_user", company=self.company_b)
+        for partner in (self.alice, self.env["res.partner"].create({"name": "Shared customer"})):
+            enter = self.env["customer.data.request.enter"].with_user(officer_b).create({
+                "request_type": "objection", "partner_id": partner.id, "handover_id": self.handover.id})
+            with self.assertRaises(UserError):  # an AccessError is one too
+                enter.action_enter()
+        self.assertFalse(self.env[Request].search([("handover_id", "=", self.handover.id)]))
+
     def test_refuse_another_company_s_request(self):
         request = self.env[Request].sudo()._receive("deletion", self.alice, self.handover, "customer_page")
         wizard = self._call("ch_officer_b", "customer.data.request.refuse", "create", [{
