@@ -228,6 +228,8 @@ class TestRequestsOutsideTheOfficers(AttackCase):
                 "request_type": "deletion", "partner_id": self.wang.id, "company_id": self.company_a.id,
                 "received_on": "2026-01-01 00:00:00", "channel": "phone", "due_date": "2026-01-10"}])
             self._refused(login, Request, "unlink", [request.ids])
+            self._refused(login, Request, "copy", [request.ids])
+            self._refused(login, "customer.handover.notice", "copy", [self.li_notice.ids])
         self.assertEqual((request.state, request.partner_id), ("new", self.alice))
 
     def test_no_run_is_started_outside_the_managers_of_the_company(self):
