@@ -318,7 +318,9 @@ class TestNoticeRun(NoticeCase):
 
         action = handover.with_user(self.manager).action_notice_letters()
         self.assertEqual(action["report_name"], "customer_handover.report_notice_letter")
-        self.assertEqual(len(self._events(handover, "notice_letters_printed")), 1)
+        self.env["ir.actions.report"].with_user(self.manager)._render_qweb_html(action["report_name"],
+                                                                                 action["context"]["active_ids"])
+        self.assertEqual(len(self._events(handover, "notice_letters_printed")), 1, "the rendering logs the printing")
         self.assertFalse(handover.customers_told)
         handover.with_user(self.manager).action_notice_letters_posted()
         li = self._notice(handover, self.li)
