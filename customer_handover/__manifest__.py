@@ -42,6 +42,7 @@
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
         "views/customer_handover_retention_views.xml",
+        "views/customer_destruction_request_views.xml",
         "report/customer_handover_templates.xml",
         "report/customer_handover_notice_letter_templates.xml",
         "data/mail_message_subtype_data.xml",

@@ -39,3 +39,6 @@ from . import customer_handover_incoming_background
 from . import res_company_destruction_certificate
 from . import customer_handover_retention
 from . import mail_mail
+from . import customer_destruction_request
+from . import customer_destruction_record
+from . import res_partner_destruction

@@ -45,6 +45,16 @@ class CustomerRetentionPolicy(models.Model):
         help="Leave empty to use this policy in every company.",
     )
     active = fields.Boolean(default=True)
+    legal_duty = fields.Boolean(
+        string="Legal Retention Duty",
+        help="The period is a duty of law (accounting, tax, a sector's rules): until it ends, customers under "
+        "this policy are held back from any destruction, even one they asked for.",
+    )
+    destroy_on_approval = fields.Boolean(
+        string="Destroy Once Approved",
+        help="When the daily retention job proposes destroying customers whose retention ended, a second officer's "
+        "approval runs the destruction at once. Without it, the approved request waits for an officer to run it.",
+    )
     partner_count = fields.Integer(compute="_compute_partner_count")
 
     @api.constrains("period")
