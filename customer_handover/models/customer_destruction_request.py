@@ -251,11 +251,16 @@ class CustomerDestructionRequest(models.Model):
         return dict(self.env["customer.destruction.hold"]._fields["reason"]._description_selection(self.env))[reason]
 
     def _check_not_destroyed(self):
-        destroyed = self.partner_ids.filtered(lambda partner: partner.handover_destruction_state == "destroyed")
-        if destroyed:
+        """Refuse customers destroyed already (one query, whatever their number)."""
+        self.flush_recordset(["partner_ids"])
+        count, first = self.env.execute_query(SQL(
+            "SELECT count(*), min(p.id) FROM customer_destruction_request_partner_rel r JOIN res_partner p ON "
+            "p.id = r.partner_id WHERE r.request_id = %s AND p.handover_destruction_state = 'destroyed'", self.id))[0]
+        if count:
             raise UserError(self.env._(
                 "%(count)s customers of %(request)s are already destroyed (for example %(partner)s): take them out "
-                "of the request.", count=len(destroyed), request=self.name, partner=destroyed[0].display_name))
+                "of the request.", count=count, request=self.name,
+                partner=self.env["res.partner"].browse(first).with_context(active_test=False).display_name))
 
     def _check_officer(self):
         for company in self.company_id or self.env.company:
