@@ -42,3 +42,4 @@ from . import mail_mail
 from . import customer_destruction_request
 from . import customer_destruction_record
 from . import res_partner_destruction
+from . import customer_destruction_proposal

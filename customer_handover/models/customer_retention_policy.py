@@ -52,8 +52,9 @@ class CustomerRetentionPolicy(models.Model):
     )
     destroy_on_approval = fields.Boolean(
         string="Destroy Once Approved",
-        help="When the daily retention job proposes destroying customers whose retention ended, a second officer's "
-        "approval runs the destruction at once. Without it, the approved request waits for an officer to run it.",
+        help="The daily job's proposal to destroy customers whose retention ended under this policy comes as "
+        "requested by the system: one officer's approval runs it. Without it, the proposal is a draft that an "
+        "officer requests and a second officer approves.",
     )
     partner_count = fields.Integer(compute="_compute_partner_count")
 

@@ -2,6 +2,8 @@ import base64
 import io
 from unittest.mock import patch
 
+from dateutil.relativedelta import relativedelta
+
 from odoo.addons.customer_handover.models import res_partner_destruction
 from odoo.addons.customer_handover.models.handover_access import OFFICER
 from odoo.addons.customer_handover.tools import destruction_certificate as dc
@@ -11,6 +13,7 @@ from odoo.tests import HttpCase, tagged
 from odoo.tools import SQL
 
 from .common import HandoverCase, RpcMixin
+from .test_record_retention import RetentionFixture
 
 NAME = "Zhang Wei"
 EMAIL = "zhang.wei@example.cn"
@@ -299,3 +302,66 @@ class TestDestructionRpc(RpcMixin, DestructionCase, HttpCase):
         self.assertNotIn("error", answer, answer.get("error"))
         self.assertEqual(request.state, "running")
 
+
+
+@tagged("post_install", "-at_install", "customer_handover_destruction")
+class TestDestructionProposals(DestructionCase, RetentionFixture):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.receiver = cls.env["res.partner"].create({"name": "Receiver Co.", "is_company": True,
+                                                      "email": "legal@receiver.example.cn"})
+        cls.domain = cls.env["customer.business.domain"].create({"name": "Destruction test domain"})
+        cls.Request = cls.env["customer.destruction.request"]
+
+    def test_a_deletion_request_proposes_a_draft_an_officer_requests(self):
+        partner = self._customer()
+        data_request = self.env["customer.data.request"].with_user(self.handover_user)._receive(
+            "deletion", partner, self.env["customer.handover"], "email")
+        proposal = self.Request.with_user(self.officer).search([("data_request_id", "=", data_request.id)])
+        self.assertEqual((proposal.state, proposal.basis, proposal.origin, proposal.partner_ids),
+                         ("draft", "subject_request", "data_request", partner))
+        proposal.action_request()
+        proposal.with_user(self.officer_2).action_approve()
+        self._run()
+        self.assertEqual(partner.handover_destruction_state, "destroyed")
+
+    def test_the_daily_job_proposes_customers_past_retention_and_a_policy_lets_one_approval_run_it(self):
+        past = self._customer("Past Customer", "past@example.cn")
+        kept = self._customer("Kept Customer", "kept@example.cn")
+        self.env.flush_all()
+        self.env.cr.execute(SQL("UPDATE res_partner SET retention_end_date = CURRENT_DATE - 1, "
+                                "retention_policy_id = %s WHERE id = %s", self.policy_customer.id, past.id))
+        self.env.cr.execute(SQL("UPDATE res_partner SET retention_end_date = NULL WHERE id = %s", kept.id))
+        self.policy_customer.sudo().destroy_on_approval = True
+        proposed = self.Request._cron_propose_destructions().filtered(lambda request: past in request.partner_ids)
+        self.assertNotIn(kept, self.Request.search([]).partner_ids)
+        self.assertEqual((proposed.state, proposed.origin, proposed.requested_by_id),
+                         ("requested", "retention", self.env.ref("base.user_root")))
+        self.assertFalse(self.Request._cron_propose_destructions(), "a customer is proposed once")
+        self.assertEqual(proposed.origin, "retention")
+        proposed.with_user(self.officer).action_approve()
+        self._run()
+        self.assertEqual((past.handover_destruction_state, kept.handover_destruction_state), ("destroyed", False))
+
+    def test_a_completed_package_handover_schedules_destroying_our_copies_after_the_grace_period(self):
+        wang = self._customer("王芳", "wang.fang@example.cn", business_domain_ids=[(6, 0, self.domain.ids)])
+        self.env["customer.consent"].create({"partner_id": wang.id, "purpose_id": self.purpose_service.id,
+                                            "date_given": "2026-01-02"})
+        handover = self._signed_handover()
+        self.assertEqual(handover.transfer_mode, "package")
+        handover.with_user(self.manager).action_done()
+        proposal = self.Request.with_user(self.officer).search([("handover_id", "=", handover.id)])
+        self.assertEqual((proposal.state, proposal.basis, proposal.partner_ids), ("draft", "handed_over", wang))
+        self.assertEqual(proposal.not_before, handover.date_done + relativedelta(days=60))
+        proposal.action_request()
+        proposal.with_user(self.officer_2).action_approve()
+        self.assertEqual(proposal.state, "approved", "it waits for its day")
+        self.assertFalse(proposal.job_ids)
+        self.env.cr.execute(SQL("UPDATE customer_destruction_request SET not_before = CURRENT_DATE WHERE id = %s",
+                                proposal.id))
+        proposal.invalidate_recordset()
+        self.Request._cron_propose_destructions()
+        self.assertEqual(proposal.state, "running", "the daily job starts it on its day")
+        self._run()
+        self.assertEqual((proposal.state, wang.handover_destruction_state), ("done", "destroyed"))
