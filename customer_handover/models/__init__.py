@@ -43,3 +43,4 @@ from . import customer_destruction_request
 from . import customer_destruction_record
 from . import res_partner_destruction
 from . import customer_destruction_proposal
+from . import mail_tracking_value
