@@ -216,6 +216,13 @@ class TestDestruction(DestructionCase):
         with self.assertRaises(AccessError):
             partner.with_user(self.handover_user).read(["name"])
         self.assertEqual(self.env["res.partner"].with_user(self.officer).search([("id", "=", partner.id)]), partner)
+        handover = self.env["customer.handover"].with_user(self.officer).create({
+            "receiver_id": self.env["res.partner"].create({"name": "Receiver Co.", "email": "legal@receiver.cn"}).id,
+            "purpose_ids": [(6, 0, self.purpose_service.ids)]})
+        scope = self.env["customer.handover.scope"].with_user(self.officer).create({
+            "handover_id": handover.id, "partner_ids": [(6, 0, partner.ids)], "customers_only": False})
+        self.assertFalse(self.env["res.partner"].with_user(self.officer).search(scope._scope_domain()),
+                         "kept out of handovers, even by an officer")
 
     def test_no_one_changes_a_record_not_even_the_superuser(self):
         partner = self._customer()
@@ -365,3 +372,22 @@ class TestDestructionProposals(DestructionCase, RetentionFixture):
         self.assertEqual(proposal.state, "running", "the daily job starts it on its day")
         self._run()
         self.assertEqual((proposal.state, wang.handover_destruction_state), ("done", "destroyed"))
+
+
+@tagged("post_install", "-at_install", "customer_handover_tours")
+class TestDestructionTour(DestructionCase, HttpCase):
+    def test_two_officers_request_approve_and_read_the_result_in_the_web_client(self):
+        partner = self._customer()
+        held = self._customer("Held Customer", "held@example.cn")
+        held.sudo().write({"legal_hold": True, "legal_hold_reason": "Court case 42"})
+        request = self.env["customer.destruction.request"].with_user(self.officer).create({
+            "partner_ids": [(6, 0, (partner | held).ids)]})
+        url = f"/odoo/action-customer_handover.customer_destruction_request_action/{request.id}"
+        self.start_tour(url, "customer_destruction_request_tour", login="ch_officer")
+        self.assertEqual((request.state, request.basis, request.requested_by_id),
+                         ("requested", "retention_expired", self.officer))
+        self.start_tour(url, "customer_destruction_approve_tour", login="ch_officer_2")
+        self.assertEqual((request.state, request.approved_by_id), ("running", self.officer_2))
+        self._run()
+        self.start_tour(url, "customer_destruction_done_tour", login="ch_officer")
+        self.assertEqual((partner.handover_destruction_state, held.handover_destruction_state), ("destroyed", False))
