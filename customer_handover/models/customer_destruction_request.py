@@ -81,6 +81,7 @@ class CustomerDestructionRequest(models.Model):
     restricted_count = fields.Integer(compute="_compute_counts",
                                       help="Customers another document keeps: restricted instead of destroyed.")
     progress_text = fields.Char(compute="_compute_counts")
+    run_error = fields.Text(compute="_compute_counts", help="Why the run stopped, naming the customer.")
     certificate_file = fields.Binary(string="Certificate", attachment=True, readonly=True)
     certificate_filename = fields.Char(readonly=True)
     certificate_sha256 = fields.Char(string="Certificate SHA-256", readonly=True)
@@ -94,7 +95,9 @@ class CustomerDestructionRequest(models.Model):
             request.record_count = len(request.record_ids)
             request.restricted_count = len(request.partner_ids.filtered(
                 lambda partner: partner.handover_destruction_state == "restricted"))
-            request.progress_text = request.job_ids[:1].progress_text or ""
+            job = request.job_ids[:1]
+            request.progress_text = job.progress_text or ""
+            request.run_error = job.error if job.state == "failed" else False
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -143,6 +146,8 @@ class CustomerDestructionRequest(models.Model):
         self._check_state("requested")
         for request in self:
             if request.requested_by_id == self.env.user:
+                # refused, and logged once the refusal has rolled back
+                request._log_refused_attempt(["approved_by_id"], "approve_own_request")
                 raise UserError(self.env._(
                     "You requested %(request)s: another data-protection officer must approve it (four eyes).",
                     request=request.name))
@@ -160,6 +165,16 @@ class CustomerDestructionRequest(models.Model):
         self._check_state("requested")
         self._step({"state": "refused", "refused_by_id": self.env.uid, "refused_on": fields.Datetime.now()},
                    "destruction_refused")
+
+    def action_retry_run(self):
+        """Run again the customer that stopped the run, once its cause is fixed."""
+        self._check_officer()
+        return self.job_ids.filtered(lambda job: job.state == "failed").action_retry()
+
+    def action_continue_run(self):
+        """Go on without the customer that stopped the run: it stays as it is, and is named in the log."""
+        self._check_officer()
+        return self.job_ids.filtered(lambda job: job.state == "failed").action_continue()
 
     def action_open_records(self):
         self.ensure_one()

@@ -262,7 +262,8 @@ class TestDestruction(DestructionCase):
         with self.assertRaisesRegex(UserError, "cannot be undone"):
             job.with_user(self.officer).action_cancel()
         self.env.cr.execute(SQL("DROP TRIGGER test_destruction_fail ON res_partner"))
-        job.with_user(self.officer).action_retry()
+        self.assertIn("Customer 3", request.run_error)
+        request.with_user(self.officer).action_retry_run()
         self._run()
         self.assertEqual(request.state, "done")
         self.assertEqual(len(request.record_ids), 5, "each customer once, none skipped")
