@@ -11,6 +11,7 @@
     "data": [
         "security/customer_handover_security.xml",
         "security/ir.model.access.csv",
+        "security/customer_handover_job_rule_update.xml",
         "data/customer_consent_purpose_data.xml",
         "data/customer_retention_policy_data.xml",
         "data/ir_cron_data.xml",
