@@ -157,6 +157,15 @@ class TestDestruction(DestructionCase):
         for code in ("destruction_requested", "destruction_approved", "customers_destroyed", "destruction_done"):
             self.assertIn(code, events)
 
+    def test_an_officer_proposes_from_the_contacts(self):
+        partners = self._customer() | self._customer("Li Lei", "li.lei@example.cn")
+        action = partners.with_user(self.officer).action_propose_destruction()
+        request = self.env["customer.destruction.request"].browse(action["res_id"])
+        self.assertEqual((request.state, request.origin, request.partner_ids), ("draft", "officer", partners))
+        self.assertRegex(request.name, r"^DR/\d{4}/\d{4}$")
+        with self.assertRaisesRegex(UserError, "basis is Other"):
+            request.with_user(self.officer).action_request()
+
     def test_the_requester_never_approves_and_a_refusal_changes_nothing(self):
         partner = self._customer()
         request = self._request(partner)
