@@ -219,6 +219,8 @@ class CustomerDestructionRequest(models.Model):
             "certificate_sha256": certificate["digest"], "certificate_fingerprint": certificate["fingerprint"],
         }, "destruction_done", {"records": count, "digest": certificate["digest"],
                                 "fingerprint": certificate["fingerprint"]})
+        # the certificate is evidence: never changed, renamed or deleted, whoever asks
+        self.env["ir.attachment"]._mark_handover_evidence(self, "certificate_file")
 
     def _check_idle(self):
         """Refuse a second run of this request while one is active (the job's lock asks)."""

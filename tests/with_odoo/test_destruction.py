@@ -250,6 +250,11 @@ class TestDestruction(DestructionCase):
             with self.assertRaises(AccessError):
                 request.with_env(env).write({"approved_by_id": env.uid})
         self.assertEqual(record.initials, "Z.W.")
+        certificate = self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", request._name), ("res_field", "=", "certificate_file"), ("res_id", "=", request.id)])
+        self.assertEqual(certificate.handover_evidence, "kept")
+        with self.assertRaises(AccessError):
+            certificate.unlink()
 
     def test_a_run_stopped_half_way_resumes_without_destroying_twice_or_skipping(self):
         partners = self.env["res.partner"]
