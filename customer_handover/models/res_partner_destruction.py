@@ -116,11 +116,14 @@ class ResPartner(models.Model):
 
     @api.model
     def _destruction_tree(self, ids):
-        """{contact id: its customer's id} for ``ids`` not destroyed yet and their child contacts, locked."""
+        """{contact id: its customer's id} for ``ids`` not destroyed yet nor on legal hold, and their child contacts,
+        locked."""
         rows = self.env.execute_query(SQL(
             """WITH RECURSIVE tree(id, root) AS (
                    SELECT id, id FROM res_partner WHERE id = ANY(%s)
                       AND handover_destruction_state IS DISTINCT FROM 'destroyed'
+                      -- a legal hold placed after the approval still holds
+                      AND NOT COALESCE(legal_hold, FALSE)
                    UNION ALL
                    SELECT c.id, tree.root FROM res_partner c JOIN tree ON c.parent_id = tree.id
                     WHERE c.handover_destruction_state IS DISTINCT FROM 'destroyed')

@@ -233,6 +233,17 @@ class TestDestruction(DestructionCase):
         self.assertFalse(self.env["res.partner"].with_user(self.officer).search(scope._scope_domain()),
                          "kept out of handovers, even by an officer")
 
+    def test_a_legal_hold_placed_after_the_approval_still_holds(self):
+        free = self._customer("Free Customer", "free@example.cn")
+        late = self._customer("Late Hold", "late@example.cn")
+        request = self._request(free | late)
+        request.with_user(self.officer_2).action_approve()
+        late.sudo().write({"legal_hold": True, "legal_hold_reason": "Authority's request"})
+        self._run()
+        self.assertEqual((free.handover_destruction_state, late.handover_destruction_state, late.name),
+                         ("destroyed", False, "Late Hold"))
+        self.assertEqual(request.record_ids.partner_id, free)
+
     def test_no_one_changes_a_record_not_even_the_superuser(self):
         partner = self._customer()
         request = self._request(partner)
