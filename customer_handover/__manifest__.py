@@ -11,6 +11,7 @@
     "data": [
         "security/customer_handover_security.xml",
         "security/ir.model.access.csv",
+        "security/customer_handover_job_rule_update.xml",
         "data/customer_consent_purpose_data.xml",
         "data/customer_retention_policy_data.xml",
         "data/ir_cron_data.xml",
@@ -42,6 +43,7 @@
         "views/res_config_settings_views.xml",
         "views/customer_handover_menus.xml",
         "views/customer_handover_retention_views.xml",
+        "views/customer_destruction_request_views.xml",
         "report/customer_handover_templates.xml",
         "report/customer_handover_notice_letter_templates.xml",
         "data/mail_message_subtype_data.xml",

@@ -40,3 +40,8 @@ from . import res_company_destruction_certificate
 from . import customer_handover_retention
 from . import mail_mail
 from . import customer_handover_job_queue
+from . import customer_destruction_request
+from . import customer_destruction_record
+from . import res_partner_destruction
+from . import customer_destruction_proposal
+from . import mail_tracking_value

@@ -192,6 +192,10 @@ class CustomerDataRequest(models.Model):
             self._apply_objection()
         elif self.request_type == "copy":
             self._make_copy()
+        elif self.request_type == "deletion":
+            # an officer checks the request, then asks a second one to approve the destruction it proposes
+            self.env["customer.destruction.request"]._propose(
+                self.company_id, self.partner_id.ids, "subject_request", "data_request", data_request_id=self.id)
 
     def _apply_withdrawal(self):
         """Withdraw the consent where the customer's data now is; a package's receiver is told by the officer."""

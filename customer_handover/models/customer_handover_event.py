@@ -99,6 +99,13 @@ EVENTS = [
     ("notice_letters_printed", "Letter list of customer notices downloaded"),
     ("notice_letter_posted", "Customer notice letters posted"),
     ("notice_told_otherwise", "Customer told another way"),
+    ("destruction_requested", "Destruction of customers requested"),
+    ("destruction_approved", "Destruction of customers approved"),
+    ("destruction_refused", "Destruction of customers refused"),
+    ("destruction_proposed", "Destruction of customers proposed"),
+    ("customers_destroyed", "Customers destroyed"),
+    ("customers_restricted", "Customers restricted instead of destroyed"),
+    ("destruction_done", "Destruction run done, certificate signed"),
 ]
 
 

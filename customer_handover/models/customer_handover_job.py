@@ -38,6 +38,7 @@ STEP_MODELS = {
     "log_check": ("customer.handover.event", "customer.handover.event"),
     "log_export": ("customer.handover.event", "res.company"),
     "notice": ("customer.handover.notice", "res.partner"),
+    "destroy": ("res.partner", "res.partner"),
 }
 JOB_KINDS = [
     ("scope", "Building the checklist"),
@@ -49,6 +50,7 @@ JOB_KINDS = [
     ("log_check", "Checking the event log"),
     ("log_export", "Exporting the event log"),
     ("notice", "Telling the customers"),
+    ("destroy", "Destroying customers"),
 ]
 # Kinds that make one file (their ids: the handover alone). A file cannot be kept half-written from one transaction
 # to the next, so their batch builds the whole file in one call, streaming its rows, and reports them with
@@ -60,8 +62,10 @@ FILE_KINDS = ("export", "package", "log_export")
 LOG_KINDS = ("log_check", "log_export")
 JOB_FACTS = (
     "handover_id", "kind", "state", "total", "done_count", "skipped_count", "started_on", "ended_on", "user_id",
-    "error", "failed_res_id", "params", "incoming_id", "company_id",
+    "error", "failed_res_id", "params", "incoming_id", "company_id", "destruction_request_id",
 )
+# Kinds that cannot be undone: cancelling them is refused (a run that stopped is retried or continued).
+FINAL_KINDS = ("destroy",)
 # The job whose batch runs in this thread: its own work is not refused as conflicting with it. Set by the cron's
 # batch only; a request cannot set it.
 _RUNNING = contextvars.ContextVar("customer_handover_running_job", default=0)
@@ -86,6 +90,8 @@ class CustomerHandoverJob(models.Model):
     incoming_id = fields.Many2one("customer.handover.incoming", string="Incoming Handover", readonly=True,
                                   index="btree_not_null", ondelete="set null")
     company_id = fields.Many2one("res.company", readonly=True, index=True)
+    destruction_request_id = fields.Many2one("customer.destruction.request", readonly=True,
+                                             index="btree_not_null", ondelete="restrict")
     kind = fields.Selection(JOB_KINDS, string="Step", required=True, readonly=True)
     state = fields.Selection(
         [("queued", "Queued"), ("running", "Running"), ("failed", "Stopped on an error"),
@@ -119,6 +125,10 @@ class CustomerHandoverJob(models.Model):
         self.env.cr.execute(SQL(
             "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active_log ON customer_handover_job "
             "(company_id) WHERE kind IN %s AND state IN %s", LOG_KINDS, ACTIVE_STATES,
+        ))
+        self.env.cr.execute(SQL(
+            "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active_destruction ON customer_handover_job "
+            "(destruction_request_id) WHERE state IN %s", ACTIVE_STATES,
         ))
 
     @api.depends("total", "done_count", "skipped_count", "started_on", "state")
@@ -161,6 +171,19 @@ class CustomerHandoverJob(models.Model):
         self._trigger()
         return {"type": "ir.actions.client", "tag": "soft_reload"}
 
+    def action_retry(self):
+        """Run again the record that stopped the step (its cause was fixed): nothing is skipped."""
+        self._check_may_decide()
+        self._lock()
+        for job in self:
+            if job.state != "failed" or (job.params or {}).get("stopped_while") == "cancelling":
+                raise UserError(self.env._("%(step)s is not stopped on an error: nothing to retry.",
+                                           step=job._kind_label()))
+            job._set({"state": "running", "error": False, "failed_res_id": 0}, "job_continued",
+                     {"retried": job.failed_res_id})
+        self._trigger()
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
     def action_cancel(self):
         """Cancel the whole step: what its batches did is undone in the background, batch by batch."""
         self._check_may_decide()
@@ -169,6 +192,9 @@ class CustomerHandoverJob(models.Model):
             if job.state not in ("queued", "running", "failed"):
                 raise UserError(self.env._("%(step)s has ended: it can no longer be cancelled.",
                                            step=job._kind_label()))
+            if job.kind in FINAL_KINDS:
+                raise UserError(self.env._("%(step)s cannot be undone: retry it, or continue without the record "
+                                           "that stopped it.", step=job._kind_label()))
             params = {key: value for key, value in (job.params or {}).items() if key != "stopped_while"}
             job._set({"state": "cancelling", "error": False, "failed_res_id": 0, "params": params}, None)
         self._trigger()
@@ -240,7 +266,8 @@ class CustomerHandoverJob(models.Model):
             values = {"company_id": handover.id}
         else:
             self._lock_handover(handover)
-            target = "incoming_id" if handover._name == "customer.handover.incoming" else "handover_id"
+            target = {"customer.handover.incoming": "incoming_id",
+                      "customer.destruction.request": "destruction_request_id"}.get(handover._name, "handover_id")
             values = {target: handover.id, "company_id": handover.company_id.id}
         values.update({"kind": kind, "state": "queued", "user_id": self.env.uid, "started_on": fields.Datetime.now(),
                        "params": params or {}})
@@ -485,6 +512,11 @@ class CustomerHandoverJob(models.Model):
                     raise AccessError(self.env._("Only a data-protection officer of %(company)s can continue or "
                                                  "cancel a step on its event log.", company=job.company_id.name))
                 continue
+            if job.kind in FINAL_KINDS:
+                if not has_group_in_company(self.env, OFFICER, job.company_id):
+                    raise AccessError(self.env._("Only a data-protection officer of %(company)s can continue or "
+                                                 "retry a destruction.", company=job.company_id.name))
+                continue
             if job.user_id != self.env.user and not self.env.user.has_group(MANAGER):
                 raise AccessError(self.env._("Only the user who started %(step)s, or a handover manager, can "
                                              "continue or cancel it.", step=job._kind_label()))
@@ -495,7 +527,7 @@ class CustomerHandoverJob(models.Model):
         company, for a step on its event log."""
         if self.kind in LOG_KINDS:
             return self.company_id
-        return self.handover_id or self.incoming_id
+        return self.handover_id or self.incoming_id or self.destruction_request_id
 
     def _target_name(self):
         return self._target().name or (self.params or {}).get("name", "")
@@ -507,6 +539,8 @@ class CustomerHandoverJob(models.Model):
             return {"company": self.company_id.id}
         if self.handover_id:
             return {"handover": self.handover_id.id}
+        if self.destruction_request_id:
+            return {"destruction_request": self.destruction_request_id.id}
         return {"incoming": self.incoming_id.id or (self.params or {}).get("incoming")}
 
     def _kind_label(self):
@@ -580,7 +614,7 @@ class CustomerHandoverJob(models.Model):
             "type": {"done": "success", "failed": "danger", "cancelled": "warning"}[outcome],
         })
         self._send_progress()
-        if outcome == "done" or not self._target() or self.kind in LOG_KINDS:
+        if outcome == "done" or not self._target() or self.kind in LOG_KINDS or self.kind in FINAL_KINDS:
             # the step notes its own result; a cancelled import leaves no incoming handover to note it on; a company
             # keeps no chatter: its officers are told, and its log records the step
             return

@@ -116,6 +116,14 @@ class CustomerHandover(models.Model):
         return [(company, self.filtered(lambda handover, company=company: handover.company_id == company))
                 for company in self.company_id]
 
+    def _complete(self, customers):
+        """A handover that carried customers out in a package proposes destroying this company's copies after the
+        grace period; a move inside the database destroys nothing (the customers are still here, elsewhere)."""
+        result = super()._complete(customers)
+        if self.transfer_mode == "package":
+            self.env["customer.destruction.request"]._propose_after_handover(self, customers)
+        return result
+
     def _check_record_kept(self):
         """Refuse a new export or package of a handover whose record or packages were destroyed."""
         for handover in self:

@@ -45,6 +45,17 @@ class CustomerRetentionPolicy(models.Model):
         help="Leave empty to use this policy in every company.",
     )
     active = fields.Boolean(default=True)
+    legal_duty = fields.Boolean(
+        string="Legal Retention Duty",
+        help="The period is a duty of law (accounting, tax, a sector's rules): until it ends, customers under "
+        "this policy are held back from any destruction, even one they asked for.",
+    )
+    destroy_on_approval = fields.Boolean(
+        string="Destroy Once Approved",
+        help="The daily job's proposal to destroy customers whose retention ended under this policy comes as "
+        "requested by the system: one officer's approval runs it. Without it, the proposal is a draft that an "
+        "officer requests and a second officer approves.",
+    )
     partner_count = fields.Integer(compute="_compute_partner_count")
 
     @api.constrains("period")

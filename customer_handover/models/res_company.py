@@ -87,6 +87,20 @@ class ResCompany(models.Model):
         "days after completion, keeping each file's digest: the customers now live with the receiver, or here.",
     )
 
+    # China's rules on accounting archives keep vouchers and books for 30 years.
+    handover_accounting_retention_years = fields.Integer(
+        string="Keep Invoiced Contacts (years)", default=30,
+        groups="customer_handover.group_data_protection_officer",
+        help="A contact an accounting document names is restricted rather than destroyed, until this many years "
+        "after the document's date.",
+    )
+    handover_destruction_grace_days = fields.Integer(
+        string="Destroy Our Copies After Handover (days)", default=60,
+        groups="customer_handover.group_data_protection_officer",
+        help="A completed handover that carried customers out in a package proposes destroying this company's "
+        "copies this many days later. 0: no proposal.",
+    )
+
     handover_package_identity = fields.Text(
         string="Package Key (secret)", copy=False,
         groups="customer_handover.group_data_protection_officer",

@@ -48,6 +48,14 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.handover_package_retention_days", readonly=False,
         groups="customer_handover.group_data_protection_officer",
     )
+    handover_accounting_retention_years = fields.Integer(
+        related="company_id.handover_accounting_retention_years", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
+    handover_destruction_grace_days = fields.Integer(
+        related="company_id.handover_destruction_grace_days", readonly=False,
+        groups="customer_handover.group_data_protection_officer",
+    )
     handover_request_due_days = fields.Integer(
         related="company_id.handover_request_due_days", readonly=False,
         groups="customer_handover.group_data_protection_officer",

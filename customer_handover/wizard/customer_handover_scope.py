@@ -402,6 +402,8 @@ class CustomerHandoverScope(models.TransientModel):
             [("commercial_partner_id", "not in", parties.ids)],
             [("id", "not in", self.transferring_partner_ids.ids)],
             [("company_id", "in", [False, handover.company_id.id])],
+            # restricted (kept for a legal duty, storage only) or destroyed: never handed over, even by an officer
+            [("handover_destruction_state", "=", False)],
             self._condition_domain(),
         ]
         if self.customers_only:
