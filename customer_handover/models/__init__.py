@@ -39,3 +39,4 @@ from . import customer_handover_incoming_background
 from . import res_company_destruction_certificate
 from . import customer_handover_retention
 from . import mail_mail
+from . import mail_template

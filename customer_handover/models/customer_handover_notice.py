@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import format_date, plaintext2html
+from odoo.tools import plaintext2html
 
 from ..tools.notice_text import DIGEST_VERSION, text_digest
 from .customer_handover_evidence_mixin import CREATE, evidence_step
@@ -105,24 +105,16 @@ class CustomerHandoverNotice(models.Model):
     @api.depends("handover_id", "partner_id")
     @api.depends_context("lang")
     def _compute_texts(self):
+        terms = {}
         for notice in self:
             # sudo: the notice's rendering reads the handover's terms and the customer's link as the system, after
             # the step that renders checked the user
             handover = notice.handover_id.sudo()
-            receiver = handover.receiver_id
-            reasons = dict(handover._fields["reason"]._description_selection(self.env))
-            day = handover.date_done or handover.date_planned
+            if handover not in terms:
+                terms[handover] = handover._notice_terms() if handover else {}
             notice.update({
-                "transfer_company_name": handover.company_id.name,
-                "receiver_name": receiver.commercial_partner_id.name or receiver.name,
-                "receiver_contact": " · ".join(filter(None, [
-                    receiver.email, receiver.phone or receiver.mobile,
-                    ", ".join(filter(None, [receiver.street, receiver.city, receiver.country_id.name]))])),
-                "reason_text": reasons.get(handover.reason, ""),
-                "handover_date_text": format_date(self.env, day, lang_code=self.env.lang) if day else "",
-                "purposes_text": ", ".join(handover.purpose_ids.mapped("name")),
-                "abroad_country_name": (handover.receiver_abroad and handover.receiver_country_id.name) or "",
-                "page_url": handover._customer_page_url(notice.partner_id) if notice.partner_id else "",
+                **terms[handover],
+                "page_url": handover._customer_page_url(notice.partner_id) if notice.partner_id and handover else "",
             })
 
     @api.ondelete(at_uninstall=False)
@@ -286,15 +278,17 @@ class CustomerHandoverNotice(models.Model):
                 "body_html": result.get("body_html") or "", "email_from": result.get("email_from"),
                 "reply_to": result.get("reply_to"), "mail_server_id": result.get("mail_server_id"),
                 "email_to": notice.partner_id.email_formatted, "auto_delete": True, "is_notification": True,
-                "message_type": "email_outgoing",
+                "message_type": "email_outgoing", "record_name": notice.display_name,
                 # Whoever reads the notice reads its message: the text, with the customer's personal link, is the
                 # outgoing mail's only; the notice keeps its digest.
                 "body": plaintext2html(result.get("subject") or ""),
             })
-        for value in values:
-            if not value["email_from"]:
-                value.pop("email_from")
-        mails = self.env["mail.mail"].sudo().create(values)
+        if not all(value["email_from"] for value in values):
+            # the sender the message makes by default: the user's address
+            default = self.env["mail.message"].default_get(["email_from"]).get("email_from")
+            for value in values:
+                value["email_from"] = value["email_from"] or default
+        mails = self.env["mail.mail"].sudo()._create_notice_mails(values)
         for notice, mail, value in zip(self, mails, values, strict=True):
             notice._set({
                 "state": "queued", "channel": "email", "email": notice.partner_id.email_normalized,
