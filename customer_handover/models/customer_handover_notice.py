@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import plaintext2html
+from odoo.tools import SQL, plaintext2html
 
 from ..tools.notice_text import DIGEST_VERSION, text_digest
 from .customer_handover_evidence_mixin import CREATE, evidence_step
@@ -105,17 +105,19 @@ class CustomerHandoverNotice(models.Model):
     @api.depends("handover_id", "partner_id")
     @api.depends_context("lang")
     def _compute_texts(self):
-        terms = {}
-        for notice in self:
+        for handover in self.handover_id:
             # sudo: the notice's rendering reads the handover's terms and the customer's link as the system, after
             # the step that renders checked the user
-            handover = notice.handover_id.sudo()
-            if handover not in terms:
-                terms[handover] = handover._notice_terms() if handover else {}
-            notice.update({
-                **terms[handover],
-                "page_url": handover._customer_page_url(notice.partner_id) if notice.partner_id and handover else "",
-            })
+            handover = handover.sudo()
+            notices = self.filtered(lambda notice, handover=handover: notice.handover_id == handover)
+            terms = handover._notice_terms()
+            urls = handover._customer_page_urls(notices.partner_id)
+            for notice in notices:
+                notice.update({**terms, "page_url": urls.get(notice.partner_id.id, "")})
+        for notice in self.filtered(lambda notice: not notice.handover_id):
+            notice.update(dict.fromkeys(("transfer_company_name", "receiver_name", "receiver_contact", "reason_text",
+                                         "handover_date_text", "purposes_text", "abroad_country_name", "page_url"),
+                                        ""))
 
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
@@ -289,13 +291,10 @@ class CustomerHandoverNotice(models.Model):
             for value in values:
                 value["email_from"] = value["email_from"] or default
         mails = self.env["mail.mail"].sudo()._create_notice_mails(values)
-        for notice, mail, value in zip(self, mails, values, strict=True):
-            notice._set({
-                "state": "queued", "channel": "email", "email": notice.partner_id.email_normalized,
-                "mail_id": mail.id, "mail_message_id": mail.mail_message_id.id, "queued_on": now,
-                "text_sha256": text_digest(value["subject"], value["body_html"]), "digest_version": DIGEST_VERSION,
-                "attempt_count": notice.attempt_count + 1, "bounced_on": False, "failure_type": False,
-            })
+        self._set_queued(now, [
+            (notice.id, notice.partner_id.email_normalized, mail.id, mail.mail_message_id.id,
+             text_digest(value["subject"], value["body_html"]))
+            for notice, mail, value in zip(self, mails, values, strict=True)])
 
     def _render_texts(self):
         """{notice id: (subject, body)} as the template renders them now, each in its customer's language."""
@@ -341,6 +340,32 @@ class CustomerHandoverNotice(models.Model):
         return samples
 
     # ------------------------------------------------------------------------------------------ helpers
+
+    def _set_queued(self, now, rows):
+        """These notices' emails are queued: ``rows`` of (notice id, address, mail id, message id, digest).
+
+        The facts ``_set`` would write notice by notice, in one statement for the batch: the same values, each
+        notice's own.
+        """
+        queued = ("state", "channel", "email", "mail_id", "mail_message_id", "queued_on", "text_sha256",
+                  "digest_version", "attempt_count", "bounced_on", "failure_type")
+        with evidence_step(self._name, *queued):
+            self.flush_recordset(["attempt_count"])
+            self.env.cr.execute(SQL(
+                """UPDATE customer_handover_notice notice
+                      SET state = 'queued', channel = 'email', email = item.email, mail_id = item.mail_id,
+                          mail_message_id = item.message_id, queued_on = %(now)s, text_sha256 = item.digest,
+                          digest_version = %(version)s, attempt_count = COALESCE(notice.attempt_count, 0) + 1,
+                          bounced_on = NULL, failure_type = NULL, write_uid = %(uid)s, write_date = %(now)s
+                     FROM unnest(%(ids)s::int[], %(emails)s::text[], %(mails)s::int[], %(messages)s::int[],
+                                 %(digests)s::text[]) AS item(id, email, mail_id, message_id, digest)
+                    WHERE notice.id = item.id""",
+                now=now, version=DIGEST_VERSION, uid=self.env.uid, **dict(zip(
+                    ("ids", "emails", "mails", "messages", "digests"), map(list, zip(*rows, strict=True)),
+                    strict=True)),
+            ))
+            self.invalidate_recordset([*queued, "write_uid", "write_date"])
+            self.modified(queued)
 
     def _set(self, values):
         with evidence_step(self._name, *values):
