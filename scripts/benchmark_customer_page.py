@@ -104,7 +104,7 @@ def run(args):
     registry = odoo.modules.registry.Registry(args.db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        print(f"putting {args.customers} customers on a signed checklist, with a request each ...", flush=True)
+        print(f"putting {args.customers} customers on a signed checklist, a notice and a request each ...", flush=True)
         handover, ids = prepare(env, args.customers)
         paths = [f"/customer_handover/customer/{handover._customer_page_token(env['res.partner'].browse(pid))}"
                  for pid in ids[: 3 * ROUNDS + 6 : 3]]
@@ -135,7 +135,7 @@ def run(args):
                                                        "csrf_token": csrf}, timeout=30).raise_for_status()
 
         figures = {"page": timed(page), "link not valid": timed(invalid), "answer (page + post)": timed(answer)}
-        print(f"\n{args.customers} customers on the checklist, {args.customers} requests in the database")
+        print(f"\n{args.customers} customers on the checklist, {args.customers} notices and requests in the database")
         for name, (median, p95) in figures.items():
             print(f"  {name:<22} median {median:7.1f} ms   p95 {p95:7.1f} ms")
         if figures["page"][0] > PAGE_TARGET_MS:
