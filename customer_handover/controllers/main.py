@@ -29,5 +29,11 @@ class CustomerHandoverController(http.Controller):
         attachment = request.env["customer.handover.event"]._download_log_export(attachment_id)
         return self._send(attachment)
 
+    @http.route("/customer_handover/request/<int:request_id>/copy", type="http", auth="user", methods=["GET"])
+    def download_request_copy(self, request_id):
+        """Serve the copy of a customer's data to an officer of the request's company, logged."""
+        attachment = request.env["customer.data.request"].browse(request_id)._copy_attachment()
+        return self._send(attachment)
+
     def _send(self, attachment):
         return request.env["ir.binary"]._get_stream_from(attachment).get_response(as_attachment=True)

@@ -40,3 +40,4 @@ from . import res_company_destruction_certificate
 from . import customer_handover_retention
 from . import mail_mail
 from . import mail_template
+from . import customer_handover_job_queue

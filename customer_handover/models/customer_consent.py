@@ -33,6 +33,8 @@ class CustomerConsent(models.Model):
     _order = "date_given desc, id desc"
     _check_company_auto = True
     _immutable_fields = ("partner_id", "company_id")
+    # Set by a customer's request only (``_withdraw_by_request``): that the customer withdrew, and how.
+    _evidence_fields = ("withdrawal_channel", "withdrawal_request_id")
 
     partner_id = fields.Many2one(
         "res.partner",
@@ -194,7 +196,8 @@ class CustomerConsent(models.Model):
     def _withdraw_by_request(self, request):
         """Withdraw these consents at once, as the customer's ``request`` asks: today, through its channel."""
         self.action_withdraw()
-        self.write({"withdrawal_channel": request.channel, "withdrawal_request_id": request.id})
+        with evidence_step(self._name, "withdrawal_channel", "withdrawal_request_id"):
+            self.write({"withdrawal_channel": request.channel, "withdrawal_request_id": request.id})
 
     @api.model
     def _handover_move(self, partners, from_company, company, purposes):

@@ -31,7 +31,8 @@ RECEIPT_FIELDS = (
     "name", "request_type", "partner_id", "handover_id", "company_id", "purpose_id", "received_on", "channel",
     "due_date", "entered_by_id",
 )
-EFFECT_FIELDS = ("consent_ids", "excluded_line_id", "forward_needed", "copy_file", "copy_filename")
+EFFECT_FIELDS = ("consent_ids", "excluded_line_id", "forward_needed", "copy_attachment_id")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_FIELDS = ("state", "refuse_reason", "handled_by_id", "closed_on")
 FORWARD_FIELDS = ("forwarded_on", "forwarded_by_id")
 
@@ -80,9 +81,8 @@ class CustomerDataRequest(models.Model):
         readonly=True, help="The customer left in a transfer package: forward the request to the receiving party.")
     forwarded_on = fields.Datetime(string="Forwarded to the Receiver On", readonly=True, tracking=True)
     forwarded_by_id = fields.Many2one("res.users", readonly=True)
-    copy_file = fields.Binary(string="Copy of the Data", attachment=True, readonly=True,
-                              groups="customer_handover.group_data_protection_officer")
-    copy_filename = fields.Char(readonly=True, groups="customer_handover.group_data_protection_officer")
+    # Evidence, served by its step only (``_copy_attachment``): the officer downloads it or mails it, logged.
+    copy_attachment_id = fields.Many2one("ir.attachment", string="Copy of the Data", readonly=True)
     is_overdue = fields.Boolean(compute="_compute_is_overdue", search="_search_is_overdue")
     after_signing = fields.Boolean(
         compute="_compute_after_signing",
@@ -236,11 +236,15 @@ class CustomerDataRequest(models.Model):
             self.excluded_line_id = line
 
     def _make_copy(self):
-        # the workbook of what the addon holds about the customer, for the officer to check and send
+        """The workbook of what the addon holds about the customer, for the officer to check and send: evidence of
+        what the customer was given, kept and served by its step only."""
         content = self.env["customer.data.request.copy"]._workbook(self)
-        name = f"{self.name.replace('/', '-')}.xlsx"
-        with evidence_step(self._name, "copy_file", "copy_filename"):
-            self.sudo().write({"copy_file": content, "copy_filename": name})
+        attachment = self.env["ir.attachment"]._keep_handover_evidence([{
+            "name": f"{self.name.replace('/', '-')}.xlsx", "datas": content, "res_model": self._name,
+            "res_id": self.id, "company_id": self.company_id.id, "mimetype": XLSX,
+        }])
+        with evidence_step(self._name, "copy_attachment_id"):
+            self.sudo().write({"copy_attachment_id": attachment.id})
 
     def _notify_officers(self):
         """An activity for each officer of the company, and a note on the customer's chatter."""
@@ -309,14 +313,36 @@ class CustomerDataRequest(models.Model):
             self.write(values)
         self.env["customer.handover.event"]._append_for(self, "data_request_forwarded")
 
+    def action_download_copy(self):
+        """Download the copy of the customer's data through its step, which logs each download."""
+        self.ensure_one()
+        self._check_copy()
+        return {"type": "ir.actions.act_url", "url": f"/customer_handover/request/{self.id}/copy", "target": "self"}
+
+    def _copy_attachment(self, use="download"):
+        """The copy's evidence file, for an officer of the request's company; each read is logged."""
+        self.ensure_one()
+        attachment = self._check_copy()
+        self.env["customer.handover.event"]._append_for(
+            self, "data_request_copy_read", {"attachment": attachment.id, "for": use})
+        # sudo: nobody reads the copy directly; the user was checked as an officer of the request's company
+        return attachment.sudo()
+
+    def _check_copy(self):
+        self._check_officer()
+        self.check_access("read")
+        attachment = self.copy_attachment_id
+        if self.request_type != "copy" or not attachment:
+            raise UserError(self.env._("Only a request for a copy has a copy to send."))
+        return attachment
+
     def action_send_copy(self):
         """Open the mail composer to the customer with the copy attached."""
-        self._check_officer()
         self.ensure_one()
-        if self.request_type != "copy" or not self.copy_file:
-            raise UserError(self.env._("Only a request for a copy has a copy to send."))
+        copy = self._copy_attachment("mail")
+        # the mail's own attachment, which its author may remove: the evidence file stays as it was made
         attachment = self.env["ir.attachment"].create({
-            "name": self.copy_filename, "datas": self.copy_file, "res_model": self._name, "res_id": self.id,
+            "name": copy.name, "raw": copy.raw, "res_model": self._name, "res_id": self.id, "mimetype": XLSX,
         })
         return {
             "type": "ir.actions.act_window",

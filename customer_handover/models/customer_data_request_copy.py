@@ -28,7 +28,8 @@ class CustomerDataRequestCopy(models.AbstractModel):
 
     @api.model
     def _workbook(self, request):
-        """The workbook (base64) of ``request``'s customer: their record, their consents, their handovers."""
+        """The workbook (base64) of ``request``'s customer: their record, and the consents and handovers of the
+        request's company (and of the company they moved to with its handover)."""
         # sudo: the request's step made the copy; the officer who reads the request reads the file
         partner = request.partner_id.sudo()
         env = partner.with_context(lang=partner.lang or request.company_id._handover_lang()).env
@@ -40,8 +41,16 @@ class CustomerDataRequestCopy(models.AbstractModel):
         for name in PARTNER_FIELDS:
             sheet.append([partner._fields[name]._description_string(env), _text(partner, name, env)])
 
+        # What the request's company holds, and the company of this database the customer moved to with its
+        # handover (where a withdrawal applies too): never what another company of the database holds.
+        companies = request.company_id
+        handover = request.handover_id.sudo()
+        if handover and handover.state == "done" and handover.transfer_mode == "company":
+            companies |= handover._receiving_company()
+
         sheet = book.create_sheet(env._("Consents"))
-        consents = env["customer.consent"].search([("partner_id", "=", partner.id)], order="id")
+        consents = env["customer.consent"].search(
+            [("partner_id", "=", partner.id), ("company_id", "in", companies.ids)], order="id")
         sheet.append([env["customer.consent"]._fields[name]._description_string(env) for name in CONSENT_FIELDS])
         for consent in consents:
             sheet.append([_text(consent, name, env) for name in CONSENT_FIELDS])
@@ -53,7 +62,7 @@ class CustomerDataRequestCopy(models.AbstractModel):
                       Line._fields["snapshot_retention"]._description_string(env), env._("Excluded"),
                       Line._fields["exclusion_reason"]._description_string(env)])
         lines = Line.search([("partner_id", "=", partner.id), ("line_type", "=", "customer"),
-                             ("scope_run", ">=", 0)], order="id")
+                             ("scope_run", ">=", 0), ("handover_id.company_id", "in", companies.ids)], order="id")
         for line in lines:
             handover = line.handover_id
             sheet.append([handover.name, handover.company_id.name, handover.receiver_id.commercial_partner_id.name,

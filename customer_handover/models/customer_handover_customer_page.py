@@ -14,6 +14,8 @@ PAGE_SCOPE = "customer_handover.customer_page"
 # A link lives this many days from the handover's date (or from the day it is made, if later), unless the
 # system parameter customer_handover.customer_page_days says otherwise.
 PAGE_DAYS = 180
+# What a notice rendered outside its own steps links to (a preview, the composer): a page that opens nothing.
+PAGE_PLACEHOLDER = "personal-link"
 # A token is four dot-separated parts: ids, a date and a 64-digit hex signature; longer text is not looked at.
 TOKEN_MAX = 120
 
@@ -31,6 +33,11 @@ class CustomerHandover(models.Model):
         base = f"{self.get_base_url()}{PAGE_ROUTE}"
         expires = self._customer_page_expiry()
         return {partner.id: f"{base}{self._customer_page_token(partner, expires)}" for partner in partners}
+
+    def _customer_page_placeholder_url(self):
+        """What the notice links to where it is not rendered for the customer: the link's place, no token."""
+        self.ensure_one()
+        return f"{self.get_base_url()}{PAGE_ROUTE}{PAGE_PLACEHOLDER}"
 
     def _customer_page_token(self, partner, expires=None):
         """The token of ``partner``'s page, valid until ``expires`` (a date; default: the link's lifetime)."""

@@ -88,6 +88,7 @@ EVENTS = [
     ("data_request_forwarded", "Customer's data request forwarded to the receiver"),
     ("data_request_done", "Customer's data request done"),
     ("data_request_refused", "Customer's data request refused"),
+    ("data_request_copy_read", "Copy of a customer's data downloaded or mailed"),
     ("notices_planned", "Customer notices planned"),
     ("notices_started", "Customer notices started"),
     ("notices_refused", "Planned customer notices refused"),

@@ -23,6 +23,12 @@ TOLD_HOW = [("phone", "Phone"), ("sms", "SMS"), ("in_person", "In person, in the
 # The languages the notice template ships in; a customer of another language is told in the company's.
 SHIPPED_LANGS = ("en_US", "zh_CN")
 TEMPLATE = "customer_handover.mail_template_customer_notice"
+# The customer's personal link is rendered by the notice's own steps only: the run's queueing (``_queue``) and the
+# letters. They put this object in the context, which no client can send (a context that comes over RPC holds plain
+# values), so anywhere else the template renders (its preview, the mail composer, the run's preview dialog, a read)
+# the link is a placeholder that opens nothing.
+LINK_KEY = "customer_handover_notice_link"
+_RENDER_LINK = object()
 # The handover's facts of its notice run, set by its steps (_notice_plan, _notice_start).
 NOTICE_HANDOVER_FACTS = (
     "notice_send_mode", "notice_date", "notice_wait", "notice_planned_by_id", "notice_planned_on",
@@ -88,7 +94,8 @@ class CustomerHandoverNotice(models.Model):
     purposes_text = fields.Char(compute="_compute_texts")
     abroad_country_name = fields.Char(compute="_compute_texts")
     page_url = fields.Char(compute="_compute_texts", groups="base.group_system",
-                           help="The customer's personal link: read by the rendering only.")
+                           help="The customer's personal link in the notice's own rendering; a placeholder anywhere "
+                           "else.")
 
     _sql_constraints = [
         ("handover_partner_unique", "UNIQUE (handover_id, partner_id)",
@@ -103,17 +110,19 @@ class CustomerHandoverNotice(models.Model):
             notice.has_postal_address = bool(partner.street and partner.city)
 
     @api.depends("handover_id", "partner_id")
-    @api.depends_context("lang")
+    @api.depends_context("lang", LINK_KEY)
     def _compute_texts(self):
+        with_link = self.env.context.get(LINK_KEY) is _RENDER_LINK
         for handover in self.handover_id:
             # sudo: the notice's rendering reads the handover's terms and the customer's link as the system, after
             # the step that renders checked the user
             handover = handover.sudo()
             notices = self.filtered(lambda notice, handover=handover: notice.handover_id == handover)
             terms = handover._notice_terms()
-            urls = handover._customer_page_urls(notices.partner_id)
+            urls = handover._customer_page_urls(notices.partner_id) if with_link else {}
+            placeholder = handover._customer_page_placeholder_url()
             for notice in notices:
-                notice.update({**terms, "page_url": urls.get(notice.partner_id.id, "")})
+                notice.update({**terms, "page_url": urls.get(notice.partner_id.id, placeholder)})
         for notice in self.filtered(lambda notice: not notice.handover_id):
             notice.update(dict.fromkeys(("transfer_company_name", "receiver_name", "receiver_contact", "reason_text",
                                          "handover_date_text", "purposes_text", "abroad_country_name", "page_url"),
@@ -129,6 +138,7 @@ class CustomerHandoverNotice(models.Model):
     def action_mark_posted(self):
         """The letters of these notices were posted: each customer's status becomes "Letter posted"."""
         self._check_manager()
+        self.handover_id._notice_check_not_cancelled()
         notices = self.filtered(lambda notice: notice.state != "posted")
         wrong = notices.filtered(lambda notice: notice.state not in LETTER_STATES)
         if wrong:
@@ -143,7 +153,7 @@ class CustomerHandoverNotice(models.Model):
                 "another way, with a note.", customer=nowhere[0].partner_id.sudo().display_name))
         if not notices:
             return True
-        texts = notices._render_texts()
+        texts = notices._render_texts(link=True)
         now = fields.Datetime.now()
         for notice in notices:
             subject, body = texts[notice.id]
@@ -268,7 +278,8 @@ class CustomerHandoverNotice(models.Model):
         """Render each notice in its customer's language and queue it in Odoo's mail queue, digesting its text."""
         if not self:
             return
-        template = self.env.ref(TEMPLATE).sudo()  # sudo: the template renders the customer's link
+        # sudo: the template renders the customer's link, in this step only
+        template = self.env.ref(TEMPLATE).sudo().with_context(**{LINK_KEY: _RENDER_LINK})
         rendered = template._generate_template(
             self.ids, ("subject", "body_html", "email_from", "reply_to", "mail_server_id"))
         now = fields.Datetime.now()
@@ -296,9 +307,15 @@ class CustomerHandoverNotice(models.Model):
              text_digest(value["subject"], value["body_html"]))
             for notice, mail, value in zip(self, mails, values, strict=True)])
 
-    def _render_texts(self):
-        """{notice id: (subject, body)} as the template renders them now, each in its customer's language."""
-        template = self.env.ref(TEMPLATE).sudo()  # sudo: the template renders the customer's link
+    def _render_texts(self, link=False):
+        """{notice id: (subject, body)} as the template renders them now, each in its customer's language.
+
+        With ``link``, the customer's personal link, as the letters carry it (the caller is the letters' step);
+        without, its placeholder.
+        """
+        template = self.env.ref(TEMPLATE).sudo()  # sudo: the template reads the handover's terms
+        if link:
+            template = template.with_context(**{LINK_KEY: _RENDER_LINK})
         rendered = template._generate_template(self.ids, ("subject", "body_html"))
         return {notice.id: (rendered[notice.id].get("subject") or "", rendered[notice.id].get("body_html") or "")
                 for notice in self}

@@ -115,8 +115,7 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         self._notice_check_manager()
         self._notice_check_signed()
-        if self.state == "cancel":
-            raise UserError(self.env._("%(handover)s is cancelled: its customers are not told.", handover=self.name))
+        self._notice_check_not_cancelled()
         self.env["customer.handover.notice"]._render_samples(self)
         Job = self.env["customer.handover.job"]
         Job._lock_handover(self)
@@ -141,6 +140,7 @@ class CustomerHandover(models.Model):
         """Email the bounced customers again, at their address now (those without one go on the letter list)."""
         self.ensure_one()
         self._notice_check_manager()
+        self._notice_check_not_cancelled()
         Job = self.env["customer.handover.job"]
         Job._lock_handover(self)
         query = SQL("SELECT partner_id FROM customer_handover_notice WHERE handover_id = %s AND state = 'bounced' "
@@ -163,7 +163,7 @@ class CustomerHandover(models.Model):
         """The letter list: one letter per customer without an email, or whose email bounced, as a PDF."""
         self.ensure_one()
         notices = self._notice_letter_list()
-        notices._log("notice_letters_printed", {"letters": len(notices)})
+        # the rendering logs the printing (notice_letters_printed), however it is asked
         return self.env.ref("customer_handover.customer_handover_notice_report_letter").report_action(notices)
 
     def action_notice_letters_posted(self):
@@ -245,6 +245,7 @@ class CustomerHandover(models.Model):
 
     def _notice_letter_list(self):
         self._notice_check_manager()
+        self._notice_check_not_cancelled()
         notices = self.env["customer.handover.notice"].search(
             [("handover_id", "=", self.id), ("state", "in", LETTER_STATES)])
         if not notices:
@@ -268,6 +269,13 @@ class CustomerHandover(models.Model):
                 raise AccessError(self.env._("Only handover managers of %(company)s can tell the customers.",
                                              company=handover.company_id.name))
         self.check_access("write")
+
+    def _notice_check_not_cancelled(self):
+        """A cancelled handover handed nobody over: no customer is told of it, by email or by letter."""
+        cancelled = self.filtered(lambda handover: handover.state == "cancel")
+        if cancelled:
+            raise UserError(self.env._("%(handover)s is cancelled: its customers are not told.",
+                                       handover=cancelled[0].name))
 
     def _notice_check_signed(self):
         unsigned = self.filtered(lambda handover: not handover.is_signed or handover.state not in ("signed", "done"))

@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.exceptions import UserError
 
 
 class CustomerDataRequestRefuse(models.TransientModel):
@@ -13,6 +14,12 @@ class CustomerDataRequestRefuse(models.TransientModel):
 
     def action_refuse(self):
         self.ensure_one()
-        self.request_ids._refuse(self.reason)
+        # sudo: which requests the dialog names, read or not by the user; the dialog acts on the user's only
+        named = self.sudo().request_ids
+        if not named or len(self.env["customer.data.request"].search([("id", "in", named.ids)])) != len(named):
+            raise UserError(self.env._(
+                "These requests are not all of your companies' customers: nothing was refused. Choose the requests "
+                "from the ones you see."))
+        named.sudo(False)._refuse(self.reason)
         self.reason = False
         return {"type": "ir.actions.act_window_close"}

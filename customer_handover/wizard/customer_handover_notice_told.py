@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.exceptions import UserError
 
 from ..models.customer_handover_notice import TOLD_HOW
 
@@ -16,5 +17,11 @@ class CustomerHandoverNoticeTold(models.TransientModel):
 
     def action_confirm(self):
         self.ensure_one()
-        self.notice_ids._told_otherwise(self.how, self.note)
+        # sudo: which notices the dialog names, read or not by the user; the dialog acts on the user's only
+        named = self.sudo().notice_ids
+        if not named or len(self.env["customer.handover.notice"].search([("id", "in", named.ids)])) != len(named):
+            raise UserError(self.env._(
+                "These notices are not all of your companies' handovers: nobody was recorded as told. Choose the "
+                "customers from the notices you see."))
+        named.sudo(False)._told_otherwise(self.how, self.note)
         return {"type": "ir.actions.act_window_close"}

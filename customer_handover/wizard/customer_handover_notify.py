@@ -56,6 +56,13 @@ class CustomerHandoverNotify(models.TransientModel):
             for lang, (subject, body) in samples.items())
         return values
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        dialogs = super().create(vals_list)
+        # whoever opens the preview of a handover's notices is one of its managers, however the dialog is made
+        dialogs.handover_id._notice_check_manager()
+        return dialogs
+
     def action_confirm(self):
         """Send now, or record when the customers are told."""
         self.ensure_one()

@@ -437,14 +437,15 @@ class CustomerHandoverScope(models.TransientModel):
         reason_domains = {"expired": [("retention_status", "=", "expired")]}
         if partner_ids is None:
             reason_domains["other_handover"] = [("handover_line_ids", "any", in_other_handover)]
-        if handover.purpose_ids:
-            reason_domains["no_consent"] = expression.OR(
-                [[("consent_ids", "not any", [*granted, ("purpose_id", "=", purpose.id)])]
-                 for purpose in handover.purpose_ids]
-            )
         reasons = {reason: set(Partner.search(expression.AND([scope, domain])).ids)
                    for reason, domain in reason_domains.items()}
         visible = set(Partner.search(scope).ids)
+        if handover.purpose_ids:
+            # Those chosen less those with every purpose granted: "has" is a semi-join, while "has not" ("not any")
+            # is PostgreSQL's NOT IN over every consent, which turns quadratic once they outgrow its work memory.
+            consented = expression.AND([scope, *([("consent_ids", "any", [*granted, ("purpose_id", "=", purpose.id)])]
+                                                 for purpose in handover.purpose_ids)])
+            reasons["no_consent"] = visible - set(Partner.search(consented).ids)
         if partner_ids is not None:
             # from these customers' own lines (an index), not from every line of the other open handovers
             lines = self.env["customer.handover.line"].search_fetch(
@@ -452,15 +453,18 @@ class CustomerHandoverScope(models.TransientModel):
             reasons["other_handover"] = visible & set(lines.partner_id.ids)
         transfer_purpose = self.env.ref("customer_handover.consent_purpose_handover", raise_if_not_found=False)
         sensitive = [("data_sensitivity", "=", "sensitive")]
-        if transfer_purpose:
-            sensitive.append(("consent_ids", "not any", [*granted, ("purpose_id", "=", transfer_purpose.id)]))
         # sudo: legal holds and sensitivity are officer-only to read, but whether they block the transfer is
         # every preparer's business; the answers are cut down to the customers the user's own search returned,
         # and shown to non-officers only as "held back by the data-protection officer"
         officer_view = Partner.sudo()
         held = [("legal_hold", "=", True)]
         reasons["legal_hold"] = visible & set(officer_view.search(expression.AND([scope, held])).ids)
-        reasons["sensitive"] = visible & set(officer_view.search(expression.AND([scope, sensitive])).ids)
+        sensitive_ids = set(officer_view.search(expression.AND([scope, sensitive])).ids)
+        if transfer_purpose and sensitive_ids:
+            # the sensitive ones less those who agreed to the transfer (a semi-join, as for the consents above)
+            agreed = [("consent_ids", "any", [*granted, ("purpose_id", "=", transfer_purpose.id)])]
+            sensitive_ids -= set(officer_view.search(expression.AND([scope, sensitive, agreed])).ids)
+        reasons["sensitive"] = visible & sensitive_ids
         if handover.receiver_abroad and not handover.abroad_legal_basis:
             reasons["abroad"] = visible
         return {reason: reasons[reason] for reason, _label in INELIGIBILITY_REASONS if reason in reasons}

@@ -236,10 +236,10 @@ class TestNoticeRun(NoticeCase):
         self.assertEqual(len(set(messages.mapped("message_id"))), 3, "each email its own message id")
         for notice in notices:
             # one record at a time, Odoo's own rendering: the batch compiled once renders the same text
-            alone = template._generate_template(notice.ids, ("subject", "body_html", "email_from"))[notice.id]
             mail = notice.mail_id
-            self.assertEqual((mail.subject, mail.body_html, mail.email_from),
-                             (alone["subject"], alone["body_html"], alone["email_from"]))
+            self.assertEqual((mail.subject, mail.body_html), notice._render_texts(link=True)[notice.id])
+            self.assertEqual(mail.email_from, template._generate_template(notice.ids, ["email_from"])[notice.id]
+                             ["email_from"])
             message = mail.mail_message_id
             self.assertEqual((message.model, message.res_id, message.record_name, message.message_type),
                              ("customer.handover.notice", notice.id, notice.partner_id.name, "email_outgoing"))
@@ -250,7 +250,7 @@ class TestNoticeRun(NoticeCase):
                              ("outgoing", notice.partner_id.email_formatted, True, True))
         template.body_html = '<p t-out="object.partner_id.no_such_field"/>'
         with self.assertRaises(UserError, msg="a batch's failure is Odoo's own rendering's error"):
-            notices._render_texts()
+            notices._render_texts(link=True)
 
     def test_the_mail_queue_sends_and_a_bounce_through_the_gateway_puts_the_customer_on_the_letter_list(self):
         handover = self._signed()
@@ -344,7 +344,9 @@ class TestNoticeRun(NoticeCase):
 
         action = handover.with_user(self.manager).action_notice_letters()
         self.assertEqual(action["report_name"], "customer_handover.report_notice_letter")
-        self.assertEqual(len(self._events(handover, "notice_letters_printed")), 1)
+        self.env["ir.actions.report"].with_user(self.manager)._render_qweb_html(action["report_name"],
+                                                                                 action["context"]["active_ids"])
+        self.assertEqual(len(self._events(handover, "notice_letters_printed")), 1, "the rendering logs the printing")
         self.assertFalse(handover.customers_told)
         handover.with_user(self.manager).action_notice_letters_posted()
         li = self._notice(handover, self.li)

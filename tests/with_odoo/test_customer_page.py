@@ -130,7 +130,7 @@ class TestCustomerPage(RpcMixin, HostileFixture, HandoverCase, HttpCase):
             self.assertEqual(self._answer(path, answer).status_code, 303, answer)
         requests = self._requests()
         self.assertEqual(sorted(requests.mapped("request_type")), ["copy", "deletion", "objection"])
-        self.assertTrue(requests.filtered(lambda request: request.request_type == "copy").copy_file)
+        self.assertTrue(requests.filtered(lambda request: request.request_type == "copy").copy_attachment_id)
         self.assertTrue(self.handover.with_user(self.officer).new_export_needed, "objected after signing")
         page = self._get(path)
         self.assertIn("Your objection is being handled", page.text)
