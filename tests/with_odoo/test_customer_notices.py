@@ -252,6 +252,14 @@ class TestNoticeRun(NoticeCase):
         with self.assertRaises(UserError, msg="a batch's failure is Odoo's own rendering's error"):
             notices._render_texts(link=True)
 
+    def test_a_chinese_notice_lists_the_purposes_with_the_enumeration_comma(self):
+        purposes = self.purpose_service | self.purpose_marketing
+        handover = self.env["customer.handover"].create({"receiver_id": self.receiver.id,
+                                                         "purpose_ids": [(6, 0, purposes.ids)]})
+        for lang, comma in (("zh_CN", "、"), ("en_US", ", ")):
+            names = [purpose.with_context(lang=lang).name for purpose in handover.purpose_ids]
+            self.assertEqual(handover.with_context(lang=lang)._notice_terms()["purposes_text"], comma.join(names))
+
     def test_the_mail_queue_sends_and_a_bounce_through_the_gateway_puts_the_customer_on_the_letter_list(self):
         handover = self._signed()
         self._send_now(handover)
