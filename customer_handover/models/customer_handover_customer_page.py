@@ -34,6 +34,14 @@ class CustomerHandover(models.Model):
         expires = self._customer_page_expiry()
         return {partner.id: f"{base}{self._customer_page_token(partner, expires)}" for partner in partners}
 
+    def _customer_page_lead(self):
+        """The first sentence of the customer's page, in the reader's language: who hands their record to whom."""
+        self.ensure_one()
+        names = {"company": self.company_id.name, "receiver": self.receiver_id.commercial_partner_id.name}
+        if self.state == "done":
+            return self.env._("%(company)s handed your customer record over to %(receiver)s.", **names)
+        return self.env._("%(company)s is handing your customer record over to %(receiver)s.", **names)
+
     def _customer_page_placeholder_url(self):
         """What the notice links to where it is not rendered for the customer: the link's place, no token."""
         self.ensure_one()
