@@ -54,6 +54,9 @@ setup(
     zip_safe=False,
     install_requires=[
         "cryptography>=3.4.8",
+        # Odoo 18's own pins are the floor: lxml 4.8.0 and MarkupSafe 2.0.1 (Ubuntu 22.04)
+        "lxml>=4.8.0",
+        "markupsafe>=2.0.1",
         "openpyxl>=3.0.9",
         "pyrage>=1.4",
         "python-dateutil>=2.8.1",

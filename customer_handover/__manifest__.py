@@ -7,7 +7,7 @@
     "author": "Customer Handover contributors",
     "license": "LGPL-3",
     "depends": ["certificate", "contacts", "mail", "portal"],
-    "external_dependencies": {"python": ["cryptography", "openpyxl", "pyrage", "xlsxwriter"]},
+    "external_dependencies": {"python": ["cryptography", "lxml", "markupsafe", "openpyxl", "pyrage", "xlsxwriter"]},
     "data": [
         "security/customer_handover_security.xml",
         "security/ir.model.access.csv",

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark of the customer's page, in a scratch database (not a test).
 
-Puts N customers (default 100,000) on a signed handover's checklist, with one data request each, then starts
+Puts N customers (default 100,000) on a signed handover's checklist, with a notice and a data request each, then starts
 Odoo's HTTP server on the database and opens customers' pages from their personal links as an anonymous
 browser would: the page, a link that is not valid, and an answer (a withdrawal) posted with its CSRF token.
 Prints the median and 95th percentile of each against the target (the page under 200 ms). Needs Odoo 18
 importable by this Python and PostgreSQL; the scratch database is dropped afterwards unless --keep is given.
 
-    python3 scripts/benchmark_customer_page.py [--customers N] [--db NAME] [--keep]
+    python3 scripts/benchmark_customer_page.py [--customers N] [--db NAME] [--port PORT] [--keep]
 """
 
 import os
@@ -28,7 +28,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def prepare(env, count):
-    """A signed handover of ``count`` customers, one open data request each; returns (handover, customer ids)."""
+    """A signed handover of ``count`` customers, a notice and an open data request each; (handover, customer ids)."""
     from odoo.tools import SQL
 
     ids = create_customers(env, count)
@@ -60,7 +60,18 @@ def prepare(env, count):
         """,
         handover.id, env.company.id, ids,
     ))
-    env.cr.execute("ANALYZE customer_handover_line; ANALYZE customer_data_request; ANALYZE res_partner")
+    env.cr.execute(SQL(
+        """
+        INSERT INTO customer_handover_notice (handover_id, company_id, partner_id, lang, channel, state, email,
+                                              queued_on, attempt_count, create_date, write_date)
+             SELECT %s, %s, id, 'en_US', 'email', 'queued', 'customer' || id || '@example.cn',
+                    now() at time zone 'UTC', 1, now() at time zone 'UTC', now() at time zone 'UTC'
+               FROM unnest(%s::int[]) AS id
+        """,
+        handover.id, env.company.id, ids,
+    ))
+    env.cr.execute("ANALYZE customer_handover_line; ANALYZE customer_data_request; ANALYZE customer_handover_notice; "
+                   "ANALYZE res_partner")
     return handover, ids
 
 
@@ -93,12 +104,12 @@ def run(args):
     registry = odoo.modules.registry.Registry(args.db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        print(f"putting {args.customers} customers on a signed checklist, with a request each ...", flush=True)
+        print(f"putting {args.customers} customers on a signed checklist, a notice and a request each ...", flush=True)
         handover, ids = prepare(env, args.customers)
         paths = [f"/customer_handover/customer/{handover._customer_page_token(env['res.partner'].browse(pid))}"
                  for pid in ids[: 3 * ROUNDS + 6 : 3]]
         purpose_id = handover.purpose_ids.id
-    port = free_port()
+    port = args.port or free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "odoo", f"--addons-path={addons_path()}", "-d", args.db, f"--db-filter=^{args.db}$",
          f"--http-port={port}", "--http-interface=127.0.0.1", "--workers=0", "--max-cron-threads=0",
@@ -124,7 +135,7 @@ def run(args):
                                                        "csrf_token": csrf}, timeout=30).raise_for_status()
 
         figures = {"page": timed(page), "link not valid": timed(invalid), "answer (page + post)": timed(answer)}
-        print(f"\n{args.customers} customers on the checklist, {args.customers} requests in the database")
+        print(f"\n{args.customers} customers on the checklist, {args.customers} notices and requests in the database")
         for name, (median, p95) in figures.items():
             print(f"  {name:<22} median {median:7.1f} ms   p95 {p95:7.1f} ms")
         if figures["page"][0] > PAGE_TARGET_MS:
@@ -141,7 +152,7 @@ def run(args):
 
 def main():
     args = parse_args("benchmark_customer_page", __doc__.splitlines()[0], "customer_handover_page_benchmark",
-                      "scratch database name", "keep the scratch database")
+                      "scratch database name", "keep the scratch database", port=True)
     sys.exit(run(args))
 
 

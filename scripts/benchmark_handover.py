@@ -254,9 +254,11 @@ def insert_in_chunks(env, count, statement):
 
 
 def create_customers(env, count):
-    """Insert customers straight in SQL, a chunk a statement: setting up is not what is measured."""
+    """Insert customers straight in SQL, a chunk a statement: setting up is not what is measured. Their ids."""
     from odoo.tools import SQL
 
+    env.cr.execute("SELECT COALESCE(max(id), 0) FROM res_partner")
+    before = env.cr.fetchone()[0]
     purpose = env.ref("customer_handover.consent_purpose_order_fulfilment")
     company = env.company
     # Nine customers in ten consented to the receiver's purpose; one in fifty is past retention.
@@ -282,6 +284,8 @@ def create_customers(env, count):
         """,
         first, last, purpose.id, company.id,
     ))
+    env.cr.execute(SQL("SELECT id FROM res_partner WHERE id > %s ORDER BY id", before))
+    return [row[0] for row in env.cr.fetchall()]
 
 
 def append_queries(env, sizes=(10, 10_000)):
@@ -526,12 +530,14 @@ def report_exports(figures):
     return failed
 
 
-def parse_args(name, description, database, database_help, keep_help, customers=100_000, rounds=False):
+def parse_args(name, description, database, database_help, keep_help, customers=100_000, rounds=False, port=False):
     """The benchmarks' command line, refused with exit 2 where this Python has no Odoo 18 to run them."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--customers", type=int, default=customers, help=f"how many customers (default {customers})")
     parser.add_argument("--db", default=database, help=database_help)
     parser.add_argument("--keep", action="store_true", help=keep_help)
+    if port:
+        parser.add_argument("--port", type=int, default=0, help="HTTP port of the Odoo server (default: a free one)")
     if rounds:
         parser.add_argument("--rounds", type=int, default=2, help="rounds of measures, the best counts (default 2)")
     args = parser.parse_args()

@@ -39,6 +39,7 @@ from . import customer_handover_incoming_background
 from . import res_company_destruction_certificate
 from . import customer_handover_retention
 from . import mail_mail
+from . import mail_template
 from . import customer_handover_job_queue
 from . import customer_destruction_request
 from . import customer_destruction_record

@@ -25,8 +25,22 @@ class CustomerHandover(models.Model):
 
     def _customer_page_url(self, partner):
         """The absolute URL of ``partner``'s personal page about this handover, for the notice they are sent."""
+        return self._customer_page_urls(partner)[partner.id]
+
+    def _customer_page_urls(self, partners):
+        """{partner id: the URL of their personal page about this handover}: the link's terms read once for all."""
         self.ensure_one()
-        return f"{self.get_base_url()}{PAGE_ROUTE}{self._customer_page_token(partner)}"
+        base = f"{self.get_base_url()}{PAGE_ROUTE}"
+        expires = self._customer_page_expiry()
+        return {partner.id: f"{base}{self._customer_page_token(partner, expires)}" for partner in partners}
+
+    def _customer_page_lead(self):
+        """The first sentence of the customer's page, in the reader's language: who hands their record to whom."""
+        self.ensure_one()
+        names = {"company": self.company_id.name, "receiver": self.receiver_id.commercial_partner_id.name}
+        if self.state == "done":
+            return self.env._("%(company)s handed your customer record over to %(receiver)s.", **names)
+        return self.env._("%(company)s is handing your customer record over to %(receiver)s.", **names)
 
     def _customer_page_placeholder_url(self):
         """What the notice links to where it is not rendered for the customer: the link's place, no token."""
@@ -38,12 +52,15 @@ class CustomerHandover(models.Model):
         self.ensure_one()
         partner.ensure_one()
         if expires is None:
-            days = int(self.env["ir.config_parameter"].sudo().get_param("customer_handover.customer_page_days",
-                                                                        PAGE_DAYS))
-            start = max(fields.Date.today(), self.date_done or self.date_planned or fields.Date.today())
-            expires = start + timedelta(days=max(days, 1))
+            expires = self._customer_page_expiry()
         message = f"{self.id}.{partner.id}.{expires:%Y%m%d}"
         return f"{message}.{self._customer_page_signature(message)}"
+
+    def _customer_page_expiry(self):
+        """The last day a link made today is valid."""
+        days = int(self.env["ir.config_parameter"].sudo().get_param("customer_handover.customer_page_days", PAGE_DAYS))
+        start = max(fields.Date.today(), self.date_done or self.date_planned or fields.Date.today())
+        return start + timedelta(days=max(days, 1))
 
     @api.model
     def _customer_page_check(self, token):

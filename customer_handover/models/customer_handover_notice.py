@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import format_date, plaintext2html
+from odoo.tools import SQL, plaintext2html
 
 from ..tools.notice_text import DIGEST_VERSION, text_digest
 from .customer_handover_evidence_mixin import CREATE, evidence_step
@@ -113,26 +113,20 @@ class CustomerHandoverNotice(models.Model):
     @api.depends_context("lang", LINK_KEY)
     def _compute_texts(self):
         with_link = self.env.context.get(LINK_KEY) is _RENDER_LINK
-        for notice in self:
+        for handover in self.handover_id:
             # sudo: the notice's rendering reads the handover's terms and the customer's link as the system, after
             # the step that renders checked the user
-            handover = notice.handover_id.sudo()
-            receiver = handover.receiver_id
-            reasons = dict(handover._fields["reason"]._description_selection(self.env))
-            day = handover.date_done or handover.date_planned
-            notice.update({
-                "transfer_company_name": handover.company_id.name,
-                "receiver_name": receiver.commercial_partner_id.name or receiver.name,
-                "receiver_contact": " · ".join(filter(None, [
-                    receiver.email, receiver.phone or receiver.mobile,
-                    ", ".join(filter(None, [receiver.street, receiver.city, receiver.country_id.name]))])),
-                "reason_text": reasons.get(handover.reason, ""),
-                "handover_date_text": format_date(self.env, day, lang_code=self.env.lang) if day else "",
-                "purposes_text": ", ".join(handover.purpose_ids.mapped("name")),
-                "abroad_country_name": (handover.receiver_abroad and handover.receiver_country_id.name) or "",
-                "page_url": (handover._customer_page_url(notice.partner_id) if with_link and notice.partner_id
-                             else handover._customer_page_placeholder_url()),
-            })
+            handover = handover.sudo()
+            notices = self.filtered(lambda notice, handover=handover: notice.handover_id == handover)
+            terms = handover._notice_terms()
+            urls = handover._customer_page_urls(notices.partner_id) if with_link else {}
+            placeholder = handover._customer_page_placeholder_url()
+            for notice in notices:
+                notice.update({**terms, "page_url": urls.get(notice.partner_id.id, placeholder)})
+        for notice in self.filtered(lambda notice: not notice.handover_id):
+            notice.update(dict.fromkeys(("transfer_company_name", "receiver_name", "receiver_contact", "reason_text",
+                                         "handover_date_text", "purposes_text", "abroad_country_name", "page_url"),
+                                        ""))
 
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
@@ -297,22 +291,21 @@ class CustomerHandoverNotice(models.Model):
                 "body_html": result.get("body_html") or "", "email_from": result.get("email_from"),
                 "reply_to": result.get("reply_to"), "mail_server_id": result.get("mail_server_id"),
                 "email_to": notice.partner_id.email_formatted, "auto_delete": True, "is_notification": True,
-                "message_type": "email_outgoing",
+                "message_type": "email_outgoing", "record_name": notice.display_name,
                 # Whoever reads the notice reads its message: the text, with the customer's personal link, is the
                 # outgoing mail's only; the notice keeps its digest.
                 "body": plaintext2html(result.get("subject") or ""),
             })
-        for value in values:
-            if not value["email_from"]:
-                value.pop("email_from")
-        mails = self.env["mail.mail"].sudo().create(values)
-        for notice, mail, value in zip(self, mails, values, strict=True):
-            notice._set({
-                "state": "queued", "channel": "email", "email": notice.partner_id.email_normalized,
-                "mail_id": mail.id, "mail_message_id": mail.mail_message_id.id, "queued_on": now,
-                "text_sha256": text_digest(value["subject"], value["body_html"]), "digest_version": DIGEST_VERSION,
-                "attempt_count": notice.attempt_count + 1, "bounced_on": False, "failure_type": False,
-            })
+        if not all(value["email_from"] for value in values):
+            # the sender the message makes by default: the user's address
+            default = self.env["mail.message"].default_get(["email_from"]).get("email_from")
+            for value in values:
+                value["email_from"] = value["email_from"] or default
+        mails = self.env["mail.mail"].sudo()._create_notice_mails(values)
+        self._set_queued(now, [
+            (notice.id, notice.partner_id.email_normalized, mail.id, mail.mail_message_id.id,
+             text_digest(value["subject"], value["body_html"]))
+            for notice, mail, value in zip(self, mails, values, strict=True)])
 
     def _render_texts(self, link=False):
         """{notice id: (subject, body)} as the template renders them now, each in its customer's language.
@@ -364,6 +357,32 @@ class CustomerHandoverNotice(models.Model):
         return samples
 
     # ------------------------------------------------------------------------------------------ helpers
+
+    def _set_queued(self, now, rows):
+        """These notices' emails are queued: ``rows`` of (notice id, address, mail id, message id, digest).
+
+        The facts ``_set`` would write notice by notice, in one statement for the batch: the same values, each
+        notice's own.
+        """
+        queued = ("state", "channel", "email", "mail_id", "mail_message_id", "queued_on", "text_sha256",
+                  "digest_version", "attempt_count", "bounced_on", "failure_type")
+        with evidence_step(self._name, *queued):
+            self.flush_recordset(["attempt_count"])
+            self.env.cr.execute(SQL(
+                """UPDATE customer_handover_notice notice
+                      SET state = 'queued', channel = 'email', email = item.email, mail_id = item.mail_id,
+                          mail_message_id = item.message_id, queued_on = %(now)s, text_sha256 = item.digest,
+                          digest_version = %(version)s, attempt_count = COALESCE(notice.attempt_count, 0) + 1,
+                          bounced_on = NULL, failure_type = NULL, write_uid = %(uid)s, write_date = %(now)s
+                     FROM unnest(%(ids)s::int[], %(emails)s::text[], %(mails)s::int[], %(messages)s::int[],
+                                 %(digests)s::text[]) AS item(id, email, mail_id, message_id, digest)
+                    WHERE notice.id = item.id""",
+                now=now, version=DIGEST_VERSION, uid=self.env.uid, **dict(zip(
+                    ("ids", "emails", "mails", "messages", "digests"), map(list, zip(*rows, strict=True)),
+                    strict=True)),
+            ))
+            self.invalidate_recordset([*queued, "write_uid", "write_date"])
+            self.modified(queued)
 
     def _set(self, values):
         with evidence_step(self._name, *values):

@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_date
 
 from .customer_handover_notice import LETTER_STATES, NOTICE_STATES, UNTOLD_STATES
 from .handover_access import MANAGER, has_group_in_company
@@ -208,6 +208,26 @@ class CustomerHandover(models.Model):
                 handover._message_log(body=str(error.args[0] if error.args else error))
 
     # ------------------------------------------------------------------------------------------ helpers
+
+    def _notice_terms(self):
+        """What every notice of this handover says, in the current language: read once for a batch of notices."""
+        self.ensure_one()
+        receiver = self.receiver_id
+        reasons = dict(self._fields["reason"]._description_selection(self.env))
+        day = self.date_done or self.date_planned
+        return {
+            "transfer_company_name": self.company_id.name,
+            "receiver_name": receiver.commercial_partner_id.name or receiver.name,
+            "receiver_contact": " · ".join(filter(None, [
+                receiver.email, receiver.phone or receiver.mobile,
+                ", ".join(filter(None, [receiver.street, receiver.city, receiver.country_id.name]))])),
+            "reason_text": reasons.get(self.reason, ""),
+            "handover_date_text": format_date(self.env, day, lang_code=self.env.lang) if day else "",
+            # Chinese enumerates with the enumeration comma, not the comma
+            "purposes_text": ("、" if (self.env.lang or "").startswith("zh") else ", ").join(
+                self.purpose_ids.mapped("name")),
+            "abroad_country_name": (self.receiver_abroad and self.receiver_country_id.name) or "",
+        }
 
     def _notice_untold_query(self):
         """The handed-over customers of this handover who have no notice yet, in order."""

@@ -34,7 +34,7 @@ def test_wheel_holds_the_whole_addon_in_the_odoo_addons_namespace(tmp_path):
     lines = zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
     requires = {re.split(r"[<>=!~ ;(\[]", line.split(":", 1)[1].strip())[0].lower()
                 for line in lines if line.startswith("Requires-Dist:") and "extra ==" not in line}
-    assert requires == {"cryptography", "openpyxl", "pyrage", "python-dateutil", "xlsxwriter"}
+    assert requires == {"cryptography", "lxml", "markupsafe", "openpyxl", "pyrage", "python-dateutil", "xlsxwriter"}
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     commands = zipfile.ZipFile(wheel).read(entry_points).decode()
     for command in ("verify", "countersign", "keygen", "open"):

@@ -18,7 +18,7 @@ from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PAR
 from odoo.addons.customer_handover.tools.notice_text import text_digest
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
-from odoo.tools import html2plaintext, mute_logger
+from odoo.tools import html2plaintext, mute_logger, plaintext2html
 from odoo.tools.translate import TranslationImporter
 
 from .common import HandoverCase
@@ -225,6 +225,40 @@ class TestNoticeRun(NoticeCase):
             self.assertNotIn("Dear", mail.mail_message_id.body, "the message kept with the notice holds no text")
         self.assertEqual(len(self._events(handover, "notices_queued")), 1)
         self.assertEqual(len(self._events(handover, "notices_started")), 1)
+
+    def test_a_batch_renders_and_queues_each_email_as_odoo_does_one_by_one(self):
+        handover = self._signed()
+        self._send_now(handover)
+        notices = handover.notice_ids.filtered("mail_id")
+        self.assertEqual(len(notices), 3)
+        template = self.env.ref("customer_handover.mail_template_customer_notice")
+        messages = notices.mail_id.mail_message_id
+        self.assertEqual(len(set(messages.mapped("message_id"))), 3, "each email its own message id")
+        for notice in notices:
+            # one record at a time, Odoo's own rendering: the batch compiled once renders the same text
+            mail = notice.mail_id
+            self.assertEqual((mail.subject, mail.body_html), notice._render_texts(link=True)[notice.id])
+            self.assertEqual(mail.email_from, template._generate_template(notice.ids, ["email_from"])[notice.id]
+                             ["email_from"])
+            message = mail.mail_message_id
+            self.assertEqual((message.model, message.res_id, message.record_name, message.message_type),
+                             ("customer.handover.notice", notice.id, notice.partner_id.name, "email_outgoing"))
+            self.assertIn(f"-{notice.id}-customer.handover.notice@", message.message_id)
+            self.assertEqual(message.author_id, messages[0].author_id)
+            self.assertEqual(message.body, plaintext2html(mail.subject))
+            self.assertEqual((mail.state, mail.email_to, mail.auto_delete, mail.is_notification),
+                             ("outgoing", notice.partner_id.email_formatted, True, True))
+        template.body_html = '<p t-out="object.partner_id.no_such_field"/>'
+        with self.assertRaises(UserError, msg="a batch's failure is Odoo's own rendering's error"):
+            notices._render_texts(link=True)
+
+    def test_a_chinese_notice_lists_the_purposes_with_the_enumeration_comma(self):
+        purposes = self.purpose_service | self.purpose_marketing
+        handover = self.env["customer.handover"].create({"receiver_id": self.receiver.id,
+                                                         "purpose_ids": [(6, 0, purposes.ids)]})
+        for lang, comma in (("zh_CN", "、"), ("en_US", ", ")):
+            names = [purpose.with_context(lang=lang).name for purpose in handover.purpose_ids]
+            self.assertEqual(handover.with_context(lang=lang)._notice_terms()["purposes_text"], comma.join(names))
 
     def test_the_mail_queue_sends_and_a_bounce_through_the_gateway_puts_the_customer_on_the_letter_list(self):
         handover = self._signed()

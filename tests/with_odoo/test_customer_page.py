@@ -78,6 +78,8 @@ class TestCustomerPage(RpcMixin, HostileFixture, HandoverCase, HttpCase):
         self.assertEqual(page.status_code, 200)
         self.assertIn("您的个人信息", page.text)
         self.assertNotIn("Your personal information", page.text)
+        receiver = self.handover.receiver_id.commercial_partner_id.name
+        self.assertIn(f"正在将您的客户记录移交给 {receiver}。", page.text, "one sentence, with a Chinese full stop")
 
     def test_links_that_cannot_be_used_get_one_plain_page(self):
         good = self._path()
