@@ -322,13 +322,18 @@ class CustomerHandoverImport(models.TransientModel):
         with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist, tempfile.TemporaryFile() as plain:
             checklist.write(base64.b64decode(self.checklist_file))
             checklist.flush()
-            if self._has_plain():
-                with self._plain_file() as kept:
-                    shutil.copyfileobj(kept, plain)
+            kept = self._has_plain()
+            if kept:
+                with self._plain_file() as source:
+                    shutil.copyfileobj(source, plain)
             else:
                 self._decrypt_into(plain)
             plain.flush()
             result = tp.peek_plain(plain, fingerprint=pinned, checklist=checklist.name)
+            if not kept and (result.counts or {}).get("customers", 0) > self.env["customer.handover.job"]._threshold():
+                # a package for the background: kept decrypted now, for its steps, rather than decrypted again
+                plain.seek(0)
+                self._step_write({"plain_package": base64.b64encode(plain.read())})
         self._check_result(result)
         return result
 

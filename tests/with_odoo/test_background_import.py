@@ -187,6 +187,9 @@ class TestBackgroundImport(BackgroundImportFixture, HandoverCase):
         extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 50)]
         package = build_package(self.export, recipient=self.recipient, extra=extra)
         _incoming, job = self._start(package=package)
+        # the batches' environment, held: Odoo reuses it while it lives, and reads its companies once (else whether a
+        # batch reads them again depends on when Python collects it)
+        batch_env = job._as_user().env  # noqa: F841
         counts = []
         for size in (5, 10):
             self.env["ir.config_parameter"].set_param(BATCH_PARAM, size)

@@ -117,6 +117,7 @@ class TestBackgroundPreview(BackgroundImportFixture, HandoverCase):
         extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 50)]
         wizard = self._preview(package=build_package(self.export, recipient=self.recipient, extra=extra))
         job = self._job(wizard)
+        batch_env = job._as_user().env  # noqa: F841 (held, as in test_background_import)
         counts = []
         for size in (5, 10):
             self.env["ir.config_parameter"].set_param(BATCH_PARAM, size)
