@@ -202,7 +202,8 @@ def prepare(args):
 
 def start_server(args, folder):
     """One Odoo server in prefork mode serving both databases; its URL once it answers."""
-    port = free_port()
+    port = args.http_port or free_port()
+    longpolling = args.http_port + 1 if args.http_port else free_port()
     databases = (args.sender_db, args.receiver_db)
     # The server starts its long-polling process as ``python <its own script> gevent``: give it a script, as
     # odoo-bin is (``python -m odoo`` would hand it odoo/__main__.py, which cannot run alone).
@@ -214,7 +215,7 @@ def start_server(args, folder):
         f"--limit-time-real={args.limit_time_real}", f"--limit-time-real-cron={args.limit_time_real_cron}",
         "-d", ",".join(databases),
         f"--db-filter=^({'|'.join(re.escape(name) for name in databases)})$",
-        "--http-interface=127.0.0.1", f"--http-port={port}", f"--gevent-port={free_port()}",
+        "--http-interface=127.0.0.1", f"--http-port={port}", f"--gevent-port={longpolling}",
         f"--logfile={log}", "--log-level=info",
     ]
     print("starting: " + " ".join(command[1:]), flush=True)
@@ -470,6 +471,8 @@ def parse_args():
                         help="the cron worker's limit: it sleeps about 70 s between rounds (default 300)")
     parser.add_argument("--step-timeout", type=int, default=3600,
                         help="the longest a background step may run before the flow gives up (default 3600 s)")
+    parser.add_argument("--http-port", type=int, default=0,
+                        help="the server's HTTP port, and the next one its long-polling port (default: free ones)")
     parser.add_argument("--keep", action="store_true", help="keep both databases")
     args = parser.parse_args()
     if args.customers <= 0 or args.max_request_seconds <= 0:
