@@ -178,10 +178,11 @@ class CustomerHandoverImport(models.TransientModel):
         """The customers of data.json at ``positions`` (ascending, from 1), as the package gives them.
 
         Where the last batch stopped is kept in the job (``next``: the position and the byte offset of the next
-        customer's line), so a batch reads its own lines only; another start reads from the beginning.
+        customer's line), so a batch reads its own lines only (and those of a customer skipped just before it);
+        a batch that starts before that place (a retry) reads from the beginning.
         """
         position, offset = job.params.get("next") or (1, 0)
-        if position != positions[0]:
+        if position > positions[0]:
             position, offset = 1, 0
         wanted, last, customers = set(positions), positions[-1], []
         with archive.open(tp.DATA) as data:
