@@ -128,7 +128,12 @@ class CustomerHandoverImport(models.TransientModel):
             reset = {"state": "upload"}
         if reset:
             # reset first: a passphrase sent with the package decrypts it as the values are written
-            self._step_write(reset)
+            self._step_write({**reset, "background": False})
+            # the preview of the package before is no preview of this one: an import would read its lines
+            self.env.cr.execute(SQL("DELETE FROM customer_handover_import_line WHERE wizard_id = ANY(%s)", self.ids))
+            self.mapping_ids.unlink()
+            self.env["customer.handover.import.line"].invalidate_model()
+            self.invalidate_recordset(["line_ids"])
         return super().write(vals)
 
     def _step_write(self, values):

@@ -1,6 +1,8 @@
 """The preview of a package above the threshold runs in the background: checked whole once, then its customers in
 bounded batches, with progress; the request only reads the manifest; Import waits for the end."""
 
+import base64
+
 import psycopg2
 
 from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PARAM, THRESHOLD_PARAM
@@ -233,3 +235,13 @@ class TestBackgroundPreview(BackgroundImportFixture, HandoverCase):
         self.assertEqual(job.state, "queued")
         self._run()
         self.assertEqual(job.state, "done")
+
+    def test_another_package_is_previewed_again_from_the_start(self):
+        wizard = self._previewed()
+        self.assertTrue(wizard.line_ids)
+        # another upload: the lines of the package before are no preview of this one, and Import is refused
+        wizard.write({"package_file": base64.b64encode(self.package)})
+        self.assertEqual((wizard.state, wizard.background, len(wizard.line_ids)), ("upload", False, 0))
+        with self.assertRaisesRegex(UserError, "Preview the package before importing it"):
+            wizard.action_import()
+        self.assertFalse(wizard.incoming_id)
