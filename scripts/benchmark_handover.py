@@ -189,9 +189,10 @@ def server_cpu(pid):
 
 def middle_batches(figures):
     """The queries of each batch but the first call (it warms the process's caches, as a cron worker's first call
-    does) and the last (it also ends the step): what must stay constant."""
+    does; ``warm_calls`` of the figures: the first calls that do, 1 unless said) and the last (it also ends the step):
+    what must stay constant."""
     queries = [count for _seconds, count in figures["batches"]]
-    return queries[1:-1] or queries
+    return queries[figures.get("warm_calls", 1):-1] or queries
 
 
 def batch_summary(figures):

@@ -8,10 +8,11 @@ whole flow over HTTP as the web client does (``/web/session/authenticate``, ``/w
 ``/web/dataset/call_button``, the logged download routes), as a handover manager and a data-protection officer:
 a handover, the scope wizard selecting every customer and the checklist built in the background, batch
 verification, both signatures (the receiving side in person), the signed export, the transfer package to the
-receiving database's key, both files downloaded, and the import into the receiving database (preview, the
-sender's key pinned, import in the background). Every request is timed; it prints, per step, its wall time, its
-requests and the longest one, and exits non-zero when a request takes longer than --max-request-seconds, a step
-fails, or a worker is killed. The server is always stopped; the databases are dropped unless --keep.
+receiving database's key, both files downloaded, and the import into the receiving database (the manifest read,
+the sender's key pinned, the preview in the background, then the import in the background). Every request is
+timed; it prints, per step, its wall time, its requests and the longest one, and exits non-zero when a request
+takes longer than --max-request-seconds, a step fails, or a worker is killed. The server is always stopped; the
+databases are dropped unless --keep.
 
     python3 scripts/multiworker_flow.py [--customers N] [--sender-db NAME] [--receiver-db NAME]
                                         [--max-request-seconds 5] [--keep]
@@ -201,7 +202,8 @@ def prepare(args):
 
 def start_server(args, folder):
     """One Odoo server in prefork mode serving both databases; its URL once it answers."""
-    port = free_port()
+    port = args.http_port or free_port()
+    longpolling = args.http_port + 1 if args.http_port else free_port()
     databases = (args.sender_db, args.receiver_db)
     # The server starts its long-polling process as ``python <its own script> gevent``: give it a script, as
     # odoo-bin is (``python -m odoo`` would hand it odoo/__main__.py, which cannot run alone).
@@ -213,7 +215,7 @@ def start_server(args, folder):
         f"--limit-time-real={args.limit_time_real}", f"--limit-time-real-cron={args.limit_time_real_cron}",
         "-d", ",".join(databases),
         f"--db-filter=^({'|'.join(re.escape(name) for name in databases)})$",
-        "--http-interface=127.0.0.1", f"--http-port={port}", f"--gevent-port={free_port()}",
+        "--http-interface=127.0.0.1", f"--http-port={port}", f"--gevent-port={longpolling}",
         f"--logfile={log}", "--log-level=info",
     ]
     print("starting: " + " ".join(command[1:]), flush=True)
@@ -347,19 +349,30 @@ def flow(args, url, setup, requests, steps):
     data = step("transfer package", package)
     print(f"    package {len(data) / 2**20:.1f} MB, checklist {len(workbook) / 2**20:.1f} MB", flush=True)
 
-    def import_():
-        model = "customer.handover.import"
+    model = "customer.handover.import"
+
+    def preview():
         wizard = receiver.save(model, {
             "package_file": base64.b64encode(data).decode(), "package_filename": "package.age",
             "checklist_file": base64.b64encode(workbook).decode(), "checklist_filename": "checklist.xlsx",
             "decrypt_with": "key",
         })
-        receiver.button(model, "action_preview", wizard)
+        receiver.button(model, "action_preview", wizard)  # reads the manifest: the sender's key is not pinned yet
         facts = receiver.call(model, "read", [wizard], ["state", "sender", "signer_pinned"])[0]
         if facts["state"] != "preview" or facts["signer_pinned"]:
             raise FlowError(f"import: unexpected preview {facts}")
         receiver.save(model, {"confirm_signer": True}, record_id=wizard)
-        receiver.button(model, "action_import", wizard)  # shows the customers once the key is confirmed
+        receiver.button(model, "action_import", wizard)  # previews the customers once the key is confirmed
+        # above the threshold the preview runs in the background: the wizard shows its progress, then the customers
+        receiver.wait_job([["kind", "=", "preview"]], timeout, background)
+        facts = receiver.call(model, "read", [wizard], ["state", "customer_count", "match_count"])[0]
+        if facts["state"] != "preview" or facts["customer_count"] != args.customers:
+            raise FlowError(f"import: the preview did not end as expected: {facts}")
+        return wizard
+
+    wizard = step("import: preview", preview)
+
+    def import_():
         action = receiver.button(model, "action_import", wizard)
         incoming_id = action["params"]["next"]["res_id"] if background else action["res_id"]
         receiver.wait_job([["incoming_id", "=", incoming_id], ["kind", "=", "import"]], timeout, background)
@@ -458,6 +471,8 @@ def parse_args():
                         help="the cron worker's limit: it sleeps about 70 s between rounds (default 300)")
     parser.add_argument("--step-timeout", type=int, default=3600,
                         help="the longest a background step may run before the flow gives up (default 3600 s)")
+    parser.add_argument("--http-port", type=int, default=0,
+                        help="the server's HTTP port, and the next one its long-polling port (default: free ones)")
     parser.add_argument("--keep", action="store_true", help="keep both databases")
     args = parser.parse_args()
     if args.customers <= 0 or args.max_request_seconds <= 0:

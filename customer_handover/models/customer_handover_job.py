@@ -26,13 +26,15 @@ LOCK_NOT_AVAILABLE = "55P03"
 LOG_JOB_LOCK = 0x43484A42
 # The kinds of background step: (the model that does the work, the model of the ids it works on). The first
 # implements, for kind K: ``_job_K_batch(job, ids)`` (one batch, all or nothing), ``_job_K_undo(job, ids)`` (undo
-# what the batches did to these ids, for a cancelled step) and ``_job_K_done(job)`` (once every id is done). A new
-# step adds a line here and to ``JOB_KINDS``.
+# what the batches did to these ids, for a cancelled step) and ``_job_K_done(job)`` (once every id is done); and may
+# implement ``_job_K_prepare(job)`` (a call of its own before the first batch, once: a check of what the batches read)
+# and ``_job_K_record_name(job, id)`` (how an error names the record). A new step adds a line here and to ``JOB_KINDS``.
 STEP_MODELS = {
     "scope": ("customer.handover.scope", "res.partner"),
     "verify": ("customer.handover.line", "customer.handover.line"),
     "export": ("customer.handover.export", "customer.handover"),
     "package": ("customer.handover.package", "customer.handover"),
+    "preview": ("customer.handover.import", "customer.handover.import"),
     "import": ("customer.handover.incoming", "customer.handover.import.line"),
     "move": ("customer.handover", "res.partner"),
     "log_check": ("customer.handover.event", "customer.handover.event"),
@@ -45,6 +47,7 @@ JOB_KINDS = [
     ("verify", "Batch verification"),
     ("export", "Signed export"),
     ("package", "Transfer package"),
+    ("preview", "Previewing the package"),
     ("import", "Importing the package"),
     ("move", "Moving the customers"),
     ("log_check", "Checking the event log"),
@@ -60,6 +63,10 @@ FILE_KINDS = ("export", "package", "log_export")
 # Kinds that work on a company's event log: their target is the company (``company_id``, no handover), and only the
 # company's data-protection officers start them, read them and decide on them. One at a time per company.
 LOG_KINDS = ("log_check", "log_export")
+# The import's preview: its target is the import wizard of its user (a transient record, named in the job's
+# ``params["wizard"]``), its ids the package's customers by position (1, 2, …). It leaves no note: a wizard has no
+# chatter, and the package is not imported yet.
+WIZARD_KINDS = ("preview",)
 JOB_FACTS = (
     "handover_id", "kind", "state", "total", "done_count", "skipped_count", "started_on", "ended_on", "user_id",
     "error", "failed_res_id", "params", "incoming_id", "company_id", "destruction_request_id",
@@ -129,6 +136,10 @@ class CustomerHandoverJob(models.Model):
         self.env.cr.execute(SQL(
             "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active_destruction ON customer_handover_job "
             "(destruction_request_id) WHERE state IN %s", ACTIVE_STATES,
+        ))
+        self.env.cr.execute(SQL(
+            "CREATE UNIQUE INDEX IF NOT EXISTS customer_handover_job_one_active_wizard ON customer_handover_job "
+            "(((params->>'wizard')::int)) WHERE kind IN %s AND state IN %s", WIZARD_KINDS, ACTIVE_STATES,
         ))
 
     @api.depends("total", "done_count", "skipped_count", "started_on", "state")
@@ -221,7 +232,7 @@ class CustomerHandoverJob(models.Model):
         The lock serialises the steps of one handover that start or run in a request; the unique index on active
         jobs makes a second job impossible even without it.
         """
-        name = handover[:1].name
+        name = handover[:1].display_name
         try:
             self.env.cr.execute(SQL(
                 "SELECT id FROM %s WHERE id IN %s FOR NO KEY UPDATE NOWAIT", SQL.identifier(handover._table),
@@ -257,7 +268,8 @@ class CustomerHandoverJob(models.Model):
     def _start(self, handover, kind, query, params=None, total=None):
         """Queue ``kind`` on ``handover`` over the ids ``query`` (an SQL returning ids, in order) selects.
 
-        ``handover``: a handover, an incoming handover, or for the event log's steps (``LOG_KINDS``) a company. The
+        ``handover``: a handover, an incoming handover, an import wizard (``WIZARD_KINDS``, its id in ``params``), or
+        for the event log's steps (``LOG_KINDS``) a company. The
         caller checked the user's right to run the step. ``total``: the rows of a file step (``FILE_KINDS``).
         Returns the job; the cron runs it.
         """
@@ -266,9 +278,10 @@ class CustomerHandoverJob(models.Model):
             values = {"company_id": handover.id}
         else:
             self._lock_handover(handover)
-            target = {"customer.handover.incoming": "incoming_id",
-                      "customer.destruction.request": "destruction_request_id"}.get(handover._name, "handover_id")
-            values = {target: handover.id, "company_id": handover.company_id.id}
+            target = {"customer.handover.incoming": "incoming_id", "customer.handover": "handover_id",
+                      "customer.destruction.request": "destruction_request_id"}.get(handover._name)
+            values = {target: handover.id} if target else {}
+            values["company_id"] = handover.company_id.id
         values.update({"kind": kind, "state": "queued", "user_id": self.env.uid, "started_on": fields.Datetime.now(),
                        "params": params or {}})
         # sudo: jobs are written by the system only; the step checked the user's rights to start it
@@ -342,6 +355,14 @@ class CustomerHandoverJob(models.Model):
             self._set({"state": "running"}, None)
         if self.kind in FILE_KINDS:
             return self._run_file()
+        prepare = getattr(self._worker(), f"_job_{self.kind}_prepare", None)
+        if prepare and not (self.params or {}).get("prepared"):
+            # its own call: a failure stops the step naming no record (_cron_run), and continuing prepares again
+            with self._running():
+                prepare(self._as_user())
+            self._keep({"prepared": True})
+            self._send_progress()
+            return 0
         ids = self._items("todo", self._batch_size())
         if ids:
             worker = self._worker()
@@ -524,12 +545,16 @@ class CustomerHandoverJob(models.Model):
 
     def _target(self):
         """The handover, or the incoming handover, the step works on (empty once a cancelled import removed it); the
-        company, for a step on its event log."""
+        company, for a step on its event log; the import wizard, for a preview (empty once it went)."""
         if self.kind in LOG_KINDS:
             return self.company_id
+        if self.kind in WIZARD_KINDS:
+            return self.env["customer.handover.import"].browse((self.params or {}).get("wizard")).exists()
         return self.handover_id or self.incoming_id or self.destruction_request_id
 
     def _target_name(self):
+        if self.kind in WIZARD_KINDS:
+            return (self.params or {}).get("name", "")
         return self._target().name or (self.params or {}).get("name", "")
 
     def _target_payload(self):
@@ -537,6 +562,8 @@ class CustomerHandoverJob(models.Model):
         its company."""
         if self.kind in LOG_KINDS:
             return {"company": self.company_id.id}
+        if self.kind in WIZARD_KINDS:
+            return {"package": (self.params or {}).get("name", "")}
         if self.handover_id:
             return {"handover": self.handover_id.id}
         if self.destruction_request_id:
@@ -577,6 +604,9 @@ class CustomerHandoverJob(models.Model):
             "an unexpected error; the server log holds the details")
         if not res_id:
             return reason
+        namer = getattr(self._worker(), f"_job_{self.kind}_record_name", None)
+        if namer:
+            return job.env._("%(name)s: %(reason)s", name=namer(job, res_id), reason=reason)
         record = self.env[STEP_MODELS[self.kind][1]].browse(res_id).exists()
         # sudo: the name of the record the job stopped on, which its user put into the step
         name = record.sudo().display_name if record else f"#{res_id}"
@@ -614,7 +644,7 @@ class CustomerHandoverJob(models.Model):
             "type": {"done": "success", "failed": "danger", "cancelled": "warning"}[outcome],
         })
         self._send_progress()
-        if outcome == "done" or not self._target() or self.kind in LOG_KINDS or self.kind in FINAL_KINDS:
+        if outcome == "done" or not self._target() or self.kind in LOG_KINDS + WIZARD_KINDS + FINAL_KINDS:
             # the step notes its own result; a cancelled import leaves no incoming handover to note it on; a company
             # keeps no chatter: its officers are told, and its log records the step
             return

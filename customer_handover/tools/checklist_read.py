@@ -25,14 +25,17 @@ def checklist_rows(path, keep=None):
 
     ``keep``: only the lines whose number it accepts; the sheet is streamed, so memory holds only those.
     """
+    return {number: row for number, row in iter_checklist_rows(path) if keep is None or keep(number)}
+
+
+def iter_checklist_rows(path):
+    """``(line number, (name, snapshot digest, excluded))`` of the checklist sheet, one row at a time (streamed)."""
     book = load_workbook(path, read_only=True)
     try:
-        rows = {}
         for row in book.worksheets[1].iter_rows(min_row=2, values_only=True):
-            if row and str(row[0] or "").isdigit() and (keep is None or keep(int(row[0]))):
-                rows[int(row[0])] = (row[NAME_COLUMN] or "",
-                                     snapshot_digest([row[column] for column in SNAPSHOT_COLUMNS]),
-                                     bool(row[EXCLUDED_COLUMN]))
-        return rows
+            if row and str(row[0] or "").isdigit():
+                yield int(row[0]), (row[NAME_COLUMN] or "",
+                                    snapshot_digest([row[column] for column in SNAPSHOT_COLUMNS]),
+                                    bool(row[EXCLUDED_COLUMN]))
     finally:
         book.close()

@@ -8,6 +8,7 @@ from . import customer_handover_package_export
 from . import customer_handover_import
 from . import customer_handover_import_line
 from . import customer_handover_import_mapping
+from . import customer_handover_import_background
 from . import customer_data_request_enter
 from . import customer_data_request_refuse
 from . import customer_handover_notify

@@ -15,7 +15,6 @@ from ..models.customer_handover_incoming_import import BATCH, package_customers,
 from ..models.customer_handover_job import ACTIVE_STATES
 from ..models.handover_access import MANAGER, OFFICER, has_group_in_company
 from ..tools import transfer_package as tp
-from ..tools.checklist_read import checklist_rows
 
 WIZARD_STEP_FIELDS = (
     "plain_package", "state", "sender", "fingerprint", "signer_pinned", "handover_reference", "export_number",
@@ -56,7 +55,8 @@ class CustomerHandoverImport(models.TransientModel):
     package_recipient = fields.Char(related="company_id.handover_package_recipient")
     has_package_key = fields.Boolean(compute="_compute_has_package_key")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
-    state = fields.Selection([("upload", "Upload"), ("preview", "Preview"), ("done", "Imported")],
+    state = fields.Selection([("upload", "Upload"), ("previewing", "Previewing"), ("preview", "Preview"),
+                              ("done", "Imported")],
                              default="upload", required=True, readonly=True)
     sender = fields.Char(string="Transferring Company", readonly=True)
     fingerprint = fields.Char(string="Sender's Key Fingerprint (SHA-256)", readonly=True)
@@ -109,7 +109,7 @@ class CustomerHandoverImport(models.TransientModel):
         """Mark the wizards of the imports running in the background, and their previews, as used just now."""
         # sudo: the autovacuum asks which wizards the running imports read; only their ids are read
         jobs = self.env["customer.handover.job"].sudo().search(
-            [("kind", "=", "import"), ("state", "in", ACTIVE_STATES)])
+            [("kind", "in", ("preview", "import")), ("state", "in", ACTIVE_STATES)])
         ids = [job.params["wizard"] for job in jobs]
         if ids:
             for table, column in (("customer_handover_import", "id"), ("customer_handover_import_line", "wizard_id")):
@@ -118,6 +118,9 @@ class CustomerHandoverImport(models.TransientModel):
 
     def write(self, vals):
         # Another package, or another way to decrypt it, is decrypted and previewed again from the start.
+        if {"package_file", "decrypt_with", "checklist_file", "passphrase"} & set(vals):
+            for wizard in self:
+                wizard._check_idle()
         reset = {}
         if {"package_file", "decrypt_with"} & set(vals):
             reset = {"plain_package": False, "state": "upload"}
@@ -125,7 +128,12 @@ class CustomerHandoverImport(models.TransientModel):
             reset = {"state": "upload"}
         if reset:
             # reset first: a passphrase sent with the package decrypts it as the values are written
-            self._step_write(reset)
+            self._step_write({**reset, "background": False})
+            # the preview of the package before is no preview of this one: an import would read its lines
+            self.env.cr.execute(SQL("DELETE FROM customer_handover_import_line WHERE wizard_id = ANY(%s)", self.ids))
+            self.mapping_ids.unlink()
+            self.env["customer.handover.import.line"].invalidate_model()
+            self.invalidate_recordset(["line_ids"])
         return super().write(vals)
 
     def _step_write(self, values):
@@ -146,34 +154,50 @@ class CustomerHandoverImport(models.TransientModel):
         return self._reopen()
 
     def action_preview(self):
-        """Decrypt and check the package, then show what the import would do; nothing is written yet."""
+        """Decrypt the package and read its manifest, then show what the import would do; nothing is written yet.
+
+        A package above the threshold is previewed in the background (the form shows the progress); a smaller one is
+        checked whole and previewed at once.
+        """
         self.ensure_one()
         self._check_importer()
-        with self._opened() as (result, folder, checklist):
-            self._write_facts(result)
-            if not self.signer_pinned and not self.confirm_signer:
-                return self._reopen()
-            self._check_not_imported(result)
-            self._build_preview(folder, result.version, checklist)
+        self._check_idle()
+        result = self._peeked()
+        self._write_facts(result)
+        if not self.signer_pinned and not self.confirm_signer:
+            return self._reopen()
+        self._check_not_imported(result)
+        if self.customer_count > self.env["customer.handover.job"]._threshold():
+            self._preview_in_background(result)
+            return self._reopen()
+        self._step_write({"background": False})
+        with self._opened() as (result, folder, _checklist):
+            self._build_preview(folder, result.version)
         return self._reopen()
 
     def action_import(self):
         """Import the previewed package: all of it in one step, or nothing."""
         self.ensure_one()
         self._check_importer()
+        self._check_idle()
         previewed = self.env["customer.handover.import.line"].search_count([("wizard_id", "=", self.id)], limit=1)
         if self.state == "preview" and self.confirm_signer and not self.signer_pinned and not previewed:
             # the customers were held back until the key was confirmed: show them before anything is imported
             return self.action_preview()
         if self.state != "preview" or not (self.signer_pinned or self.confirm_signer) or not previewed:
             raise UserError(self.env._("Preview the package before importing it."))
+        if self.background:
+            # the preview's job checked the package whole; its manifest, read again, says what is imported
+            result = self._peeked()
+            self._check_not_imported(result)
+            if not self.signer_pinned:
+                self.env["customer.handover.trusted.signer"]._pin(self.company_id, result.company, result.fingerprint)
+            return self._import_in_background(result, self._resolve_mappings())
         with self._opened() as (result, folder, checklist):
             self._check_not_imported(result)
             if not self.signer_pinned:
                 self.env["customer.handover.trusted.signer"]._pin(self.company_id, result.company, result.fingerprint)
             mappings = self._resolve_mappings()
-            if self.background:
-                return self._import_in_background(result, mappings)
             try:
                 with self.env.cr.savepoint():
                     incoming = self.env["customer.handover.incoming"]._import_package(
@@ -197,11 +221,7 @@ class CustomerHandoverImport(models.TransientModel):
 
     def _import_in_background(self, result, mappings):
         """Queue the import of a large package; the wizard keeps the decrypted package for its batches."""
-        if self.decrypt_with == "key":
-            with tempfile.TemporaryFile() as plain:
-                self._decrypt_into(plain)
-                plain.seek(0)
-                self._step_write({"plain_package": base64.b64encode(plain.read())})
+        self._keep_plain()
         job = self.env["customer.handover.incoming"]._import_start(
             self, result, base64.b64decode(self.package_file), mappings)
         self._step_write({"incoming_id": job.incoming_id.id})
@@ -245,23 +265,36 @@ class CustomerHandoverImport(models.TransientModel):
             plain.seek(0)
             self._step_write({"plain_package": base64.b64encode(plain.read()), "state": "upload"})
 
-    @contextlib.contextmanager
-    def _plain_archive(self):
-        """The decrypted package kept for the background import, opened as a zip without reading it whole.
+    def _keep_plain(self):
+        """Keep the decrypted package for the background steps (one for a passphrase is kept already)."""
+        if self.decrypt_with == "key" and not self._has_plain():
+            with tempfile.TemporaryFile() as plain:
+                self._decrypt_into(plain)
+                plain.seek(0)
+                self._step_write({"plain_package": base64.b64encode(plain.read())})
 
-        A background batch reads the zip's directory and the members it needs (evidence files, the data at the end)
-        from the attachment store's file, so neither its time nor its memory grows with the package.
+    @contextlib.contextmanager
+    def _plain_file(self):
+        """The decrypted package kept for the background preview and import, as a binary file, not read whole.
+
+        A background batch reads the zip's directory and the members it needs (evidence files, the data) from the
+        attachment store's file, so neither its time nor its memory grows with the package.
         """
         self.ensure_one()
-        # sudo: the decrypted package this wizard keeps for its own import, which the job's user started
-        attachment = self.env["ir.attachment"].sudo().search([
-            ("res_model", "=", self._name), ("res_field", "=", "plain_package"), ("res_id", "=", self.id)], limit=1)
+        attachment = self._plain_attachment()
         if not attachment:
             raise UserError(self.env._("The decrypted package is gone: cancel this import and import the package "
                                        "again."))
-        source = attachment._full_path(attachment.store_fname) if attachment.store_fname else io.BytesIO(
-            attachment.raw)
-        with zipfile.ZipFile(source) as archive:
+        if attachment.store_fname:
+            with open(attachment._full_path(attachment.store_fname), "rb") as source:
+                yield source
+        else:
+            yield io.BytesIO(attachment.raw)
+
+    @contextlib.contextmanager
+    def _plain_archive(self):
+        """The decrypted package kept for the background steps, opened as a zip (``_plain_file``)."""
+        with self._plain_file() as source, zipfile.ZipFile(source) as archive:
             yield archive
 
     def _decrypt_into(self, plain, passphrase=None):
@@ -286,18 +319,67 @@ class CustomerHandoverImport(models.TransientModel):
             if problem:
                 raise UserError(self._problem_text(problem))
 
-    @contextlib.contextmanager
-    def _opened(self):
-        """Check the decrypted package again and open it into a temporary folder: (result, folder, checklist)."""
+    def _peeked(self):
+        """Decrypt the package (or take the decrypted one kept for the background) and read its manifest only: its
+        facts, its signature, the pin and the checklist it delivers. Quick whatever its size; refuses as
+        ``_opened``."""
+        pinned = self._pinned_now()
+        with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist, tempfile.TemporaryFile() as plain:
+            checklist.write(base64.b64decode(self.checklist_file))
+            checklist.flush()
+            kept = self._has_plain()
+            if kept:
+                with self._plain_file() as source:
+                    shutil.copyfileobj(source, plain)
+            else:
+                self._decrypt_into(plain)
+            plain.flush()
+            result = tp.peek_plain(plain, fingerprint=pinned, checklist=checklist.name)
+            if not kept and (result.counts or {}).get("customers", 0) > self.env["customer.handover.job"]._threshold():
+                # a package for the background: kept decrypted now, for its steps, rather than decrypted again
+                plain.seek(0)
+                self._step_write({"plain_package": base64.b64encode(plain.read())})
+        self._check_result(result)
+        return result
+
+    def _pinned_now(self):
+        """The fingerprints pinned for the company, with the one an officer confirms; refuses a package not ready."""
         if not self.package_file or not self.checklist_file:
             raise UserError(self.env._("Upload the transfer package and the signed checklist workbook."))
-        if self.decrypt_with == "passphrase" and not self.plain_package:
+        if self.decrypt_with == "passphrase" and not self._has_plain():
             raise UserError(self.env._("Enter the passphrase of the package."))
         pinned = self.env["customer.handover.trusted.signer"]._pinned(self.company_id)
         if self.confirm_signer and self.fingerprint:
             if not self.env.user.has_group(OFFICER):
                 raise AccessError(self.env._("Only a data-protection officer can pin a sender's key."))
             pinned.add(self.fingerprint)
+        return pinned
+
+    def _plain_attachment(self):
+        # sudo: the decrypted package this wizard keeps for its own preview and import, which its user started
+        return self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", self._name), ("res_field", "=", "plain_package"), ("res_id", "=", self.id)], limit=1)
+
+    def _has_plain(self):
+        """Whether the decrypted package is kept, without reading it."""
+        return bool(self._plain_attachment())
+
+    def _check_result(self, result):
+        """Refuse a package that is not valid, save one an officer may pin."""
+        if result.status == "unknown_key":
+            if not self.env.user.has_group(OFFICER):
+                raise UserError(self.env._(
+                    "The package is signed by the key %(fingerprint)s, which is not pinned for %(company)s: a "
+                    "data-protection officer compares it with the fingerprint the transferring company gave and "
+                    "pins it.", fingerprint=result.fingerprint, company=self.company_id.name,
+                ))
+        elif not result.valid:
+            raise UserError(self._problem_text(result.problems[0]))
+
+    @contextlib.contextmanager
+    def _opened(self):
+        """Check the decrypted package again and open it into a temporary folder: (result, folder, checklist)."""
+        pinned = self._pinned_now()
         folder = tempfile.mkdtemp(prefix="customer-handover-import-")
         try:
             checklist = os.path.join(folder, "checklist.xlsx")
@@ -312,15 +394,7 @@ class CustomerHandoverImport(models.TransientModel):
                 plain.flush()
                 result = tp.open_plain(plain, fingerprint=pinned, checklist=checklist,
                                        out=os.path.join(folder, "package"))
-            if result.status == "unknown_key":
-                if not self.env.user.has_group(OFFICER):
-                    raise UserError(self.env._(
-                        "The package is signed by the key %(fingerprint)s, which is not pinned for %(company)s: a "
-                        "data-protection officer compares it with the fingerprint the transferring company gave and "
-                        "pins it.", fingerprint=result.fingerprint, company=self.company_id.name,
-                    ))
-            elif not result.valid:
-                raise UserError(self._problem_text(result.problems[0]))
+            self._check_result(result)
             yield result, os.path.join(folder, "package"), checklist
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -381,17 +455,11 @@ class CustomerHandoverImport(models.TransientModel):
 
     # ------------------------------------------------------------------------------------------ preview
 
-    def _build_preview(self, folder, version, checklist):
-        """One line per customer with its match, and the purposes and policies the company lacks.
-
-        Above the threshold the import runs in the background: each line also keeps the customer as the package
-        gives it and its row of the signed checklist, which its batches read.
-        """
+    def _build_preview(self, folder, version):
+        """One line per customer with its match, and the purposes and policies the company lacks, at once: a package
+        up to the threshold (a larger one is previewed in the background, customer_handover_import_background)."""
         self.line_ids.unlink()
         self.mapping_ids.unlink()
-        background = self.customer_count > self.env["customer.handover.job"]._threshold()
-        self._step_write({"background": background})
-        rows = checklist_rows(checklist) if background else {}
         seen = {"line": {}, "vat": {}, "ref": {}}
         sensitive, purposes, policies = [], {}, {}
         for batch in split_every(BATCH, package_customers(folder)):
@@ -421,12 +489,8 @@ class CustomerHandoverImport(models.TransientModel):
                     "first: a data-protection officer imports it.", line=sensitive[0],
                 ))
             matches = self.env["res.partner"]._handover_match(batch, self.company_id)
-            with evidence_step("customer.handover.import.line", "payload"):
-                self.env["customer.handover.import.line"].create([
-                    {**self._preview_line(customer, matches.get(customer["line"])),
-                     **({"payload": {"customer": customer, "row": rows.get(customer["line"])}} if background else {})}
-                    for customer in batch
-                ])
+            self.env["customer.handover.import.line"].create([
+                self._preview_line(customer, matches.get(customer["line"])) for customer in batch])
             release(self.env)
         self._step_write({"match_count": self.env["customer.handover.import.line"].search_count(
             [("wizard_id", "=", self.id), ("partner_id", "!=", False)])})

@@ -16,11 +16,12 @@ class CustomerHandoverImportLine(models.TransientModel):
     _transient_max_hours = 1.0  # as its wizard's
     _order = "line_number"
 
-    wizard_id = fields.Many2one("customer.handover.import", required=True, ondelete="cascade")
-    line_number = fields.Integer(string="Line", readonly=True)
+    # indexed: a background preview looks for each batch's customers among the lines earlier batches made
+    wizard_id = fields.Many2one("customer.handover.import", required=True, ondelete="cascade", index=True)
+    line_number = fields.Integer(string="Line", readonly=True, index=True)
     name = fields.Char(readonly=True)
-    vat = fields.Char(string="Tax ID", readonly=True)
-    ref = fields.Char(string="Reference", readonly=True)
+    vat = fields.Char(string="Tax ID", readonly=True, index="btree_not_null")
+    ref = fields.Char(string="Reference", readonly=True, index="btree_not_null")
     email = fields.Char(readonly=True)
     phone = fields.Char(readonly=True)
     sensitive = fields.Boolean(readonly=True)

@@ -200,6 +200,32 @@ def test_memory_stays_flat_and_opening_is_no_slower_than_building(tmp_path, comp
 # ------------------------------------------------------------------------------------------------ tampering
 
 
+def test_a_peek_reads_the_manifest_only_and_the_check_reads_everything(package, receiver, company, tmp_path):
+    """The import's request peeks (its signature, pin and checklist, whatever the package's size); its background
+    preview checks the whole package first: a changed member passes the peek, never the check. Neither writes."""
+    parts = members(package, receiver)
+    parts["data.json"] = parts["data.json"].replace(b"1", b"7", 1)
+    pinned = ck.fingerprint(company[1])
+    checklist = receiver[0] / "checklist.xlsx"
+
+    def plain(path):
+        return io.BytesIO(pyrage.decrypt(path.read_bytes(), tp.load_identities(identity(receiver))))
+
+    forged = repacked(package, receiver, parts)
+    before = set(os.listdir(forged.parent))
+    peeked = tp.peek_plain(plain(forged), fingerprint=pinned, checklist=checklist)
+    assert (peeked.status, peeked.handover, peeked.counts["customers"]) == ("valid", "HO-2026-0001", 3)
+    checked = tp.check_plain(plain(forged), fingerprint=pinned, checklist=checklist)
+    assert checked.status == "invalid" and "member_changed" in [problem.code for problem in checked.problems]
+    assert tp.check_plain(plain(package), fingerprint=pinned, checklist=checklist).status == "valid"
+    # the peek still checks the signature, the pin and the checklist delivered
+    assert tp.peek_plain(plain(package), fingerprint=None, checklist=checklist).status == "unknown_key"
+    other = tmp_path / "other.xlsx"
+    other.write_bytes(CHECKLIST + b"\0")
+    assert tp.peek_plain(plain(package), fingerprint=pinned, checklist=other).status == "invalid"
+    assert set(os.listdir(forged.parent)) == before, "nothing written"
+
+
 @pytest.mark.parametrize("member", ["data.json", "customers.xlsx", "evidence"])
 def test_a_changed_member_is_named_and_nothing_is_written(package, receiver, company, member, capsys):
     parts = members(package, receiver)

@@ -70,9 +70,16 @@ class BackgroundImportFixture(ImportFixture):
         return self.env["res.partner"].with_user(user or self.manager_b).with_company(self.company_b).search(
             [("email", "in", self._emails())])
 
-    def _start(self, package=None, user=None):
+    def _previewed(self, user=None, package=None):
+        """A package above the threshold previewed: queued by the request, then its job run as the cron runs it."""
         wizard = self._preview(user, package=package or self.big_package)
-        self.assertTrue(wizard.background)
+        self.assertEqual((wizard.state, wizard.background), ("previewing", True))
+        self._run()
+        self.assertEqual(wizard.state, "preview")
+        return wizard
+
+    def _start(self, package=None, user=None):
+        wizard = self._previewed(user, package=package)
         wizard.action_import()
         return wizard.incoming_id, wizard.incoming_id.job_ids
 
@@ -163,7 +170,7 @@ class TestBackgroundImport(BackgroundImportFixture, HandoverCase):
     def test_the_batches_read_the_decrypted_package_as_a_file(self):
         """Each batch opens the decrypted package in the attachment store and reads only what it needs: neither its
         time nor its memory grows with the package (reading it whole in every batch made an import quadratic)."""
-        wizard = self._preview(package=self.big_package)
+        wizard = self._previewed()
         wizard.action_import()
         attachment = self.env["ir.attachment"].sudo().search([
             ("res_model", "=", wizard._name), ("res_field", "=", "plain_package"), ("res_id", "=", wizard.id)])
@@ -180,6 +187,9 @@ class TestBackgroundImport(BackgroundImportFixture, HandoverCase):
         extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 50)]
         package = build_package(self.export, recipient=self.recipient, extra=extra)
         _incoming, job = self._start(package=package)
+        # the batches' environment, held: Odoo reuses it while it lives, and reads its companies once (else whether a
+        # batch reads them again depends on when Python collects it)
+        batch_env = job._as_user().env  # noqa: F841
         counts = []
         for size in (5, 10):
             self.env["ir.config_parameter"].set_param(BATCH_PARAM, size)
@@ -285,6 +295,7 @@ class TestBackgroundImportRpc(RpcMixin, BackgroundImportFixture, HandoverCase, H
         wizard = self._wizard(package=self.big_package)
         self._refused("ch_user_b2", "customer.handover.import", "action_preview", [wizard.ids])
         wizard.action_preview()
+        self._run()
         self._refused("ch_user_b2", "customer.handover.import", "action_import", [wizard.ids])
         self.assertFalse(wizard.incoming_id)
         # a forged customer in the preview is refused: the batches import what the package says only

@@ -52,7 +52,7 @@ from .format import (
     PackageError,
 )
 from .json_limits import parse_json
-from .opener import decrypt_package, default_out, open_package, open_plain, sha256_file
+from .opener import check_plain, decrypt_package, default_out, open_package, open_plain, peek_plain, sha256_file
 from .problems import EXIT_CODES, MESSAGES, TRUST, UNREADABLE, OpenResult, Problem
 from .reader import iter_data
 from .workbook import ADDRESS_KEYS

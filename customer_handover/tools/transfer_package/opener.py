@@ -69,6 +69,20 @@ def open_plain(plain, fingerprint=None, checklist=None, out=None, limits=None):
         return OpenResult(open_status([refused.problem]), problems=[refused.problem])
 
 
+def peek_plain(plain, fingerprint=None, checklist=None, limits=None):
+    """Read a decrypted package's manifest: its facts, its signature, the pin and the checklist it delivers.
+
+    A peek, quick whatever the package's size: neither the members' digests nor data.json are read, and nothing is
+    written. A package to be used is checked whole first (``check_plain``).
+    """
+    return _checked(plain, fingerprint, checklist, limits, digests=False)
+
+
+def check_plain(plain, fingerprint=None, checklist=None, limits=None):
+    """Check a decrypted package whole, as ``open_plain`` does, without writing its contents anywhere."""
+    return _checked(plain, fingerprint, checklist, limits, digests=True)
+
+
 def decrypt_package(path, plain, identity=None, passphrase=None, limits=None):
     """Decrypt the package at ``path`` into the binary file ``plain``; None, or the Problem that stopped it."""
     try:
@@ -78,15 +92,24 @@ def decrypt_package(path, plain, identity=None, passphrase=None, limits=None):
     return None
 
 
-def _check_plain(plain, pinned, checklist, out, limits):
+def _checked(plain, fingerprint, checklist, limits, digests):
+    pinned = {normalise_fingerprint(item) for item in _as_set(fingerprint)}
+    try:
+        return _check_plain(plain, pinned, checklist, None, limits or Limits(), digests)
+    except Refused as refused:
+        return OpenResult(open_status([refused.problem]), problems=[refused.problem])
+
+
+def _check_plain(plain, pinned, checklist, out, limits, digests=True):
+    """``out``: the folder the contents are written to when every check passed (None: nowhere)."""
     reader = Reader(plain, limits)
-    result = reader.check(pinned)
+    result = reader.check(pinned, digests)
     if checklist is not None and result.checklist_sha256:
         found = sha256_file(checklist)
         if found != result.checklist_sha256:
             result.problems.append(_checklist_problem(checklist, found, result))
     result.status = open_status(result.problems)
-    if result.status == "valid":
+    if result.status == "valid" and out:
         try:
             reader.extract(out)
         except FileExistsError as error:

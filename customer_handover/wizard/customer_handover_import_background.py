@@ -1,0 +1,269 @@
+import base64
+import json
+import tempfile
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, split_every
+
+from ..models.customer_handover_evidence_mixin import evidence_step
+from ..models.customer_handover_incoming_import import BATCH, package_key
+from ..models.customer_handover_job import ACTIVE_STATES, running_job_id
+from ..models.handover_access import OFFICER
+from ..tools import transfer_package as tp
+from ..tools.checklist_read import iter_checklist_rows
+
+
+class CustomerHandoverImport(models.TransientModel):
+    """The preview of a package above the threshold, in the background: checked whole once, then its customers in
+    bounded batches, each a transaction; the request only peeks at the manifest and queues it."""
+
+    _inherit = "customer.handover.import"
+
+    active_job_id = fields.Many2one(
+        "customer.handover.job", string="Running Step", compute="_compute_active_job",
+        help="The preview running in the background, or stopped on an error and waiting for its user.",
+    )
+    active_job_state = fields.Selection(
+        lambda self: self.env["customer.handover.job"]._fields["state"].selection, string="Running Step Status",
+        compute="_compute_active_job")
+    active_job_progress = fields.Float(string="Progress", compute="_compute_active_job")
+    active_job_text = fields.Char(string="Running Step Progress", compute="_compute_active_job")
+    active_job_time_left = fields.Char(string="Time Left", compute="_compute_active_job")
+    active_job_error = fields.Text(string="Running Step Error", compute="_compute_active_job")
+
+    @api.depends("state")
+    @api.depends_context("lang")
+    def _compute_active_job(self):
+        active = self._preview_jobs()
+        for wizard in self:
+            job = active.get(wizard.id, self.env["customer.handover.job"])
+            wizard.update({
+                "active_job_id": job.id, "active_job_state": job.state, "active_job_progress": job.progress,
+                "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
+                "active_job_error": job.error,
+            })
+
+    @api.depends("handover_reference", "package_number")
+    def _compute_display_name(self):
+        for wizard in self:
+            wizard.display_name = (f"{wizard.handover_reference} · {wizard.package_number}" if wizard.handover_reference
+                                   else self.env._("Import a Transfer Package"))
+
+    def action_job_continue(self):
+        """Let the preview that stopped on a customer go on without that customer (not imported, then listed as not
+        delivered)."""
+        self.ensure_one()
+        self._preview_job_or_fail().action_continue()
+        return self._reopen()
+
+    def action_job_cancel(self):
+        """Cancel the preview: its lines are removed in the background, and the package can be previewed again."""
+        self.ensure_one()
+        self._preview_job_or_fail().action_cancel()
+        return self._reopen()
+
+    # ------------------------------------------------------------------------------------------ starting
+
+    def _preview_in_background(self, result):
+        """Queue the preview of the peeked package ``result``; the user's rights, the pin and the package's manifest
+        were checked. The job checks the whole package first, then reads its customers a batch at a time."""
+        self._keep_plain()
+        self._step_write({"state": "previewing", "background": True})
+        self.line_ids.unlink()
+        self.mapping_ids.unlink()
+        self.env["customer.handover.job"]._start(self, "preview", SQL(
+            "SELECT generate_series(1, %s)", self.customer_count,
+        ), params={
+            "name": self.display_name, "wizard": self.id, "version": result.version,
+            "fingerprint": result.fingerprint, "purposes": {}, "policies": {},
+        })
+
+    def _check_idle(self):
+        """Refuse a second preview of a package while one runs or waits for its user (the job's lock calls it)."""
+        job = self._preview_jobs().get(self.id)
+        if job and job.id != running_job_id():
+            raise UserError(self.env._(
+                "The preview of %(package)s runs in the background (%(done)s of %(total)s): wait until it ends, or "
+                "cancel it.", package=self.display_name, done=job.done_count + job.skipped_count, total=job.total))
+
+    # ------------------------------------------------------------------------------------------ the job's steps
+
+    @api.model
+    def _job_preview_prepare(self, job):
+        """Check the whole package once, before any batch reads it: signature, pin, every digest, the counts and the
+        checklist it delivers. The request only read its manifest."""
+        wizard = self._job_preview_wizard(job)
+        with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist, wizard._plain_file() as plain:
+            checklist.write(base64.b64decode(wizard.checklist_file))
+            checklist.flush()
+            result = tp.check_plain(plain, fingerprint=job.params["fingerprint"], checklist=checklist.name)
+        if not result.valid:
+            raise UserError(wizard._problem_text(result.problems[0]))
+
+    @api.model
+    def _job_preview_batch(self, job, ids):
+        """Preview the package's customers at these positions: one line each, with its match and what the package
+        says of it; duplicates are looked for among the lines earlier batches made."""
+        wizard = self._job_preview_wizard(job)
+        with wizard._plain_archive() as archive:
+            customers = wizard._preview_read(archive, job, ids)
+        wizard._preview_customers(job, customers)
+
+    @api.model
+    def _job_preview_undo(self, job, ids):
+        """Remove the lines of as many customers: the newest, as the batches made them in the package's order."""
+        self.env.cr.execute(SQL(
+            "DELETE FROM customer_handover_import_line WHERE id IN (SELECT id FROM customer_handover_import_line "
+            "WHERE wizard_id = %s ORDER BY id DESC LIMIT %s)", job.params["wizard"], len(ids),
+        ))
+        self.invalidate_model(["line_ids"])
+
+    @api.model
+    def _job_preview_cancelled(self, job):
+        """The preview is undone: the package goes back to its upload, to be previewed again."""
+        wizard = self.browse(job.params["wizard"]).exists()
+        if wizard:
+            wizard.mapping_ids.unlink()
+            wizard._step_write({"state": "upload", "background": False})
+
+    @api.model
+    def _job_preview_done(self, job):
+        """The last step: each line's row of the signed checklist, the purposes and policies, the matches counted."""
+        wizard = self._job_preview_wizard(job)
+        wizard._preview_rows()
+        params = job.params
+        purposes, policies = params["purposes"], params["policies"]
+        wizard.env.cr.execute(SQL(
+            "SELECT count(*) FROM customer_handover_import_line WHERE wizard_id = %s AND partner_id IS NOT NULL",
+            wizard.id))
+        wizard._step_write({"match_count": wizard.env.cr.fetchone()[0], "state": "preview"})
+        version = params["version"]
+        self.env["customer.handover.import.mapping"].create(
+            wizard._mapping_lines("purpose", purposes, version) + wizard._mapping_lines("policy", policies, version))
+
+    @api.model
+    def _job_preview_record_name(self, job, position):
+        return self.env._("Customer %(position)s of the package", position=position)
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _preview_jobs(self):
+        """{wizard id: its active preview job}."""
+        if not self.ids:
+            return {}
+        self.env.cr.execute(SQL(
+            "SELECT (params->>'wizard')::int, id FROM customer_handover_job WHERE kind = 'preview' AND state IN %s "
+            "AND (params->>'wizard')::int = ANY(%s)", ACTIVE_STATES, self.ids,
+        ))
+        # sudo: the preview job of the user's own wizard (its record rule): its figures and error only
+        Job = self.env["customer.handover.job"].sudo()
+        return {wizard_id: Job.browse(job_id) for wizard_id, job_id in self.env.cr.fetchall()}
+
+    def _preview_job_or_fail(self):
+        job = self._preview_jobs().get(self.id)
+        if not job:
+            raise UserError(self.env._("No preview of this package runs in the background."))
+        return job.with_env(self.env)
+
+    @api.model
+    def _job_preview_wizard(self, job):
+        wizard = self.browse(job.params["wizard"]).exists()
+        if not wizard:
+            raise UserError(self.env._("The package's preview is gone (it is kept an hour after its last use): "
+                                       "cancel this preview and upload the package again."))
+        return wizard
+
+    def _preview_read(self, archive, job, positions):
+        """The customers of data.json at ``positions`` (ascending, from 1), as the package gives them.
+
+        Where the last batch stopped is kept in the job (``next``: the position and the byte offset of the next
+        customer's line), so a batch reads its own lines only (and those of a customer skipped just before it);
+        a batch that starts before that place (a retry) reads from the beginning.
+        """
+        position, offset = job.params.get("next") or (1, 0)
+        if position > positions[0]:
+            position, offset = 1, 0
+        wanted, last, customers = set(positions), positions[-1], []
+        with archive.open(tp.DATA) as data:
+            data.seek(offset)
+            if not offset:
+                offset = len(data.readline())  # the head: checked by the prepare step
+            while position <= last:
+                line = data.readline()
+                if not line or line.startswith(tp.DATA_MIDDLE):
+                    raise UserError(self.env._("The package holds fewer customers than its manifest counts."))
+                if position in wanted:
+                    body = line.rstrip(b"\n")
+                    customers.append(json.loads(body[:-1] if body.endswith(b",") else body))
+                offset += len(line)
+                position += 1
+        job._keep({"next": [position, offset]})
+        return customers
+
+    def _preview_customers(self, job, customers):
+        """The preview lines of ``customers``, refused as the preview at once refuses them."""
+        Line = self.env["customer.handover.import.line"]
+        seen = {"line": {}, "vat": {}, "ref": {}}
+        purposes, policies = dict(job.params["purposes"]), dict(job.params["policies"])
+        version = job.params["version"]
+        for customer in customers:
+            contact = customer["contact"]
+            for key, value in (("line", customer["line"]), ("vat", contact.get("vat")), ("ref", contact.get("ref"))):
+                if value and value in seen[key]:
+                    self._preview_duplicate(seen[key][value], customer["line"], key, value)
+                if value:
+                    seen[key][value] = customer["line"]
+            if customer["classification"].get("sensitivity") == "sensitive" and not self.env.user.has_group(OFFICER):
+                raise UserError(self.env._(
+                    "The package holds customers with sensitive personal information (PIPL Art. 28), line %(line)s "
+                    "first: a data-protection officer imports it.", line=customer["line"],
+                ))
+            for consent in customer["consents"]:
+                key = package_key(version, consent, "purpose")
+                if key:
+                    purposes.setdefault(key, {"name": consent.get("purpose")})
+            retention = customer["retention"]
+            key = package_key(version, retention, "policy") if retention.get("policy") else None
+            if key:
+                policies.setdefault(key, {**retention, "name": retention["policy"]})
+        # the same customer in an earlier batch: one query, on the lines' indexes
+        self.env.cr.execute(SQL(
+            "SELECT line_number, vat, ref FROM customer_handover_import_line WHERE wizard_id = %s AND "
+            "(line_number = ANY(%s) OR vat = ANY(%s) OR ref = ANY(%s)) ORDER BY line_number LIMIT 1",
+            self.id, list(seen["line"]), list(seen["vat"]), list(seen["ref"]),
+        ))
+        row = self.env.cr.fetchone()
+        if row:
+            number, vat, ref = row
+            key, value = next((key, value) for key, value in (("line", number), ("vat", vat), ("ref", ref))
+                              if value in seen[key])
+            self._preview_duplicate(number, seen[key][value], key, value)
+        job._keep({"purposes": purposes, "policies": policies})
+        matches = self.env["res.partner"]._handover_match(customers, self.company_id)
+        with evidence_step("customer.handover.import.line", "payload"):
+            Line.create([{**self._preview_line(customer, matches.get(customer["line"])),
+                          "payload": {"customer": customer, "row": None}} for customer in customers])
+
+    def _preview_duplicate(self, first, second, key, value):
+        raise UserError(self.env._(
+            "Lines %(first)s and %(second)s of the package are the same customer (same %(key)s %(value)s): the "
+            "package is refused; ask the transferring company for a corrected one.",
+            first=first, second=second, key=key, value=value,
+        ))
+
+    def _preview_rows(self):
+        """Give each line its row of the signed checklist, which the import's batches compare it with: the sheet is
+        streamed once, and written a chunk at a time."""
+        with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist:
+            checklist.write(base64.b64decode(self.checklist_file))
+            checklist.flush()
+            for chunk in split_every(BATCH, iter_checklist_rows(checklist.name)):
+                self.env.cr.execute(SQL(
+                    "UPDATE customer_handover_import_line AS line "
+                    "SET payload = jsonb_set(line.payload, '{row}', sheet.row_value::jsonb) "
+                    "FROM unnest(%s::int[], %s::text[]) AS sheet(number, row_value) "
+                    "WHERE line.wizard_id = %s AND line.line_number = sheet.number",
+                    [number for number, _row in chunk], [json.dumps(list(row)) for _number, row in chunk], self.id,
+                ))
+        self.env["customer.handover.import.line"].invalidate_model(["payload"])
