@@ -58,6 +58,19 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
     _immutable_fields = ()
     _evidence_create = False
 
+    @api.model
+    def _setup_complete(self):
+        """A model's evidence is every field its classes name, whichever extension of the model is loaded last.
+
+        Each ``_inherit`` of a model may add its own facts (``_evidence_fields``): the registry's class would keep the
+        last one's tuple only, and a fact named by an earlier extension alone would lose its guard.
+        """
+        result = super()._setup_complete()
+        cls = type(self)
+        cls._evidence_fields = tuple(dict.fromkeys(
+            name for klass in reversed(cls.__mro__) for name in vars(klass).get("_evidence_fields", ())))
+        return result
+
     @api.model_create_multi
     def create(self, vals_list):
         unlocked = _UNLOCKED.get()
