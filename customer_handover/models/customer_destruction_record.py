@@ -79,8 +79,9 @@ class CustomerDestructionRecord(models.Model):
         return customers, (rows[0][1] or {}) if rows else {}
 
     @api.model
-    def _certificate_rows(self, request_id, chunk=2000):
-        """The certificate's rows of a request, read in chunks by SQL: the memory holds one chunk."""
+    def _certificate_rows(self, request_id, bases, chunk=2000):
+        """The certificate's rows of a request, read in chunks by SQL: the memory holds one chunk. ``bases``: the
+        label of each basis, in the certificate's language."""
         last = 0
         while True:
             rows = self.env.execute_query(SQL(
@@ -92,6 +93,6 @@ class CustomerDestructionRecord(models.Model):
                 return
             for id_, initials, email_hash, phone_hash, categories, basis, counts, destroyed_on in rows:
                 yield {"initials": initials or "", "email_hash": email_hash or "", "phone_hash": phone_hash or "",
-                       "categories": (categories or "").split(","), "basis": basis or "", "counts": counts or {},
-                       "destroyed_on": destroyed_on}
+                       "categories": (categories or "").split(","), "basis": bases.get(basis, basis or ""),
+                       "counts": counts or {}, "destroyed_on": destroyed_on}
                 last = id_

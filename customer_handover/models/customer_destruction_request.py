@@ -207,11 +207,13 @@ class CustomerDestructionRequest(models.Model):
         ended = fields.Datetime.now()
         records = self.env["customer.destruction.record"]
         count, counts = records._run_totals(self.id)
+        # the certificate says the basis as its reader reads it, in the company's language, as its other texts
+        bases = dict(self._fields["basis"]._description_selection(self.company_id._handover_lang_env()))
         certificate = self.company_id.with_env(job.env)._handover_destruction_certificate(
-            {"request": self.name, "basis": self.basis, "requested_by": self.requested_by_id.name,
+            {"request": self.name, "basis": bases[self.basis], "requested_by": self.requested_by_id.name,
              "approved_by": self.approved_by_id.name, "started": self.run_started_on, "ended": ended,
              "customers": count, "counts": counts, "run": str(job.id)},
-            records._certificate_rows(self.id),
+            records._certificate_rows(self.id, bases),
         )
         self._step({
             "state": "done", "run_ended_on": ended, "certificate_file": base64.b64encode(certificate["data"]),

@@ -153,6 +153,9 @@ class TestDestruction(DestructionCase):
         certificate = dc.read_certificate(io.BytesIO(data))
         self.assertEqual([row["email_hash"] for row in certificate.rows], [record.email_hash])
         self.assertEqual(certificate.cover["request"], request.name)
+        basis = dict(request._fields["basis"]._description_selection(self.env))[request.basis]
+        self.assertEqual((certificate.cover["basis"], certificate.rows[0]["basis"]), (basis, basis),
+                         "the certificate names the basis as a reader reads it, not by its code")
         events = self.env["customer.handover.event"].search([("company_id", "=", self.company_a.id)]).mapped("event")
         for code in ("destruction_requested", "destruction_approved", "customers_destroyed", "destruction_done"):
             self.assertIn(code, events)
