@@ -68,6 +68,8 @@ class CustomerDestructionRequest(models.Model):
     approved_on = fields.Datetime(readonly=True)
     refused_by_id = fields.Many2one("res.users", readonly=True)
     refused_on = fields.Datetime(readonly=True)
+    can_approve = fields.Boolean(compute="_compute_can_approve",
+                                 help="Whether you may approve it: it is requested, and not by you (four eyes).")
     run_started_on = fields.Datetime(readonly=True)
     run_ended_on = fields.Datetime(readonly=True)
     data_request_id = fields.Many2one("customer.data.request", string="Deletion Request", readonly=True)
@@ -86,6 +88,13 @@ class CustomerDestructionRequest(models.Model):
     certificate_filename = fields.Char(readonly=True)
     certificate_sha256 = fields.Char(string="Certificate SHA-256", readonly=True)
     certificate_fingerprint = fields.Char(string="Signed With", readonly=True)
+
+    @api.depends("state", "requested_by_id")
+    @api.depends_context("uid")
+    def _compute_can_approve(self):
+        # Only what the form offers: action_approve refuses the requester whatever the form shows.
+        for request in self:
+            request.can_approve = request.state == "requested" and request.requested_by_id != self.env.user
 
     @api.depends("partner_ids", "hold_ids", "record_ids", "job_ids.done_count")
     def _compute_counts(self):

@@ -180,6 +180,21 @@ class TestDestruction(DestructionCase):
         self.assertEqual(partner.name, NAME)
         self.assertFalse(self.env["customer.handover.job"].search([("destruction_request_id", "=", request.id)]))
 
+    def test_approve_is_offered_to_an_officer_other_than_the_requester(self):
+        Request = self.env["customer.destruction.request"]
+        request = Request.with_user(self.officer).create({"partner_ids": [(6, 0, self._customer().ids)],
+                                                          "basis": "retention_expired"})
+        self.assertFalse(request.can_approve, "a draft is requested first")
+        request.action_request()
+        self.assertFalse(request.with_user(self.officer).can_approve, "the requester is not offered Approve")
+        self.assertTrue(request.with_user(self.officer_2).can_approve, "a second officer is")
+        proposal = Request._propose(self.company_a, self._customer("Li Lei", "li.lei@example.cn").ids,
+                                    "retention_expired", "retention", requested=True)
+        for officer in (self.officer, self.officer_2):
+            self.assertTrue(proposal.with_user(officer).can_approve, "the system's proposal: any one officer")
+        request.with_user(self.officer_2).action_approve()
+        self.assertFalse(request.with_user(self.officer_2).can_approve, "approved once")
+
     def test_held_customers_are_listed_with_their_reason_and_left_alone(self):
         held = self._customer("Held Customer", "held@example.cn")
         held.sudo().write({"legal_hold": True, "legal_hold_reason": "Court case 42"})

@@ -13,6 +13,10 @@ registry.category("web_tour.tours").add("customer_destruction_request_tour", {
         },
         { content: "request", trigger: "button[name=action_request]", run: "click" },
         { content: "requested", trigger: state("Requested") },
+        {
+            content: "its requester is not offered Approve (four eyes), but may still refuse it",
+            trigger: ".o_form_view:has(button[name=action_refuse]):not(:has(button[name=action_approve]))",
+        },
         { content: "who is held back", trigger: ".o_notebook a:contains(Held Back)", run: "click" },
         { content: "and why", trigger: ".o_field_widget[name=hold_ids] td:contains(On legal hold)" },
     ],
