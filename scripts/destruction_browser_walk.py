@@ -129,9 +129,10 @@ def walk(base, ids):
 def certificate(env, request_id, folder):
     """Write the run's certificate to ``folder``; its path and the fingerprint to pin."""
     request = env["customer.destruction.request"].browse(int(request_id))
-    path = os.path.join(folder, request.certificate_filename)
+    attachment = request.certificate_attachment_id  # read as the system: officers download it through its step
+    path = os.path.join(folder, attachment.name)
     with open(path, "wb") as out:
-        out.write(base64.b64decode(request.certificate_file))
+        out.write(attachment.raw)
     return path, request.certificate_fingerprint, request.record_count, request.state
 
 

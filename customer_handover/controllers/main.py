@@ -35,5 +35,12 @@ class CustomerHandoverController(http.Controller):
         attachment = request.env["customer.data.request"].browse(request_id)._copy_attachment()
         return self._send(attachment)
 
+    @http.route("/customer_handover/destruction/<int:request_id>/certificate", type="http", auth="user",
+                methods=["GET"])
+    def download_destruction_certificate(self, request_id):
+        """Serve a destruction run's signed certificate to an officer of the request's company, logged."""
+        attachment = request.env["customer.destruction.request"].browse(request_id)._certificate_attachment()
+        return self._send(attachment)
+
     def _send(self, attachment):
         return request.env["ir.binary"]._get_stream_from(attachment).get_response(as_attachment=True)

@@ -1,5 +1,3 @@
-import base64
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
@@ -30,9 +28,10 @@ HOLDS = [
 OPEN_HANDOVER_STATES = ("draft", "confirmed", "in_progress", "verified", "signed")
 REQUEST_FACTS = (
     "name", "company_id", "origin", "state", "requested_by_id", "requested_on", "approved_by_id",
-    "approved_on", "refused_by_id", "refused_on", "run_started_on", "run_ended_on", "certificate_file",
-    "certificate_filename", "certificate_sha256", "certificate_fingerprint", "data_request_id", "handover_id",
+    "approved_on", "refused_by_id", "refused_on", "run_started_on", "run_ended_on", "certificate_attachment_id",
+    "certificate_sha256", "certificate_fingerprint", "data_request_id", "handover_id",
 )
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class CustomerDestructionRequest(models.Model):
@@ -84,8 +83,8 @@ class CustomerDestructionRequest(models.Model):
                                       help="Customers another document keeps: restricted instead of destroyed.")
     progress_text = fields.Char(compute="_compute_counts")
     run_error = fields.Text(compute="_compute_counts", help="Why the run stopped, naming the customer.")
-    certificate_file = fields.Binary(string="Certificate", attachment=True, readonly=True)
-    certificate_filename = fields.Char(readonly=True)
+    # Evidence, served by its step only (``_certificate_attachment``): officers of the company download it, logged.
+    certificate_attachment_id = fields.Many2one("ir.attachment", string="Certificate", readonly=True)
     certificate_sha256 = fields.Char(string="Certificate SHA-256", readonly=True)
     certificate_fingerprint = fields.Char(string="Signed With", readonly=True)
 
@@ -185,6 +184,13 @@ class CustomerDestructionRequest(models.Model):
         self._check_officer()
         return self.job_ids.filtered(lambda job: job.state == "failed").action_continue()
 
+    def action_download_certificate(self):
+        """Download the signed certificate through its step, which checks the officer and logs each download."""
+        self.ensure_one()
+        self._check_certificate()
+        return {"type": "ir.actions.act_url", "url": f"/customer_handover/destruction/{self.id}/certificate",
+                "target": "self"}
+
     def action_open_records(self):
         self.ensure_one()
         return {
@@ -224,14 +230,25 @@ class CustomerDestructionRequest(models.Model):
              "customers": count, "counts": counts, "run": str(job.id)},
             records._certificate_rows(self.id, bases),
         )
+        # the certificate is evidence: never changed, renamed or deleted, and read through its step only
+        attachment = self.env["ir.attachment"]._keep_handover_evidence([{
+            "name": f"{self.name.replace('/', '-')}-certificate.xlsx", "raw": certificate["data"],
+            "res_model": self._name, "res_id": self.id, "company_id": self.company_id.id, "mimetype": XLSX,
+        }])
         self._step({
-            "state": "done", "run_ended_on": ended, "certificate_file": base64.b64encode(certificate["data"]),
-            "certificate_filename": f"{self.name.replace('/', '-')}-certificate.xlsx",
+            "state": "done", "run_ended_on": ended, "certificate_attachment_id": attachment.id,
             "certificate_sha256": certificate["digest"], "certificate_fingerprint": certificate["fingerprint"],
         }, "destruction_done", {"records": count, "digest": certificate["digest"],
                                 "fingerprint": certificate["fingerprint"]})
-        # the certificate is evidence: never changed, renamed or deleted, whoever asks
-        self.env["ir.attachment"]._mark_handover_evidence(self, "certificate_file")
+
+    def _certificate_attachment(self):
+        """The run's certificate, for an officer of the request's company; each download is logged."""
+        self.ensure_one()
+        attachment = self._check_certificate()
+        self.env["customer.handover.event"]._append_for(
+            self, "destruction_certificate_downloaded", {"attachment": attachment.id})
+        # sudo: nobody reads the certificate directly; the user was checked as an officer of the request's company
+        return attachment.sudo()
 
     def _check_idle(self):
         """Refuse a second run of this request while one is active (the job's lock asks)."""
@@ -290,6 +307,15 @@ class CustomerDestructionRequest(models.Model):
                 "%(count)s customers of %(request)s are already destroyed (for example %(partner)s): take them out "
                 "of the request.", count=count, request=self.name,
                 partner=self.env["res.partner"].browse(first).with_context(active_test=False).display_name))
+
+    def _check_certificate(self):
+        self.check_access("read")
+        self._check_officer()
+        attachment = self.certificate_attachment_id
+        if not attachment:
+            raise UserError(self.env._("%(request)s has no certificate yet: its run signs one when it ends.",
+                                       request=self.name))
+        return attachment
 
     def _check_officer(self):
         for company in self.company_id or self.env.company:

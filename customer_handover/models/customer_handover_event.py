@@ -106,6 +106,7 @@ EVENTS = [
     ("customers_destroyed", "Customers destroyed"),
     ("customers_restricted", "Customers restricted instead of destroyed"),
     ("destruction_done", "Destruction run done, certificate signed"),
+    ("destruction_certificate_downloaded", "Destruction certificate downloaded"),
 ]
 
 

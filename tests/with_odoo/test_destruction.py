@@ -1,4 +1,5 @@
 import base64
+import hashlib
 import io
 from unittest.mock import patch
 
@@ -147,7 +148,7 @@ class TestDestruction(DestructionCase):
         self.assertGreaterEqual(record.counts["ir.attachment"], 3)
         self.assertIn("child_contacts", record.categories)
 
-        data = base64.b64decode(request.with_user(self.officer).certificate_file)
+        data = request.with_user(self.officer)._certificate_attachment().raw
         result = verify(data, trusted={request.certificate_fingerprint})
         self.assertEqual(result.status, "valid", [finding.message for finding in result.findings])
         certificate = dc.read_certificate(io.BytesIO(data))
@@ -279,11 +280,13 @@ class TestDestruction(DestructionCase):
             with self.assertRaises(AccessError):
                 request.with_env(env).write({"approved_by_id": env.uid})
         self.assertEqual(record.initials, "Z.W.")
-        certificate = self.env["ir.attachment"].sudo().search([
-            ("res_model", "=", request._name), ("res_field", "=", "certificate_file"), ("res_id", "=", request.id)])
-        self.assertEqual(certificate.handover_evidence, "kept")
-        with self.assertRaises(AccessError):
-            certificate.unlink()
+        certificate = request.sudo().certificate_attachment_id
+        self.assertEqual(certificate.handover_evidence, "served", "read through its step only")
+        for env in (self.env(su=True), self.env(user=self.officer)):
+            with self.assertRaises(AccessError):
+                certificate.with_env(env).unlink()
+            with self.assertRaises(AccessError):
+                request.with_env(env).write({"certificate_attachment_id": False})
 
     def test_a_run_stopped_half_way_resumes_without_destroying_twice_or_skipping(self):
         partners = self.env["res.partner"]
@@ -311,7 +314,7 @@ class TestDestruction(DestructionCase):
         self.assertEqual(request.state, "done")
         self.assertEqual(len(request.record_ids), 5, "each customer once, none skipped")
         self.assertEqual(set(partners.mapped("handover_destruction_state")), {"destroyed"})
-        rows = dc.read_certificate(io.BytesIO(base64.b64decode(request.certificate_file))).rows
+        rows = dc.read_certificate(io.BytesIO(request.sudo().certificate_attachment_id.raw)).rows
         self.assertEqual(len(rows), 5)
 
     def test_a_batch_costs_the_same_queries_whatever_its_size(self):
@@ -353,6 +356,86 @@ class TestDestructionRpc(RpcMixin, DestructionCase, HttpCase):
         self.assertNotIn("error", answer, answer.get("error"))
         self.assertEqual(request.state, "running")
 
+
+@tagged("post_install", "-at_install", "customer_handover_destruction", "customer_handover_evidence_files")
+class TestDestructionCertificateDownload(RpcMixin, DestructionCase, HttpCase):
+    """The certificate is an evidence file served by its step only: officers of the request's company, logged."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.officer_b = cls._new_user("ch_officer_b", OFFICER, company=cls.company_b)
+
+    def _done_request(self):
+        request = self._request(self._customer())
+        request.with_user(self.officer_2).action_approve()
+        self._run()
+        self.assertEqual(request.state, "done")
+        return request
+
+    def _certificate_file(self, request):
+        """The certificate's attachment, wherever the request keeps it."""
+        return self.env["ir.attachment"].sudo().with_context(skip_res_field_check=True).search([
+            ("res_model", "=", request._name), ("res_id", "=", request.id)])
+
+    def _downloads(self, request):
+        return self.env["customer.handover.event"].search([
+            ("event", "=", "destruction_certificate_downloaded"), ("res_model", "=", request._name),
+            ("res_id", "=", request.id)], order="id")
+
+    def _get(self, login, url):
+        self.env.flush_all()
+        self.authenticate(login, login)
+        return self.url_open(url)
+
+    def test_an_officer_of_the_company_downloads_it_and_each_download_is_logged(self):
+        request = self._done_request()
+        url = self._call("ch_officer", request._name, "action_download_certificate", [request.ids])["result"]["url"]
+        for count, (login, user) in enumerate((("ch_officer", self.officer), ("ch_officer_2", self.officer_2)), 1):
+            with self.subTest(user=login):
+                response = self._get(login, url)
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(hashlib.sha256(response.content).hexdigest(), request.certificate_sha256)
+                self.assertIn(".xlsx", response.headers.get("Content-Disposition", ""))
+                entries = self._downloads(request)
+                self.assertEqual(len(entries), count, "each download, one entry")
+                self.assertEqual((entries[-1].user_id, entries[-1].company_id), (user, self.company_a))
+        data = self._get("ch_officer", url).content
+        self.assertEqual(verify(data, trusted={request.certificate_fingerprint}).status, "valid")
+
+    def test_a_manager_and_users_of_another_company_are_refused_and_nothing_is_logged(self):
+        request = self._done_request()
+        url = f"/customer_handover/destruction/{request.id}/certificate"
+        content = self._certificate_file(request).raw
+        for login in ("ch_manager", "ch_user", "ch_officer_b", "ch_user_b"):
+            with self.subTest(user=login):
+                response = self._get(login, url)
+                self.assertEqual(response.status_code, 403)
+                self.assertNotIn(content, response.content)
+            self._refused(login, request._name, "action_download_certificate", [request.ids])
+        self.assertFalse(self._downloads(request), "a refused download logs no download")
+
+    def test_no_other_path_reaches_the_certificate(self):
+        request = self._done_request()
+        attachment = self._certificate_file(request)
+        self.assertEqual(len(attachment), 1)
+        content = attachment.raw
+        for login in ("ch_officer", "ch_officer_2", "admin", "ch_manager", "ch_officer_b"):
+            for url in (f"/web/content/{attachment.id}?download=true",
+                        f"/web/content?model=ir.attachment&id={attachment.id}&field=datas&download=true",
+                        f"/web/content/ir.attachment/{attachment.id}/raw",
+                        f"/web/content?model={request._name}&id={request.id}&field=certificate_file&download=true"):
+                with self.subTest(user=login, url=url):
+                    response = self._get(login, url)
+                    self.assertIn(response.status_code, (403, 404))
+                    self.assertNotIn(content, response.content)
+            with self.subTest(user=login, call="search_read"):
+                answer = self._call(login, "ir.attachment", "search_read",
+                                    [[("res_model", "=", request._name), ("res_id", "=", request.id)],
+                                     ["name", "datas"]], {"context": {"skip_res_field_check": True}})
+                self.assertEqual(answer.get("result"), [], answer)
+                self._refused(login, "ir.attachment", "read", [attachment.ids, ["datas"]])
+        self.assertFalse(self._downloads(request))
 
 
 @tagged("post_install", "-at_install", "customer_handover_destruction")

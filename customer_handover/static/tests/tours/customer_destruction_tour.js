@@ -36,7 +36,8 @@ registry.category("web_tour.tours").add("customer_destruction_approve_tour", {
 registry.category("web_tour.tours").add("customer_destruction_done_tour", {
     steps: () => [
         { trigger: state("Done") },
-        { content: "the certificate", trigger: ".o_field_widget[name=certificate_file] a, .o_field_widget[name=certificate_file] button" },
+        { content: "the certificate", trigger: ".o_field_widget[name=certificate_attachment_id]" },
+        { content: "downloaded through its step", trigger: "button[name=action_download_certificate]" },
         { content: "one customer destroyed", trigger: "button[name=action_open_records]:contains(1)", run: "click" },
         { content: "its masked identity", trigger: ".o_data_row td:contains(Z.W.)" },
     ],
