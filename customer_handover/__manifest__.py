@@ -1,7 +1,7 @@
 {
     "name": "Customer Handover",
     "summary": "Classify, consent-check and hand over customer records lawfully (PIPL)",
-    "version": "18.0.1.2.1",
+    "version": "18.0.1.2.2",
     "category": "Sales/CRM",
     "website": "https://github.com/customer-handover/customer_handover",
     "author": "Customer Handover contributors",

@@ -1,14 +1,17 @@
 """Migrations never change a fact of the procedure; the one that did is repaired from the signed exports
 (docs/evidence.md, "Migrations")."""
 
+import hashlib
 import importlib.util
 import json
 from pathlib import Path
 
+from odoo.addons.customer_handover.tools.checklist_verify import verify
 from odoo.tests import tagged
 from odoo.tools import SQL
 
 from .common import HandoverCase
+from .test_destruction import DestructionCase
 from .test_hostile_orm import HostileFixture
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "customer_handover" / "migrations"
@@ -96,3 +99,88 @@ class TestMigrations(HostileFixture, HandoverCase):
         self.assertIsNone(problem, problem and problem.message)
         self.assertEqual(checker.count, len(before))
         self.assertGreaterEqual(checker.seals, 1)
+
+
+
+@tagged("post_install", "-at_install", "customer_handover_destruction")
+class TestCertificateMigration(DestructionCase):
+    """18.0.1.2.1 kept a destruction certificate in the binary field certificate_file; 18.0.1.2.2 serves that file.
+
+    tests/install/test_upgrade.py upgrades a database of 18.0.1.2.1 itself; here, what it left is made again in SQL.
+    """
+
+    NAME = "DR-2026-0001 certificate, as named.xlsx"
+
+    def _as_kept_by_1_2_1(self):
+        """A run's certificate as 18.0.1.2.1 left it: in the binary field's place, marked kept, named on the request."""
+        request = self._request(self._customer())
+        request.with_user(self.officer_2).action_approve()
+        self._run()
+        self.assertEqual(request.state, "done")
+        attachment = request.sudo().certificate_attachment_id
+        self.env.flush_all()
+        self.env.cr.execute(SQL("ALTER TABLE customer_destruction_request ADD COLUMN certificate_filename varchar"))
+        self.env.cr.execute(SQL("UPDATE customer_destruction_request SET certificate_attachment_id = NULL, "
+                                "certificate_filename = %s WHERE id = %s", self.NAME, request.id))
+        self.env.cr.execute(SQL("UPDATE ir_attachment SET res_field = 'certificate_file', name = 'certificate_file', "
+                                "handover_evidence = 'kept' WHERE id = %s", attachment.id))
+        self.env.invalidate_all()
+        return request, attachment
+
+    def _rows(self, request, attachment):
+        """The attachment's and the request's rows, as the database holds them."""
+        self.env.flush_all()
+        self.env.cr.execute(SQL("SELECT * FROM ir_attachment WHERE id = %s", attachment.id))
+        file = self.env.cr.dictfetchone()
+        self.env.cr.execute(SQL("SELECT * FROM customer_destruction_request WHERE id = %s", request.id))
+        return file, self.env.cr.dictfetchone()
+
+    def _migrate(self):
+        _migration("18.0.1.2.2", "post-10-destruction-certificates.py").migrate(self.env.cr, "18.0.1.2.1")
+        self.env.invalidate_all()
+
+    def test_the_certificate_kept_in_the_field_becomes_the_same_file_served_by_its_request(self):
+        request, attachment = self._as_kept_by_1_2_1()
+        file, kept = self._rows(request, attachment)
+        last = self.env["customer.handover.event"].search([], order="id desc", limit=1)
+
+        self._migrate()
+
+        moved, now = self._rows(request, attachment)
+        self.assertEqual(request.certificate_attachment_id, attachment)
+        self.assertEqual({key: moved[key] for key in ("name", "res_field", "company_id", "handover_evidence")},
+                         {"name": self.NAME, "res_field": None, "company_id": request.company_id.id,
+                          "handover_evidence": "served"})
+        changed = {"name", "res_field", "company_id", "handover_evidence"}
+        self.assertEqual({key: value for key, value in moved.items() if key not in changed},
+                         {key: value for key, value in file.items() if key not in changed},
+                         "the migration changed the file itself")
+        self.assertEqual({key: value for key, value in now.items() if key != "certificate_attachment_id"},
+                         {key: value for key, value in kept.items() if key != "certificate_attachment_id"},
+                         "the migration changed a fact of the request")
+        self.assertFalse(self.env["customer.handover.event"].search([("id", ">", last.id)]), "it logs nothing")
+        self.assertFalse(self.env["ir.attachment"].with_user(self.officer).with_context(skip_res_field_check=True)
+                         .search([("res_model", "=", request._name), ("res_id", "=", request.id)]))
+
+        data = request.with_user(self.officer)._certificate_attachment().raw
+        self.assertEqual(hashlib.sha256(data).hexdigest(), request.certificate_sha256)
+        self.assertEqual(verify(data, trusted={request.certificate_fingerprint}).status, "valid")
+        self.assertEqual(self.env["customer.handover.event"].search([("id", ">", last.id)]).mapped("event"),
+                         ["destruction_certificate_downloaded"])
+
+        self._migrate()
+        self.assertEqual(self._rows(request, attachment), (moved, now), "a second run changed something")
+
+    def test_a_file_that_is_not_the_signed_certificate_is_left_where_it_is(self):
+        request, attachment = self._as_kept_by_1_2_1()
+        self.env.cr.execute(SQL("UPDATE customer_destruction_request SET certificate_sha256 = %s WHERE id = %s",
+                                "0" * 64, request.id))
+        self.env.invalidate_all()
+        before = self._rows(request, attachment)
+
+        with self.assertLogs("migration_post-10-destruction-certificates.py", "WARNING") as logged:
+            self._migrate()
+
+        self.assertEqual(self._rows(request, attachment), before)
+        self.assertFalse(request.certificate_attachment_id)
+        self.assertIn(f"file {attachment.id} is not its signed certificate", logged.output[0])
