@@ -229,12 +229,27 @@ def print_steps(steps, customers):
             queries = [count for _seconds, count in figures["batches"]]
             slowest = max(seconds for seconds, _count in figures["batches"])
             print(f"{figures['name']}: queries of each batch {shorten(queries)}; slowest batch {slowest:.2f} s")
+            tenths = batch_tenths(figures["batches"])
+            if tenths:
+                print(f"{figures['name']}: mean seconds per batch in each tenth of the run "
+                      f"{', '.join(f'{seconds:.2f}' for seconds in tenths)}")
     print(f"(peak MB: the process's peak resident memory in the step, the kernel's VmHWM reset at its start; target "
           f"< {MEMORY_TARGET_MB} MB for every step of the addon; +start: above the process's memory at the step's "
           f"start. CPU s: this process and its PostgreSQL server process, which other work on a shared machine "
           f"disturbs less than the elapsed time. Queries per batch: each batch's call of the cron but the first, "
           f"which warms the process's caches, and the last, which also ends the step; first and last after it.)")
     return failed
+
+
+def batch_tenths(batches):
+    """The mean time of a batch in each tenth of a step's batches, but the first and last calls: a batch that grows
+    with its place in the run (a query reading what earlier batches wrote) shows as a rising row. None when the
+    step has too few batches to tell."""
+    seconds = [batch_seconds for batch_seconds, _count in batches[1:-1]]
+    if len(seconds) < 20:
+        return None
+    size = len(seconds) / 10
+    return [sum(part) / len(part) for part in (seconds[round(i * size):round((i + 1) * size)] for i in range(10))]
 
 
 def shorten(values, ends=4):

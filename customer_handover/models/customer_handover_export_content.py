@@ -2,7 +2,7 @@ import base64
 import hashlib
 
 from odoo import api, fields, models
-from odoo.tools import format_date
+from odoo.tools import SQL, format_date
 
 from .customer_handover_export import BATCH, LINE_COLUMNS
 from .customer_handover_line import ON_RECORD, PUBLIC_REASONS
@@ -168,27 +168,32 @@ class CustomerHandoverExport(models.Model):
         yes = self.env._("Yes")
         excluded = self.env._("Excluded")
         names = [name for name, _width in LINE_COLUMNS]
+        # The columns are plain stored fields, read as stored: one query a batch, no record in the ORM's cache
+        # for each line (a third of the export's time). The lines are those the user's own search returned.
+        lines.check_access("read")
+        lines.flush_model(names)
+        columns = SQL(", ").join(SQL.identifier(name) for name in names)
         number = 0
         for batch_ids in lines._id_batches([("handover_id", "=", handover.id), ON_RECORD], BATCH):
-            batch = lines.browse(batch_ids)
-            batch.fetch(names)
-            users = {user.id: user.name for user in batch.verified_by_id}
-            for line in batch:
+            stored = {row[0]: dict(zip(names, row[1:], strict=True)) for row in self.env.execute_query(SQL(
+                "SELECT id, %s FROM customer_handover_line WHERE id = ANY(%s)", columns, batch_ids))}
+            users = {user.id: user.name for user in self.env["res.users"].browse(
+                {line["verified_by_id"] for line in stored.values() if line["verified_by_id"]})}
+            for line_id in batch_ids:
+                line = stored[line_id]
                 number += 1
-                values = dict.fromkeys(names, "")
-                values.update({name: line[name] or "" for name in names if name not in labels})
+                values = {name: line[name] or "" for name in names if name not in labels}
                 values.update({name: labels[name].get(line[name], "") for name in labels})
                 values["public_reasons"] = ", ".join(
-                    reasons.get(code, code) for code in (line.public_reasons or "").split(",") if code
+                    reasons.get(code, code) for code in (line["public_reasons"] or "").split(",") if code
                 )
-                values["verified_by_id"] = users.get(line.verified_by_id.id, "")
-                values["verified_on"] = self._local_time(line.verified_on)
-                values["excluded"] = yes if line.excluded else ""
-                if line.excluded:
+                values["verified_by_id"] = users.get(line["verified_by_id"], "")
+                values["verified_on"] = self._local_time(line["verified_on"])
+                values["excluded"] = yes if line["excluded"] else ""
+                if line["excluded"]:
                     # An excluded line is not checked: its verification would read "Pending" forever.
                     values["state"] = excluded
                 yield [str(number), *(values[name] for name in names)]
-            batch.invalidate_recordset()
 
     @api.model
     def _local_time(self, moment):

@@ -291,9 +291,21 @@ class CustomerHandoverJob(models.Model):
             "INSERT INTO customer_handover_job_item (job_id, res_id, state) "
             "SELECT %s, ids.id, 'todo' FROM (%s) AS ids(id)", job.id, query,
         ))
-        job._set({"total": self.env.cr.rowcount if total is None else total}, "job_started")
+        count = self.env.cr.rowcount
+        if count > self._batch_size():
+            self._analyze(self.env["customer.handover.job.item"])
+        job._set({"total": count if total is None else total}, "job_started")
         job._trigger()
         return job.with_env(self.env)
+
+    @api.model
+    def _analyze(self, model):
+        """Refresh PostgreSQL's statistics of ``model``'s table once a step has written many of its rows.
+
+        Autovacuum catches up within minutes; until then PostgreSQL plans for the table as it was, and may read
+        every row of a big checklist or job in each batch of the next step instead of the batch's own.
+        """
+        self.env.cr.execute(SQL("ANALYZE %s", SQL.identifier(model._table)))
 
     def _started_action(self):
         """What the step's button returns once its job is queued: a word to the user, and the form reloaded."""
@@ -493,11 +505,32 @@ class CustomerHandoverJob(models.Model):
         return self._as_user().env[STEP_MODELS[self.kind][0]]
 
     def _items(self, state, limit, newest_first=False):
-        self.env.cr.execute(SQL(
-            "SELECT res_id FROM customer_handover_job_item WHERE job_id = %s AND state = %s ORDER BY id %s LIMIT %s",
-            self.id, state, SQL("DESC" if newest_first else "ASC"), limit,
-        ))
-        return [row[0] for row in self.env.cr.fetchall()]
+        """The ids of the next ``limit`` records in ``state``, in the order the job works on them.
+
+        Batches take their records in order, and undoing takes them back newest first, so the records still to do
+        come after the last one done or skipped, and those still to undo before the first one undone: each read
+        starts there. Read from the end of the range, each batch would step over the index entries every batch
+        before it left behind (an update leaves its old entry until vacuum), a cost growing with the job. When
+        nothing is found past that point, the whole range is read: no record is ever left behind.
+        """
+        def edge(edge_state, order):  # the first (ASC) or last (DESC) record of the job in ``edge_state``
+            return SQL("(SELECT id FROM customer_handover_job_item WHERE job_id = %s AND state = %s ORDER BY id %s "
+                       "LIMIT 1)", self.id, edge_state, SQL(order))
+
+        past = {
+            ("todo", False): SQL("id > GREATEST(%s, %s)", edge("done", "DESC"), edge("skipped", "DESC")),
+            ("done", True): SQL("id < %s", edge("undone", "ASC")),
+        }.get((state, newest_first))
+        for where in ([past] if past else []) + [SQL("TRUE")]:
+            self.env.cr.execute(SQL(
+                "SELECT res_id FROM customer_handover_job_item WHERE job_id = %s AND state = %s AND %s "
+                "ORDER BY id %s LIMIT %s",
+                self.id, state, where, SQL("DESC" if newest_first else "ASC"), limit,
+            ))
+            rows = self.env.cr.fetchall()
+            if rows:
+                break
+        return [row[0] for row in rows]
 
     def _items_set_state(self, res_ids, state):
         self.env.cr.execute(SQL(
@@ -669,4 +702,9 @@ class CustomerHandoverJobItem(models.Model):
         self.env.cr.execute(SQL(
             "CREATE INDEX IF NOT EXISTS customer_handover_job_item_next ON customer_handover_job_item "
             "(job_id, state, id)"
+        ))
+        # A batch marks its records by their ids: without this index, each batch reads every record of its job.
+        self.env.cr.execute(SQL(
+            "CREATE INDEX IF NOT EXISTS customer_handover_job_item_record ON customer_handover_job_item "
+            "(job_id, res_id)"
         ))

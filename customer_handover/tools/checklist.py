@@ -26,6 +26,7 @@ Every cell is text; an empty cell is the empty string.
 """
 
 import base64
+import functools
 import hashlib
 import json
 import math
@@ -241,7 +242,13 @@ def wrapped_lines(values, widths):
 
 
 def _display_width(text):
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+    # Every ASCII character is narrow; others are looked up once each (a checklist repeats few of them).
+    return len(text) if text.isascii() else sum(map(_char_width, text))
+
+
+@functools.cache
+def _char_width(char):
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
 
 
 # --------------------------------------------------------------------------------------------------

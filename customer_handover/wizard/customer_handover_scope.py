@@ -3,7 +3,7 @@ import ast
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
-from odoo.tools import split_every
+from odoo.tools import SQL, split_every
 
 from ..models.customer_handover import OPEN_STATES
 from ..models.customer_handover_evidence_mixin import evidence_step
@@ -275,6 +275,7 @@ class CustomerHandoverScope(models.TransientModel):
     @api.model
     def _job_scope_done(self, job):
         handover = job.handover_id
+        job._analyze(self.env["customer.handover.line"])  # the lines this step wrote, for the steps that read them
         run = job.params["run"]
         counts = dict(self.env["customer.handover.line"]._read_group(
             [("handover_id", "=", handover.id), ("scope_run", "=", run)], ["eligibility"], ["__count"]))
@@ -441,18 +442,13 @@ class CustomerHandoverScope(models.TransientModel):
             reason_domains["other_handover"] = [("handover_line_ids", "any", in_other_handover)]
         reasons = {reason: set(Partner.search(expression.AND([scope, domain])).ids)
                    for reason, domain in reason_domains.items()}
-        visible = set(Partner.search(scope).ids)
+        visible = set(Partner.search(scope, order="id").ids)
         if handover.purpose_ids:
             # Those chosen less those with every purpose granted: "has" is a semi-join, while "has not" ("not any")
             # is PostgreSQL's NOT IN over every consent, which turns quadratic once they outgrow its work memory.
-            consented = expression.AND([scope, *([("consent_ids", "any", [*granted, ("purpose_id", "=", purpose.id)])]
-                                                 for purpose in handover.purpose_ids)])
-            reasons["no_consent"] = visible - set(Partner.search(consented).ids)
+            reasons["no_consent"] = visible - self._granted_all(scope, partner_ids, granted, handover.purpose_ids)
         if partner_ids is not None:
-            # from these customers' own lines (an index), not from every line of the other open handovers
-            lines = self.env["customer.handover.line"].search_fetch(
-                [("partner_id", "in", partner_ids), *in_other_handover], ["partner_id"])
-            reasons["other_handover"] = visible & set(lines.partner_id.ids)
+            reasons["other_handover"] = visible & self._in_other_handover(partner_ids, in_other_handover)
         transfer_purpose = self.env.ref("customer_handover.consent_purpose_handover", raise_if_not_found=False)
         sensitive = [("data_sensitivity", "=", "sensitive")]
         # sudo: legal holds and sensitivity are officer-only to read, but whether they block the transfer is
@@ -464,12 +460,51 @@ class CustomerHandoverScope(models.TransientModel):
         sensitive_ids = set(officer_view.search(expression.AND([scope, sensitive])).ids)
         if transfer_purpose and sensitive_ids:
             # the sensitive ones less those who agreed to the transfer (a semi-join, as for the consents above)
-            agreed = [("consent_ids", "any", [*granted, ("purpose_id", "=", transfer_purpose.id)])]
-            sensitive_ids -= set(officer_view.search(expression.AND([scope, sensitive, agreed])).ids)
+            sensitive_ids -= self.sudo()._granted_all(expression.AND([scope, sensitive]), partner_ids, granted,
+                                                      transfer_purpose)
         reasons["sensitive"] = visible & sensitive_ids
         if handover.receiver_abroad and not handover.abroad_legal_basis:
             reasons["abroad"] = visible
         return {reason: reasons[reason] for reason, _label in INELIGIBILITY_REASONS if reason in reasons}
+
+    def _granted_all(self, scope, partner_ids, granted, purposes):
+        """Ids of the customers that hold a consent matching ``granted`` for each of ``purposes``: among ``scope``,
+        or among a background batch's ``partner_ids``, which its callers then cut down to the customers they found.
+
+        Over the whole selection, a semi-join per purpose. For a batch, the batch's own consents, found through
+        their customer's index: a semi-join would hash every consent of the company in each batch, a cost that
+        grows with the company's customers, not with the batch.
+        """
+        if partner_ids is None:
+            return set(self.env["res.partner"].search(expression.AND([scope, *(
+                [("consent_ids", "any", [*granted, ("purpose_id", "=", purpose.id)])] for purpose in purposes
+            )])).ids)
+        consents = self.env["customer.consent"].search_fetch(
+            [("partner_id", "in", partner_ids), *granted, ("purpose_id", "in", purposes.ids)],
+            ["partner_id", "purpose_id"], order="id",
+        )
+        held = {}
+        for consent in consents:
+            held.setdefault(consent.partner_id.id, set()).add(consent.purpose_id.id)
+        return {partner_id for partner_id, purpose_ids in held.items() if purpose_ids >= set(purposes.ids)}
+
+    def _in_other_handover(self, partner_ids, in_other_handover):
+        """Ids of these customers (a background batch) on the checklist of another open handover the user sees.
+
+        Their lines are found first through the customers' index alone, in SQL; the user's own search, with its
+        record rules, then runs over those few lines only. Joined in one query, PostgreSQL may start from the
+        handovers and read every line of this one in each batch.
+        """
+        self.env.cr.execute(SQL(
+            "SELECT id FROM customer_handover_line WHERE partner_id = ANY(%s) AND handover_id != %s",
+            list(partner_ids), self.handover_id.id,
+        ))
+        candidates = [row[0] for row in self.env.cr.fetchall()]
+        if not candidates:
+            return set()
+        lines = self.env["customer.handover.line"].search_fetch(
+            [("id", "in", candidates), *in_other_handover], ["partner_id"])
+        return set(lines.partner_id.ids)
 
 
 def _lineage(partner):

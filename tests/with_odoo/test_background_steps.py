@@ -178,6 +178,56 @@ class TestBackgroundChecklist(JobFixture):
         self.assertFalse(handover.active_job_id)
         self.assertEqual(handover.scope_run_count, 1)
 
+    def test_a_batch_finds_the_reasons_the_whole_selection_finds(self):
+        """A batch reads its own customers' consents and lines through their index; the preview reads the whole
+        selection with semi-joins. Both must say the same of every customer."""
+        transfer = self.env.ref("customer_handover.consent_purpose_handover")
+        handover = self._handover()
+        handover.purpose_ids = [(4, self.purpose_marketing.id)]
+        customers = self._customers(8)  # each with the service consent
+        both, one, withdrawn, other_company, agreed, not_agreed, elsewhere, held = customers
+        Consent = self.env["customer.consent"]
+        Consent.create([{"partner_id": customer.id, "purpose_id": self.purpose_marketing.id,
+                         "date_given": "2026-01-01"} for customer in customers - one - other_company])
+        Consent.create({"partner_id": other_company.id, "purpose_id": self.purpose_marketing.id,
+                        "date_given": "2026-01-01", "company_id": self.company_b.id})
+        Consent.search([("partner_id", "=", withdrawn.id), ("purpose_id", "=", self.purpose_marketing.id)]
+                       ).action_withdraw()
+        (agreed | not_agreed).data_sensitivity = "sensitive"
+        Consent.create({"partner_id": agreed.id, "purpose_id": transfer.id, "date_given": "2026-01-01"})
+        held.write({"legal_hold": True, "legal_hold_reason": "Court order"})
+        self._select(self._handover(), elsewhere)
+
+        wizard = self.env["customer.handover.scope"].with_user(self.handover_user).create(
+            {"handover_id": handover.id, "partner_ids": [(6, 0, customers.ids)]})
+        whole = wizard._ineligible_ids()
+        batch = wizard._ineligible_ids(partner_ids=customers.ids)
+        self.assertEqual(batch, whole)
+        self.assertEqual(whole["no_consent"], set((one | withdrawn | other_company).ids))
+        self.assertEqual(whole["sensitive"], {not_agreed.id})
+        self.assertEqual(whole["other_handover"], {elsewhere.id})
+        self.assertEqual(whole["legal_hold"], {held.id})
+        self.assertNotIn(both.id, set().union(*whole.values()))
+
+    def test_the_next_records_are_read_past_the_last_done_and_none_is_left_behind(self):
+        handover = self._handover()
+        self._select(handover, self.customers)
+        job = handover.job_ids
+        self.env["customer.handover.job"]._cron_run()
+        items = job._items("todo", 100)
+        self.assertEqual(items, self.customers[4:].ids, "the batch after the first four")
+        # A record still to do before the last one done (no step leaves one there): read once those after it are done.
+        self.env.cr.execute(SQL(
+            "UPDATE customer_handover_job_item SET state = 'todo' WHERE job_id = %s AND res_id = %s", job.id,
+            self.customers[1].id))
+        self.assertEqual(job._items("todo", 100), items, "past the last one done first")
+        job._items_set_state(items, "done")
+        self.assertEqual(job._items("todo", 100), self.customers[1].ids, "then from the start: none is left behind")
+        # Undoing takes the newest done first, then goes on below the last one undone.
+        job._items_set_state(self.customers[1].ids, "done")
+        job._items_set_state(self.customers[9:].ids, "undone")
+        self.assertEqual(job._items("done", 3, newest_first=True), self.customers[6:9].ids[::-1])
+
     def test_queries_per_batch_stay_constant(self):
         handover = self._handover()
         self._select(handover, self._customers(90))
