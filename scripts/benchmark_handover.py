@@ -155,6 +155,9 @@ class Step:
             server - self._cpu[1] if server is not None and self._cpu[1] is not None else 0.0)
         self.figures["peak_mb"] = self._memory.peak
         self.figures["start_mb"] = self._memory.start
+        # as each step ends, so that a long run shows how far it got before its table
+        print(f"  {self.name}: {self.figures['seconds']:.1f} s, {self.figures['cpu']:.1f} s CPU, "
+              f"{len(self.figures['batches'])} batches, peak {self.figures['peak_mb']:.0f} MB", flush=True)
 
     def run_job(self, job):
         """Run ``job`` (a customer.handover.job) batch by batch as the cron does, one transaction each, to its end."""
