@@ -225,8 +225,8 @@ class CustomerHandoverScope(models.TransientModel):
             for domain in self.env["customer.business.domain"].with_env(company_env).browse(domain_ids).read(["name"])
         }
         # A customer of an undone selection gets its line back, with a fresh snapshot, never a second one.
-        undone = {line.partner_id.id: line for line in Line.search(
-            [("handover_id", "=", handover.id), ("partner_id", "in", batch), ("scope_run", "<", 0)], order="id")}
+        undone = {line.partner_id.id: line for line in Line._search_customers_lines(
+            batch, [("handover_id", "=", handover.id), ("scope_run", "<", 0)], SQL("scope_run < 0"))}
         values = {
             snapshot["id"]: {**self._line_values(snapshot, reasons_by_partner.get(snapshot["id"]), labels),
                              "scope_run": run}
@@ -489,21 +489,9 @@ class CustomerHandoverScope(models.TransientModel):
         return {partner_id for partner_id, purpose_ids in held.items() if purpose_ids >= set(purposes.ids)}
 
     def _in_other_handover(self, partner_ids, in_other_handover):
-        """Ids of these customers (a background batch) on the checklist of another open handover the user sees.
-
-        Their lines are found first through the customers' index alone, in SQL; the user's own search, with its
-        record rules, then runs over those few lines only. Joined in one query, PostgreSQL may start from the
-        handovers and read every line of this one in each batch.
-        """
-        self.env.cr.execute(SQL(
-            "SELECT id FROM customer_handover_line WHERE partner_id = ANY(%s) AND handover_id != %s",
-            list(partner_ids), self.handover_id.id,
-        ))
-        candidates = [row[0] for row in self.env.cr.fetchall()]
-        if not candidates:
-            return set()
-        lines = self.env["customer.handover.line"].search_fetch(
-            [("id", "in", candidates), *in_other_handover], ["partner_id"])
+        """Ids of these customers (a background batch) on the checklist of another open handover the user sees."""
+        lines = self.env["customer.handover.line"]._search_customers_lines(
+            partner_ids, in_other_handover, SQL("handover_id != %s", self.handover_id.id))
         return set(lines.partner_id.ids)
 
 
