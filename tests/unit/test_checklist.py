@@ -443,3 +443,27 @@ def test_libreoffice_reads_the_signed_checklist_and_its_own_copy_is_told_apart(c
     assert "this file is not the signed original" in messages(result)[0]
     lines = (tmp_path / "out" / "checklist-Checklist.csv").read_text(encoding="utf-8").splitlines()
     assert lines[1].startswith('1,王芳,138 0000 0001,=SUM(A1:A9),'), lines[1]
+
+
+def test_the_writer_keeps_nothing_of_the_rows_it_has_written(company):
+    """Memory stays flat: xlsxwriter keeps every row's height unless told otherwise; the heights reach the file."""
+    output = io.BytesIO()
+    writer = ChecklistWriter(output, SHEETS, {"header": ["Key", "Item", "Value"]})
+    writer.write_cover(["Item", "Value"], [["Handover", "HO/2026/0001"]])
+    writer.start_checklist(HEADER, [8] * len(HEADER))
+    rows = [[str(number), "王芳 " * (number % 7), "x" * (number % 30), ""] for number in range(1, 501)]
+    for row in rows:
+        writer.write_row(row)
+    sheet = writer.sheets[1]
+    kept = [len(getattr(sheet, table)) for table in ("set_rows", "row_info", "row_sizes") if hasattr(sheet, table)]
+    assert kept and max(kept) <= 1, f"row heights kept for {kept} rows"
+    sheet_rows = writer.manifest("HO/2026/0001", 1, "Company A", "2026-11-24T08:00:00Z")
+    sheet_rows += ck.signature_rows({}, 1, "transferring", "Company A", ck.utc_timestamp(), company[1], company[0],
+                                    sheet_rows)
+    writer.close(sheet_rows)
+    assert verify(output.getvalue()).status in ("valid", "unknown_key"), "the layout, heights included, verifies"
+    checklist = load_workbook(io.BytesIO(output.getvalue()))["Checklist"]
+    heights = [checklist.row_dimensions[number + 1].height for number in range(1, 501)]
+    expected = [ck.wrapped_row_height(canonical, [8] * len(HEADER)) for canonical in
+                ([ck.canonical_text(value) for value in row] for row in rows)]
+    assert heights == expected and any(expected)
