@@ -125,8 +125,9 @@ def canonical_text(value):
     """Return ``value`` as the text a checklist cell holds."""
     if value is None or value is False:
         return ""
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
-    text = _XML_ILLEGAL.sub("\ufffd", text)
+    text = str(value)
+    if not (text.isascii() and text.isprintable()):  # printable ASCII has no line break and nothing illegal
+        text = _XML_ILLEGAL.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - 1] + "…"
     return text
