@@ -171,6 +171,7 @@ class CustomerHandoverExport(models.Model):
         # The columns are plain stored fields, read as stored: one query a batch, no record in the ORM's cache
         # for each line (a third of the export's time). The lines are those the user's own search returned.
         lines.check_access("read")
+        lines.check_field_access_rights("read", names)  # a column restricted to a group one day stays restricted
         lines.flush_model(names)
         columns = SQL(", ").join(SQL.identifier(name) for name in names)
         number = 0

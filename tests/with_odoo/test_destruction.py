@@ -423,8 +423,7 @@ class TestDestructionCertificateDownload(RpcMixin, DestructionCase, HttpCase):
         for login in ("ch_officer", "ch_officer_2", "admin", "ch_manager", "ch_officer_b"):
             for url in (f"/web/content/{attachment.id}?download=true",
                         f"/web/content?model=ir.attachment&id={attachment.id}&field=datas&download=true",
-                        f"/web/content/ir.attachment/{attachment.id}/raw",
-                        f"/web/content?model={request._name}&id={request.id}&field=certificate_file&download=true"):
+                        f"/web/content/ir.attachment/{attachment.id}/raw"):
                 with self.subTest(user=login, url=url):
                     response = self._get(login, url)
                     self.assertIn(response.status_code, (403, 404))
@@ -435,6 +434,17 @@ class TestDestructionCertificateDownload(RpcMixin, DestructionCase, HttpCase):
                                      ["name", "datas"]], {"context": {"skip_res_field_check": True}})
                 self.assertEqual(answer.get("result"), [], answer)
                 self._refused(login, "ir.attachment", "read", [attachment.ids, ["datas"]])
+        # Nor does a message carry it to its recipients, posted on a record or created directly.
+        customer = self.env["res.partner"].create({"name": "Somebody to send it to", "email": "x@example.cn"})
+        for login in ("ch_officer", "ch_officer_2", "admin"):
+            with self.subTest(user=login, call="message_post"):
+                self._refused(login, "res.partner", "message_post", [[customer.id]],
+                              {"body": "the certificate", "attachment_ids": attachment.ids})
+            with self.subTest(user=login, call="mail.message.create"):
+                self._refused(login, "mail.message", "create", [{
+                    "model": "res.partner", "res_id": customer.id, "body": "the certificate",
+                    "message_type": "comment", "attachment_ids": [(6, 0, attachment.ids)]}])
+        self.assertFalse(self.env["mail.message"].search([("attachment_ids", "in", attachment.ids)]))
         self.assertFalse(self._downloads(request))
 
 
