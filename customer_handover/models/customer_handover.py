@@ -43,7 +43,8 @@ ABROAD_BASES = [
 class CustomerHandover(models.Model):
     _name = "customer.handover"
     _description = "Customer Handover"
-    _inherit = ["mail.thread", "mail.activity.mixin", "customer.handover.evidence.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "customer.handover.evidence.mixin",
+                "customer.handover.job.progress.mixin"]
     _order = "date_planned desc, id desc"
     _check_company_auto = True
     _evidence_fields = (
@@ -225,16 +226,7 @@ class CustomerHandover(models.Model):
     cancelled_on = fields.Datetime(copy=False, readonly=True)
     job_ids = fields.One2many("customer.handover.job", "handover_id", string="Background Steps")
     active_job_id = fields.Many2one(
-        "customer.handover.job", string="Running Step", compute="_compute_active_job",
-        help="The step running in the background, or stopped on an error and waiting for its user.",
-    )
-    active_job_state = fields.Selection(
-        lambda self: self.env["customer.handover.job"]._fields["state"].selection, string="Running Step Status",
-        compute="_compute_active_job")
-    active_job_progress = fields.Float(string="Progress", compute="_compute_active_job")
-    active_job_text = fields.Char(string="Running Step Progress", compute="_compute_active_job")
-    active_job_time_left = fields.Char(string="Time Left", compute="_compute_active_job")
-    active_job_error = fields.Text(string="Running Step Error", compute="_compute_active_job")
+        help="The step running in the background, or stopped on an error and waiting for its user.")
 
     _sql_constraints = [
         ("nda_term_positive", "CHECK (nda_term_months IS NULL OR nda_term_months >= 0)",
@@ -343,17 +335,13 @@ class CustomerHandover(models.Model):
     @api.depends("job_ids.state", "job_ids.done_count", "job_ids.error")
     @api.depends_context("lang")
     def _compute_active_job(self):
+        return super()._compute_active_job()
+
+    def _active_jobs(self):
         # sudo: which step runs on a handover the user reads is the user's business, the job's facts are not secret
         jobs = self.env["customer.handover.job"].sudo().search(
             [("handover_id", "in", self.ids), ("state", "in", ACTIVE_STATES)])
-        active = {job.handover_id.id: job for job in jobs}
-        for handover in self:
-            job = active.get(handover.id, jobs.browse())
-            handover.update({
-                "active_job_id": job.id, "active_job_state": job.state, "active_job_progress": job.progress,
-                "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
-                "active_job_error": job.error,
-            })
+        return {job.handover_id.id: job for job in jobs}
 
     @api.depends("export_ids")
     def _compute_export_count(self):

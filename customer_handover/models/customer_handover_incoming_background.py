@@ -17,35 +17,23 @@ from .customer_handover_job import ACTIVE_STATES, running_job_id
 class CustomerHandoverIncoming(models.Model):
     """An import above the threshold, in the background: staged batch by batch, shown at once by its last step."""
 
-    _inherit = "customer.handover.incoming"
+    _name = "customer.handover.incoming"
+    _inherit = ["customer.handover.incoming", "customer.handover.job.progress.mixin"]
 
     job_ids = fields.One2many("customer.handover.job", "incoming_id", string="Background Steps", readonly=True)
     active_job_id = fields.Many2one(
-        "customer.handover.job", string="Running Step", compute="_compute_active_job",
-        help="The import running in the background, or stopped on an error and waiting for its user.",
-    )
-    active_job_state = fields.Selection(
-        lambda self: self.env["customer.handover.job"]._fields["state"].selection, string="Running Step Status",
-        compute="_compute_active_job")
-    active_job_progress = fields.Float(string="Progress", compute="_compute_active_job")
-    active_job_text = fields.Char(string="Running Step Progress", compute="_compute_active_job")
-    active_job_time_left = fields.Char(string="Time Left", compute="_compute_active_job")
-    active_job_error = fields.Text(string="Running Step Error", compute="_compute_active_job")
+        help="The import running in the background, or stopped on an error and waiting for its user.")
 
     @api.depends("job_ids.state", "job_ids.done_count", "job_ids.error")
     @api.depends_context("lang")
     def _compute_active_job(self):
+        return super()._compute_active_job()
+
+    def _active_jobs(self):
         # sudo: which step runs on an incoming handover the user reads is the user's business
         jobs = self.env["customer.handover.job"].sudo().search(
             [("incoming_id", "in", self.ids), ("state", "in", ACTIVE_STATES)])
-        active = {job.incoming_id.id: job for job in jobs}
-        for incoming in self:
-            job = active.get(incoming.id, jobs.browse())
-            incoming.update({
-                "active_job_id": job.id, "active_job_state": job.state, "active_job_progress": job.progress,
-                "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
-                "active_job_error": job.error,
-            })
+        return {job.incoming_id.id: job for job in jobs}
 
     def action_job_continue(self):
         """Let the import that stopped on a customer go on without that customer."""

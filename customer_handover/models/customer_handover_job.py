@@ -686,6 +686,38 @@ class CustomerHandoverJob(models.Model):
         log_note(self._target().sudo(), f"mt_job_{outcome}", self.error if outcome == "failed" else "")
 
 
+class CustomerHandoverJobProgressMixin(models.AbstractModel):
+    """What a record shows of the background step running on it: the handover, the incoming handover, the import
+    wizard. Each says which job is its own (``_active_jobs``) and when to look again (the depends of its
+    ``_compute_active_job``)."""
+
+    _name = "customer.handover.job.progress.mixin"
+    _description = "Progress of a Background Step"
+
+    active_job_id = fields.Many2one("customer.handover.job", string="Running Step", compute="_compute_active_job")
+    active_job_state = fields.Selection(
+        lambda self: self.env["customer.handover.job"]._fields["state"].selection, string="Running Step Status",
+        compute="_compute_active_job")
+    active_job_progress = fields.Float(string="Progress", compute="_compute_active_job")
+    active_job_text = fields.Char(string="Running Step Progress", compute="_compute_active_job")
+    active_job_time_left = fields.Char(string="Time Left", compute="_compute_active_job")
+    active_job_error = fields.Text(string="Running Step Error", compute="_compute_active_job")
+
+    def _compute_active_job(self):
+        active = self._active_jobs()
+        for record in self:
+            job = active.get(record.id, self.env["customer.handover.job"])
+            record.update({
+                "active_job_id": job.id, "active_job_state": job.state, "active_job_progress": job.progress,
+                "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
+                "active_job_error": job.error,
+            })
+
+    def _active_jobs(self):
+        """{record id: the job active on it}."""
+        raise NotImplementedError
+
+
 class CustomerHandoverJobItem(models.Model):
     """One record a job works on, and whether it is done: written and read by the job's SQL only."""
 

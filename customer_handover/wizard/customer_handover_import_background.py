@@ -18,31 +18,19 @@ class CustomerHandoverImport(models.TransientModel):
     """The preview of a package above the threshold, in the background: checked whole once, then its customers in
     bounded batches, each a transaction; the request only peeks at the manifest and queues it."""
 
-    _inherit = "customer.handover.import"
+    _name = "customer.handover.import"
+    _inherit = ["customer.handover.import", "customer.handover.job.progress.mixin"]
 
     active_job_id = fields.Many2one(
-        "customer.handover.job", string="Running Step", compute="_compute_active_job",
-        help="The preview running in the background, or stopped on an error and waiting for its user.",
-    )
-    active_job_state = fields.Selection(
-        lambda self: self.env["customer.handover.job"]._fields["state"].selection, string="Running Step Status",
-        compute="_compute_active_job")
-    active_job_progress = fields.Float(string="Progress", compute="_compute_active_job")
-    active_job_text = fields.Char(string="Running Step Progress", compute="_compute_active_job")
-    active_job_time_left = fields.Char(string="Time Left", compute="_compute_active_job")
-    active_job_error = fields.Text(string="Running Step Error", compute="_compute_active_job")
+        help="The preview running in the background, or stopped on an error and waiting for its user.")
 
     @api.depends("state")
     @api.depends_context("lang")
     def _compute_active_job(self):
-        active = self._preview_jobs()
-        for wizard in self:
-            job = active.get(wizard.id, self.env["customer.handover.job"])
-            wizard.update({
-                "active_job_id": job.id, "active_job_state": job.state, "active_job_progress": job.progress,
-                "active_job_text": job.progress_text, "active_job_time_left": job.time_left,
-                "active_job_error": job.error,
-            })
+        return super()._compute_active_job()
+
+    def _active_jobs(self):
+        return self._preview_jobs()
 
     @api.depends("handover_reference", "package_number")
     def _compute_display_name(self):
