@@ -1,4 +1,3 @@
-import base64
 import contextlib
 import tempfile
 
@@ -48,13 +47,13 @@ class CustomerHandoverIncoming(models.Model):
     # ------------------------------------------------------------------------------------------ starting
 
     @api.model
-    def _import_start(self, wizard, result, package, mappings):
+    def _import_start(self, wizard, result, package_sha256, mappings):
         """Record the incoming handover, being imported, and queue its import; the wizard checked the user's rights.
 
         Returns the job. The wizard keeps the decrypted package and the preview (each customer and its checklist
         row) until the job ends: the batches read them there.
         """
-        incoming = self._import_record(wizard.company_id, result, package, state="importing")
+        incoming = self._import_record(wizard.company_id, result, package_sha256, state="importing")
         return self.env["customer.handover.job"]._start(incoming, "import", SQL(
             "SELECT id FROM customer_handover_import_line WHERE wizard_id = %s ORDER BY line_number", wizard.id,
         ), params={
@@ -132,11 +131,9 @@ class CustomerHandoverIncoming(models.Model):
             received.seen = set(self.env.cr.fetchone()[0])
             # the checklist the user uploaded, read again: what it lists and the package did not deliver. Only the
             # lines no batch imported are kept (the items, the lines not delivered): memory does not grow with them
-            with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist:
-                checklist.write(base64.b64decode(wizard.checklist_file))
-                checklist.flush()
-                received.rows = checklist_rows(checklist.name, keep=lambda number: number not in received.seen)
-            incoming._import_keep_checklist(base64.b64decode(wizard.checklist_file), wizard.checklist_filename)
+            with wizard._upload_path("checklist_file") as checklist:
+                received.rows = checklist_rows(checklist, keep=lambda number: number not in received.seen)
+                incoming._import_keep_checklist(checklist, wizard.checklist_filename)
             total = {name: incoming[name] + counts[name] for name in COUNT_FIELDS}
             self.env["res.partner"]._handover_publish_staged(incoming)
             incoming._import_finish(received, total, job.params["manifest_counts"])

@@ -2,7 +2,6 @@ import base64
 import dataclasses
 import datetime
 import functools
-import hashlib
 import os
 from collections.abc import Callable
 
@@ -78,12 +77,12 @@ class CustomerHandoverIncoming(models.Model):
     _inherit = "customer.handover.incoming"
 
     @api.model
-    def _import_package(self, company, result, folder, checklist, package, checklist_name, mappings, decide):
+    def _import_package(self, company, result, folder, checklist, package_sha256, checklist_name, mappings, decide):
         """Create the incoming record, the contacts and consents, and reconcile against the checklist.
 
-        ``result`` is the opened package (unpacked in ``folder``), ``package`` its encrypted bytes, ``checklist`` the
-        path of the signed workbook it delivers, ``mappings`` {(kind, key): id} of its purposes and policies, and
-        ``decide(line numbers)`` the preview's decisions {line number: line} for those lines.
+        ``result`` is the opened package (unpacked in ``folder``), ``package_sha256`` the SHA-256 of its encrypted
+        file, ``checklist`` the path of the signed workbook it delivers, ``mappings`` {(kind, key): id} of its purposes
+        and policies, and ``decide(line numbers)`` the preview's decisions {line number: line} for those lines.
         """
         held = verify(checklist, trusted={result.fingerprint})
         manifest = held.manifest
@@ -94,9 +93,8 @@ class CustomerHandoverIncoming(models.Model):
                 "%(fingerprint)s.", export=result.export, handover=result.handover, fingerprint=result.fingerprint,
             ))
         rows = checklist_rows(checklist)
-        incoming = self._import_record(company, result, package)
-        with open(checklist, "rb") as handle:
-            incoming._import_keep_checklist(handle.read(), checklist_name)
+        incoming = self._import_record(company, result, package_sha256)
+        incoming._import_keep_checklist(checklist, checklist_name)
         received = incoming._received(folder, result.version, mappings, rows, decide)
         counts = dict.fromkeys(COUNT_FIELDS, 0)
         for batch in split_every(BATCH, package_customers(folder)):
@@ -112,8 +110,8 @@ class CustomerHandoverIncoming(models.Model):
         return incoming
 
     @api.model
-    def _import_record(self, company, result, package, state="imported"):
-        """Create the incoming handover of the opened package ``result`` (``package``: its encrypted bytes)."""
+    def _import_record(self, company, result, package_sha256, state="imported"):
+        """Create the incoming handover of the opened package ``result`` (``package_sha256``: its encrypted file's)."""
         with evidence_step(self._name, CREATE, *INCOMING_FIELDS, "state"):
             return self.create({
                 "state": state,
@@ -125,24 +123,24 @@ class CustomerHandoverIncoming(models.Model):
                 "export_number": result.export,
                 "checklist_sha256": result.checklist_sha256,
                 "package_number": result.package,
-                "package_sha256": hashlib.sha256(package).hexdigest(),
+                "package_sha256": package_sha256,
                 "package_created_at": result.created_at,
                 "received_on": fields.Datetime.now(),
                 "user_id": self.env.uid,
             })
 
-    def _import_keep_checklist(self, raw, checklist_name):
-        """Keep the checklist received: evidence of the import, downloaded through the incoming record's step only."""
+    def _import_keep_checklist(self, path, checklist_name):
+        """Keep the checklist received (the file at ``path``): evidence of the import, downloaded through the incoming
+        record's step only."""
         self.ensure_one()
         with evidence_step(self._name, "checklist_attachment_id"):
-            self.checklist_attachment_id = self.env["ir.attachment"]._keep_handover_evidence([{
+            self.checklist_attachment_id = self.env["ir.attachment"]._keep_handover_evidence_file({
                 "name": checklist_name or f"{self.handover_reference}-export-{self.export_number}-signed.xlsx",
-                "raw": raw,
                 "res_model": self._name,
                 "res_id": self.id,
                 "company_id": self.company_id.id,
                 "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            }])
+            }, path)
 
     def _import_finish(self, received, counts, manifest_counts):
         """Reconcile the items and the lines not delivered, record the counts and log the import."""

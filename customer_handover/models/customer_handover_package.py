@@ -1,4 +1,3 @@
-import base64
 import hashlib
 import os
 import tempfile
@@ -189,7 +188,9 @@ class CustomerHandoverPackage(models.Model):
         # sudo: the signing key is an officer's setting and the customers' officer-only data (sensitivity, legal
         # hold, consent evidence) travels with them; the user was checked as a manager of this handover above.
         key, cert = company.sudo().handover_certificate_id._handover_signing_material()
-        checklist = base64.b64decode(export.attachment_id.sudo().datas)
+        # sudo: the signed workbook is read by its steps only; the user was checked as a manager above
+        with export.attachment_id.sudo()._open_content() as handle:
+            checklist_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
         # Serialise the packages of one handover so that two never get the same number.
         self.env.cr.execute(SQL("SELECT id FROM customer_handover WHERE id = %s FOR UPDATE", handover.id))
         number = max(self.search([("handover_id", "=", handover.id), ("kind", "=", kind)]).mapped("number"),
@@ -199,7 +200,7 @@ class CustomerHandoverPackage(models.Model):
         with tempfile.TemporaryDirectory(prefix="customer-handover-") as folder:
             path = os.path.join(folder, "package.age")
             writer = tp.PackageWriter(
-                path, handover.name, company.name, number, export.number, hashlib.sha256(checklist).hexdigest(),
+                path, handover.name, company.name, number, export.number, checklist_sha256,
                 cover=handover._package_cover(kind), recipient=recipient if encryption != "passphrase" else None,
                 passphrase=passphrase if encryption == "passphrase" else None,
                 created_at=ck.utc_timestamp(now.replace(tzinfo=timezone.utc)),
@@ -218,43 +219,43 @@ class CustomerHandoverPackage(models.Model):
             except tp.PackageError as error:
                 raise UserError(self.env._("The package cannot be made: %(reason)s", reason=error)) from error
             with open(path, "rb") as handle:
-                data = handle.read()
-        values = {
-            "handover_id": handover.id,
-            "number": number,
-            "kind": kind,
-            "export_id": export.id,
-            "created_on": now,
-            "user_id": self.env.uid,
-            "encryption": encryption,
-            "recipient": recipient if encryption != "passphrase" else False,
-            "recipient_fingerprint": recipient_print or False,
-            "signer_fingerprint": ck.fingerprint(cert),
-            "manifest_sha256": hashlib.sha256(tp.canonical_json(manifest)).hexdigest(),
-            "file_sha256": hashlib.sha256(data).hexdigest(),
-            "customer_count": manifest["counts"]["customers"],
-            "child_count": manifest["counts"]["child_contacts"],
-            "consent_count": manifest["counts"]["consents"],
-            "evidence_count": manifest["counts"]["evidence_files"],
-            "item_count": manifest["counts"]["items"],
-        }
-        with evidence_step(self._name, CREATE, *self._evidence_fields):
-            return self._record_package(handover, values, data, partner_ids)
+                file_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+            values = {
+                "handover_id": handover.id,
+                "number": number,
+                "kind": kind,
+                "export_id": export.id,
+                "created_on": now,
+                "user_id": self.env.uid,
+                "encryption": encryption,
+                "recipient": recipient if encryption != "passphrase" else False,
+                "recipient_fingerprint": recipient_print or False,
+                "signer_fingerprint": ck.fingerprint(cert),
+                "manifest_sha256": hashlib.sha256(tp.canonical_json(manifest)).hexdigest(),
+                "file_sha256": file_sha256,
+                "customer_count": manifest["counts"]["customers"],
+                "child_count": manifest["counts"]["child_contacts"],
+                "consent_count": manifest["counts"]["consents"],
+                "evidence_count": manifest["counts"]["evidence_files"],
+                "item_count": manifest["counts"]["items"],
+            }
+            with evidence_step(self._name, CREATE, *self._evidence_fields):
+                return self._record_package(handover, values, path, partner_ids)
 
-    def _record_package(self, handover, values, data, partner_ids):
+    def _record_package(self, handover, values, path, partner_ids):
         package = self.create(values)
         reference = (handover.name or "handover").replace("/", "-")
         suffix = "backup" if package.kind == "backup" else "package"
         # The package is attached to its own record, which only managers read, not to the handover, which users read;
         # as an evidence file that only its step serves.
-        attachment = self.env["ir.attachment"]._keep_handover_evidence([{
+        # Stored from its file in chunks: a package of a million customers is not held in the worker's memory.
+        attachment = self.env["ir.attachment"]._keep_handover_evidence_file({
             "name": f"{reference}-{suffix}-{package.number}.age",
-            "raw": data,
             "res_model": self._name,
             "res_id": package.id,
             "company_id": handover.company_id.id,
             "mimetype": "application/octet-stream",
-        }])
+        }, path)
         package.write({"attachment_id": attachment.id})
         for batch in split_every(BATCH * 5, partner_ids):
             self.env.cr.execute(SQL(

@@ -1,8 +1,13 @@
+import contextlib
+import filecmp
 import hashlib
+import io
 import os
+import shutil
+import tempfile
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .customer_handover_evidence_mixin import CustomerHandoverEvidenceMixin, evidence_step, is_unlocked
@@ -84,6 +89,81 @@ class IrAttachment(models.Model):
             # sudo: nobody reads or writes these files by their own rights; the step checked the user
             created = self.sudo().create([{**vals, FLAG: "served"} for vals in vals_list])
         return created.sudo(False)
+
+    @api.model
+    def _keep_handover_evidence_file(self, vals, path):
+        """``_keep_handover_evidence`` of one file a step wrote at ``path``, stored without being read whole."""
+        with evidence_step(self._name, FLAG):
+            # sudo: nobody reads or writes these files by their own rights; the step checked the user
+            created = self.sudo()._create_from_file({**vals, FLAG: "served"}, path)
+        return created.sudo(False)
+
+    @api.model
+    def _create_from_file(self, vals, path):
+        """Create an attachment of ``vals`` holding the file at ``path``, copied into the filestore in chunks.
+
+        ``raw`` holds a file whole, and Odoo hashes, guesses and writes it from memory: a package or a decrypted
+        upload of a million customers would weigh on the worker several times over. Where attachments are kept in
+        the database (``ir_attachment.location``), the file is read whole, as that storage needs.
+        """
+        vals = {"mimetype": "application/octet-stream", **vals}
+        if self._storage() == "db":
+            with open(path, "rb") as handle:
+                return self.create({**vals, "raw": handle.read()})
+        checksum, size = hashlib.sha1(), 0
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                checksum.update(chunk)
+                size += len(chunk)
+        checksum = checksum.hexdigest()
+        fname = f"{checksum[:2]}/{checksum}"
+        full_path = self._full_path(fname)
+        os.makedirs(os.path.dirname(full_path), exist_ok=True)
+        if not os.path.isfile(full_path):
+            # copied beside its place, then renamed: no reader ever finds it half-written
+            descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(full_path), prefix=".handover-")
+            try:
+                with os.fdopen(descriptor, "wb") as target, open(path, "rb") as source:
+                    shutil.copyfileobj(source, target, 1 << 20)
+                os.replace(partial, full_path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial)
+            # marked for the garbage collection, as Odoo marks what it writes, in case the transaction aborts
+            self._mark_for_gc(fname)
+        elif not filecmp.cmp(path, full_path, shallow=False):
+            raise UserError(self.env._("The attachment collides with an existing file."))
+        attachment = self.create(vals)
+        # create() and write() drop the store's columns from their values: they are written here, as
+        # _get_datas_related_values would have
+        self.env.cr.execute(SQL(
+            "UPDATE ir_attachment SET store_fname = %s, checksum = %s, file_size = %s, db_datas = NULL WHERE id = %s",
+            fname, checksum, size, attachment.id,
+        ))
+        attachment.invalidate_recordset(["store_fname", "checksum", "file_size", "db_datas", "raw", "datas"])
+        return attachment
+
+    @contextlib.contextmanager
+    def _open_content(self):
+        """This attachment's content as a binary file, read from the filestore in place rather than whole."""
+        self.ensure_one()
+        if self.store_fname:
+            with open(self._full_path(self.store_fname), "rb") as handle:
+                yield handle
+        else:
+            yield io.BytesIO(self.raw or b"")
+
+    @contextlib.contextmanager
+    def _content_path(self):
+        """The path of a file holding this attachment's content: the filestore's own, else a temporary copy."""
+        self.ensure_one()
+        if self.store_fname:
+            yield self._full_path(self.store_fname)
+            return
+        with tempfile.NamedTemporaryFile(prefix="customer-handover-") as handle:
+            handle.write(self.raw or b"")
+            handle.flush()
+            yield handle.name
 
     @api.model
     def _mark_handover_evidence(self, records, field_name):

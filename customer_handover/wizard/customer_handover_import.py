@@ -1,6 +1,5 @@
-import base64
 import contextlib
-import io
+import hashlib
 import os
 import shutil
 import tempfile
@@ -35,9 +34,11 @@ class CustomerHandoverImport(models.TransientModel):
 
     company_id = fields.Many2one("res.company", string="Receiving Company", required=True, readonly=True,
                                  default=lambda self: self.env.company)
-    package_file = fields.Binary(string="Transfer Package (.age)", attachment=False)
+    # The uploads are kept in the attachment store, private to the wizard's user (its record rule), and read there
+    # as files by each step: a package of a million customers is never decoded whole in a worker's memory.
+    package_file = fields.Binary(string="Transfer Package (.age)")
     package_filename = fields.Char()
-    checklist_file = fields.Binary(string="Signed Checklist Workbook", attachment=False,
+    checklist_file = fields.Binary(string="Signed Checklist Workbook",
                                    help="The signed checklist workbook the transferring company gave you: the "
                                    "package must deliver exactly this checklist.")
     checklist_filename = fields.Char()
@@ -201,7 +202,7 @@ class CustomerHandoverImport(models.TransientModel):
             try:
                 with self.env.cr.savepoint():
                     incoming = self.env["customer.handover.incoming"]._import_package(
-                        self.company_id, result, folder, checklist, base64.b64decode(self.package_file),
+                        self.company_id, result, folder, checklist, self._package_sha256(),
                         self.checklist_filename, mappings, self._decisions,
                     )
             except AccessError:
@@ -222,8 +223,7 @@ class CustomerHandoverImport(models.TransientModel):
     def _import_in_background(self, result, mappings):
         """Queue the import of a large package; the wizard keeps the decrypted package for its batches."""
         self._keep_plain()
-        job = self.env["customer.handover.incoming"]._import_start(
-            self, result, base64.b64decode(self.package_file), mappings)
+        job = self.env["customer.handover.incoming"]._import_start(self, result, self._package_sha256(), mappings)
         self._step_write({"incoming_id": job.incoming_id.id})
         action = job._started_action()
         action["params"]["next"] = {"type": "ir.actions.act_window", "res_model": job.incoming_id._name,
@@ -260,18 +260,47 @@ class CustomerHandoverImport(models.TransientModel):
     def _decrypt(self, passphrase):
         """Decrypt the uploaded package with the passphrase, which is not kept: keep the decrypted zip instead."""
         self._check_importer()
-        with tempfile.TemporaryFile() as plain:
+        with tempfile.NamedTemporaryFile() as plain:
             self._decrypt_into(plain, passphrase)
-            plain.seek(0)
-            self._step_write({"plain_package": base64.b64encode(plain.read()), "state": "upload"})
+            self._keep_plain_file(plain.name)
+        self._step_write({"state": "upload"})
 
     def _keep_plain(self):
         """Keep the decrypted package for the background steps (one for a passphrase is kept already)."""
         if self.decrypt_with == "key" and not self._has_plain():
-            with tempfile.TemporaryFile() as plain:
+            with tempfile.NamedTemporaryFile() as plain:
                 self._decrypt_into(plain)
-                plain.seek(0)
-                self._step_write({"plain_package": base64.b64encode(plain.read())})
+                self._keep_plain_file(plain.name)
+
+    def _keep_plain_file(self, path):
+        """Keep the decrypted package at ``path`` as ``plain_package``, stored from the file in chunks."""
+        self._step_write({"plain_package": False})
+        # sudo: stored as the ORM stores a binary field's file, by the system; the step checked the user
+        self.env["ir.attachment"].sudo()._create_from_file({
+            "name": "plain_package", "res_model": self._name, "res_field": "plain_package", "res_id": self.id,
+        }, path)
+        self.invalidate_recordset(["plain_package"])
+
+    @contextlib.contextmanager
+    def _upload_path(self, field_name):
+        """The path of the file uploaded in ``field_name`` (``package_file`` or ``checklist_file``), read in place."""
+        self.ensure_one()
+        # sudo: the wizard's own upload, stored as the ORM stores a binary field; its record rule let the user in
+        attachment = self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", self._name), ("res_field", "=", field_name), ("res_id", "=", self.id)], limit=1)
+        if not attachment:
+            raise UserError(self.env._("Upload the transfer package and the signed checklist workbook."))
+        with attachment._content_path() as path:
+            yield path
+
+    def _has_upload(self, field_name):
+        """Whether a file is uploaded in ``field_name``, without reading it."""
+        return bool(self.with_context(bin_size=True)[field_name])
+
+    def _package_sha256(self):
+        """The SHA-256 of the encrypted package as it was uploaded, read in chunks."""
+        with self._upload_path("package_file") as path, open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
 
     @contextlib.contextmanager
     def _plain_file(self):
@@ -285,11 +314,8 @@ class CustomerHandoverImport(models.TransientModel):
         if not attachment:
             raise UserError(self.env._("The decrypted package is gone: cancel this import and import the package "
                                        "again."))
-        if attachment.store_fname:
-            with open(attachment._full_path(attachment.store_fname), "rb") as source:
-                yield source
-        else:
-            yield io.BytesIO(attachment.raw)
+        with attachment._open_content() as source:
+            yield source
 
     @contextlib.contextmanager
     def _plain_archive(self):
@@ -299,7 +325,7 @@ class CustomerHandoverImport(models.TransientModel):
 
     def _decrypt_into(self, plain, passphrase=None):
         """Decrypt the uploaded package into the binary file ``plain``, with ``passphrase`` or the company's key."""
-        if not self.package_file:
+        if not self._has_upload("package_file"):
             raise UserError(self.env._("Upload the transfer package (.age file) first."))
         identity = None
         if passphrase is None:
@@ -311,22 +337,17 @@ class CustomerHandoverImport(models.TransientModel):
                     "gives its recipient to the transferring company; or decrypt with a passphrase.",
                     company=self.company_id.name,
                 ))
-        with tempfile.TemporaryDirectory(prefix="customer-handover-import-") as folder:
-            path = os.path.join(folder, "package.age")
-            with open(path, "wb") as handle:
-                handle.write(base64.b64decode(self.package_file))
+        with self._upload_path("package_file") as path:
             problem = tp.decrypt_package(path, plain, identity=identity, passphrase=passphrase)
-            if problem:
-                raise UserError(self._problem_text(problem))
+        if problem:
+            raise UserError(self._problem_text(problem))
 
     def _peeked(self):
         """Decrypt the package (or take the decrypted one kept for the background) and read its manifest only: its
         facts, its signature, the pin and the checklist it delivers. Quick whatever its size; refuses as
         ``_opened``."""
         pinned = self._pinned_now()
-        with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist, tempfile.TemporaryFile() as plain:
-            checklist.write(base64.b64decode(self.checklist_file))
-            checklist.flush()
+        with self._upload_path("checklist_file") as checklist, tempfile.NamedTemporaryFile() as plain:
             kept = self._has_plain()
             if kept:
                 with self._plain_file() as source:
@@ -334,17 +355,16 @@ class CustomerHandoverImport(models.TransientModel):
             else:
                 self._decrypt_into(plain)
             plain.flush()
-            result = tp.peek_plain(plain, fingerprint=pinned, checklist=checklist.name)
+            result = tp.peek_plain(plain, fingerprint=pinned, checklist=checklist)
             if not kept and (result.counts or {}).get("customers", 0) > self.env["customer.handover.job"]._threshold():
                 # a package for the background: kept decrypted now, for its steps, rather than decrypted again
-                plain.seek(0)
-                self._step_write({"plain_package": base64.b64encode(plain.read())})
+                self._keep_plain_file(plain.name)
         self._check_result(result)
         return result
 
     def _pinned_now(self):
         """The fingerprints pinned for the company, with the one an officer confirms; refuses a package not ready."""
-        if not self.package_file or not self.checklist_file:
+        if not (self._has_upload("package_file") and self._has_upload("checklist_file")):
             raise UserError(self.env._("Upload the transfer package and the signed checklist workbook."))
         if self.decrypt_with == "passphrase" and not self._has_plain():
             raise UserError(self.env._("Enter the passphrase of the package."))
@@ -383,12 +403,13 @@ class CustomerHandoverImport(models.TransientModel):
         folder = tempfile.mkdtemp(prefix="customer-handover-import-")
         try:
             checklist = os.path.join(folder, "checklist.xlsx")
-            with open(checklist, "wb") as handle:
-                handle.write(base64.b64decode(self.checklist_file))
+            with self._upload_path("checklist_file") as uploaded:
+                shutil.copyfile(uploaded, checklist)
             with tempfile.TemporaryFile() as plain:
                 # a package for the company's key is decrypted each time; one for a passphrase was kept decrypted
                 if self.decrypt_with == "passphrase":
-                    plain.write(base64.b64decode(self.plain_package))
+                    with self._plain_file() as source:
+                        shutil.copyfileobj(source, plain)
                 else:
                     self._decrypt_into(plain)
                 plain.flush()

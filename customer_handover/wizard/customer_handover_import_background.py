@@ -1,6 +1,4 @@
-import base64
 import json
-import tempfile
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -82,10 +80,8 @@ class CustomerHandoverImport(models.TransientModel):
         """Check the whole package once, before any batch reads it: signature, pin, every digest, the counts and the
         checklist it delivers. The request only read its manifest."""
         wizard = self._job_preview_wizard(job)
-        with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist, wizard._plain_file() as plain:
-            checklist.write(base64.b64decode(wizard.checklist_file))
-            checklist.flush()
-            result = tp.check_plain(plain, fingerprint=job.params["fingerprint"], checklist=checklist.name)
+        with wizard._upload_path("checklist_file") as checklist, wizard._plain_file() as plain:
+            result = tp.check_plain(plain, fingerprint=job.params["fingerprint"], checklist=checklist)
         if not result.valid:
             raise UserError(wizard._problem_text(result.problems[0]))
 
@@ -243,10 +239,8 @@ class CustomerHandoverImport(models.TransientModel):
     def _preview_rows(self):
         """Give each line its row of the signed checklist, which the import's batches compare it with: the sheet is
         streamed once, and written a chunk at a time."""
-        with tempfile.NamedTemporaryFile(suffix=".xlsx") as checklist:
-            checklist.write(base64.b64decode(self.checklist_file))
-            checklist.flush()
-            for chunk in split_every(BATCH, iter_checklist_rows(checklist.name)):
+        with self._upload_path("checklist_file") as checklist:
+            for chunk in split_every(BATCH, iter_checklist_rows(checklist)):
                 self.env.cr.execute(SQL(
                     "UPDATE customer_handover_import_line AS line "
                     "SET payload = jsonb_set(line.payload, '{row}', sheet.row_value::jsonb) "

@@ -2,9 +2,12 @@
 
 import io
 
+import pytest
 from customer_handover_tools.checklist_columns import LINE_COLUMNS, SNAPSHOT_KEYS, position
-from customer_handover_tools.checklist_read import checklist_rows, snapshot_digest
+from customer_handover_tools.checklist_read import _writer_rows, checklist_rows, snapshot_digest
+from customer_handover_tools.checklist_verify.sheet import Irregular
 from customer_handover_tools.checklist_xlsx import ChecklistWriter
+from openpyxl import load_workbook
 
 NAMES = [name for name, _width in LINE_COLUMNS]
 
@@ -62,3 +65,31 @@ def test_only_the_lines_kept_are_read(tmp_path):
         2: ("Li Lei", snapshot_digest([""] * 5), True),
         3: ("", snapshot_digest([""] * 5), False),
     }
+
+
+TRICKY = {"name": "A & B <Ltd> \"王芳\"", "snapshot_ref": "C-1\nsecond line", "snapshot_contact": "tab\there _x000D_",
+          "snapshot_retention": "5 years", "excluded": "Yes"}
+
+
+def _expected(number):
+    values = TRICKY if number % 3 == 0 else {"name": f"Customer {number}"}
+    return values["name"], snapshot_digest([values.get(f"snapshot_{key}", "") for key in SNAPSHOT_KEYS]), (
+        number % 3 == 0)
+
+
+def test_the_writers_bytes_are_read_straight_from_the_xml(tmp_path):
+    path = _workbook(tmp_path, [_row(number, **(TRICKY if number % 3 == 0 else {"name": f"Customer {number}"}))
+                                for number in range(1, 301)])
+    assert len(list(_writer_rows(path))) == 301, "the writer's workbook is read the fast way, header included"
+    # the text as the customer's record holds it: "_x000D_" is stored escaped, and read back unescaped
+    assert checklist_rows(path) == {number: _expected(number) for number in range(1, 301)}
+
+
+def test_a_workbook_saved_by_another_program_is_read_with_openpyxl_to_the_same_rows(tmp_path):
+    path = _workbook(tmp_path, [_row(number, **(TRICKY if number % 3 == 0 else {"name": f"Customer {number}"}))
+                                for number in range(1, 51)])
+    resaved = tmp_path / "resaved.xlsx"
+    load_workbook(path).save(resaved)
+    with pytest.raises(Irregular):
+        list(_writer_rows(resaved))
+    assert checklist_rows(resaved) == checklist_rows(path) == {number: _expected(number) for number in range(1, 51)}

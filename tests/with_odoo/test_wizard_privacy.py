@@ -88,6 +88,34 @@ class TestWizardPrivacy(RpcMixin, HostileFixture, HandoverCase, HttpCase):
                 mine = self._call(owner.login, model, "read", [[wizard_id], ["id"]])
                 self.assertEqual(mine.get("result"), [{"id": wizard_id}])
 
+    def test_the_import_uploads_are_files_only_their_user_reads(self):
+        """The package and the checklist uploaded to an import are kept in the attachment store, read there as files
+        by the steps: another manager reaches them by no path."""
+        created = self._call(self.manager.login, "customer.handover.import", "create",
+                             [{"package_file": UPLOAD, "checklist_file": UPLOAD}])
+        wizard = self.env["customer.handover.import"].browse(created["result"])
+        files = self.env["ir.attachment"].search([("res_model", "=", wizard._name), ("res_id", "=", wizard.id),
+                                                  ("res_field", "in", ("package_file", "checklist_file"))])
+        self.assertEqual(sorted(files.mapped("res_field")), ["checklist_file", "package_file"])
+        self.assertTrue(all(files.mapped("store_fname")), "the uploads are files of the attachment store")
+        self.assertEqual(files[0].raw, base64.b64decode(UPLOAD))
+        with wizard._upload_path("package_file") as path, open(path, "rb") as handle:
+            self.assertEqual(handle.read(), base64.b64decode(UPLOAD), "the step reads the upload in place")
+        for attachment in files:
+            for url in (f"/web/content/{attachment.id}?download=true",
+                        f"/web/content/ir.attachment/{attachment.id}/raw",
+                        f"/web/content/{wizard._name}/{wizard.id}/{attachment.res_field}"):
+                with self.subTest(url=url):
+                    self.authenticate(self.other_manager.login, self.other_manager.login)
+                    response = self.url_open(url)
+                    self.assertIn(response.status_code, (403, 404))
+                    self.assertNotIn(base64.b64decode(UPLOAD), response.content)
+            self._refused(self.other_manager.login, "ir.attachment", "read", [attachment.ids, ["datas"]])
+        found = self._call(self.other_manager.login, "ir.attachment", "search_read",
+                           [[("res_model", "=", wizard._name), ("res_id", "=", wizard.id)], ["datas"]],
+                           {"context": {"skip_res_field_check": True}})
+        self.assertEqual(found.get("result"), [], found)
+
     def test_the_upload_is_emptied_once_verified(self):
         created = self._call(self.handover_user.login, "customer.handover.verify", "create",
                              [{"file": UPLOAD, "filename": "checklist.xlsx"}])

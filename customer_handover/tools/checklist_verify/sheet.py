@@ -263,6 +263,11 @@ def string_text(element):
     text = element.findtext(TEXT)
     if text is None:
         text = "".join(run.findtext(TEXT) or "" for run in element.findall(RUN))
+    return ooxml_text(text)
+
+
+def ooxml_text(text):
+    """A cell's text as stored, with OOXML's ``_xHHHH_`` escapes undone: the text Excel shows."""
     return _ESCAPED.sub(_unescaped, text) if "_x" in text else text
 
 
