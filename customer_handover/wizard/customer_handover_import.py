@@ -16,9 +16,9 @@ from ..models.handover_access import MANAGER, OFFICER, has_group_in_company
 from ..tools import transfer_package as tp
 
 WIZARD_STEP_FIELDS = (
-    "plain_package", "state", "sender", "fingerprint", "signer_pinned", "handover_reference", "export_number",
-    "package_number", "customer_count", "match_count", "child_count", "consent_count", "evidence_count", "item_count",
-    "incoming_id", "background",
+    "plain_package", "checklist_rows", "state", "sender", "fingerprint", "signer_pinned", "handover_reference",
+    "export_number", "package_number", "customer_count", "match_count", "child_count", "consent_count",
+    "evidence_count", "item_count", "incoming_id", "background",
 )
 
 
@@ -53,6 +53,9 @@ class CustomerHandoverImport(models.TransientModel):
     # The decrypted zip, checked again (signature, digests, pin, checklist) before the import uses it. Kept in the
     # attachment store: each background batch opens it as a file and reads the members it needs (_plain_archive).
     plain_package = fields.Binary(attachment=True, readonly=True)
+    # The signed checklist's rows (line number, then its name, snapshot digest and exclusion as JSON), one a line, in
+    # the checklist's order: written once by the background preview's first call, each batch reads its own lines.
+    checklist_rows = fields.Binary(attachment=True, readonly=True)
     package_recipient = fields.Char(related="company_id.handover_package_recipient")
     has_package_key = fields.Boolean(compute="_compute_has_package_key")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
@@ -124,9 +127,9 @@ class CustomerHandoverImport(models.TransientModel):
                 wizard._check_idle()
         reset = {}
         if {"package_file", "decrypt_with"} & set(vals):
-            reset = {"plain_package": False, "state": "upload"}
+            reset = {"plain_package": False, "checklist_rows": False, "state": "upload"}
         elif "checklist_file" in vals:
-            reset = {"state": "upload"}
+            reset = {"checklist_rows": False, "state": "upload"}
         if reset:
             # reset first: a passphrase sent with the package decrypts it as the values are written
             self._step_write({**reset, "background": False})
@@ -233,7 +236,8 @@ class CustomerHandoverImport(models.TransientModel):
 
     def _import_done(self, incoming):
         """The incoming handover keeps what was received: the uploads and the preview go."""
-        self._step_write({"plain_package": False, "state": "done", "incoming_id": incoming.id, "package_file": False,
+        self._step_write({"plain_package": False, "checklist_rows": False, "state": "done", "incoming_id": incoming.id,
+                          "package_file": False,
                           "package_filename": False, "checklist_file": False, "checklist_filename": False})
         self.line_ids.unlink()
         self.mapping_ids.unlink()
@@ -273,13 +277,17 @@ class CustomerHandoverImport(models.TransientModel):
                 self._keep_plain_file(plain.name)
 
     def _keep_plain_file(self, path):
-        """Keep the decrypted package at ``path`` as ``plain_package``, stored from the file in chunks."""
-        self._step_write({"plain_package": False})
+        """Keep the decrypted package at ``path`` as ``plain_package``."""
+        self._keep_step_file("plain_package", path)
+
+    def _keep_step_file(self, field_name, path):
+        """Keep the file at ``path`` in the step's binary field ``field_name``, stored from the file in chunks."""
+        self._step_write({field_name: False})
         # sudo: stored as the ORM stores a binary field's file, by the system; the step checked the user
         self.env["ir.attachment"].sudo()._create_from_file({
-            "name": "plain_package", "res_model": self._name, "res_field": "plain_package", "res_id": self.id,
+            "name": field_name, "res_model": self._name, "res_field": field_name, "res_id": self.id,
         }, path)
-        self.invalidate_recordset(["plain_package"])
+        self.invalidate_recordset([field_name])
 
     @contextlib.contextmanager
     def _upload_path(self, field_name):
@@ -310,7 +318,7 @@ class CustomerHandoverImport(models.TransientModel):
         attachment store's file, so neither its time nor its memory grows with the package.
         """
         self.ensure_one()
-        attachment = self._plain_attachment()
+        attachment = self._step_attachment("plain_package")
         if not attachment:
             raise UserError(self.env._("The decrypted package is gone: cancel this import and import the package "
                                        "again."))
@@ -375,14 +383,14 @@ class CustomerHandoverImport(models.TransientModel):
             pinned.add(self.fingerprint)
         return pinned
 
-    def _plain_attachment(self):
-        # sudo: the decrypted package this wizard keeps for its own preview and import, which its user started
+    def _step_attachment(self, field_name):
+        # sudo: a file this wizard keeps for its own preview and import, which its user started
         return self.env["ir.attachment"].sudo().search([
-            ("res_model", "=", self._name), ("res_field", "=", "plain_package"), ("res_id", "=", self.id)], limit=1)
+            ("res_model", "=", self._name), ("res_field", "=", field_name), ("res_id", "=", self.id)], limit=1)
 
     def _has_plain(self):
         """Whether the decrypted package is kept, without reading it."""
-        return bool(self._plain_attachment())
+        return bool(self._step_attachment("plain_package"))
 
     def _check_result(self, result):
         """Refuse a package that is not valid, save one an officer may pin."""

@@ -1,11 +1,12 @@
 import json
+import tempfile
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, split_every
+from odoo.tools import SQL
 
 from ..models.customer_handover_evidence_mixin import evidence_step
-from ..models.customer_handover_incoming_import import BATCH, package_key
+from ..models.customer_handover_incoming_import import package_key
 from ..models.customer_handover_job import ACTIVE_STATES, running_job_id
 from ..models.handover_access import OFFICER
 from ..tools import transfer_package as tp
@@ -80,10 +81,12 @@ class CustomerHandoverImport(models.TransientModel):
         """Check the whole package once, before any batch reads it: signature, pin, every digest, the counts and the
         checklist it delivers. The request only read its manifest."""
         wizard = self._job_preview_wizard(job)
-        with wizard._upload_path("checklist_file") as checklist, wizard._plain_file() as plain:
-            result = tp.check_plain(plain, fingerprint=job.params["fingerprint"], checklist=checklist)
-        if not result.valid:
-            raise UserError(wizard._problem_text(result.problems[0]))
+        with wizard._upload_path("checklist_file") as checklist:
+            with wizard._plain_file() as plain:
+                result = tp.check_plain(plain, fingerprint=job.params["fingerprint"], checklist=checklist)
+            if not result.valid:
+                raise UserError(wizard._problem_text(result.problems[0]))
+            wizard._keep_checklist_rows(checklist)
 
     @api.model
     def _job_preview_batch(self, job, ids):
@@ -109,19 +112,18 @@ class CustomerHandoverImport(models.TransientModel):
         wizard = self.browse(job.params["wizard"]).exists()
         if wizard:
             wizard.mapping_ids.unlink()
-            wizard._step_write({"state": "upload", "background": False})
+            wizard._step_write({"state": "upload", "background": False, "checklist_rows": False})
 
     @api.model
     def _job_preview_done(self, job):
         """The last step: each line's row of the signed checklist, the purposes and policies, the matches counted."""
         wizard = self._job_preview_wizard(job)
-        wizard._preview_rows()
         params = job.params
         purposes, policies = params["purposes"], params["policies"]
         wizard.env.cr.execute(SQL(
             "SELECT count(*) FROM customer_handover_import_line WHERE wizard_id = %s AND partner_id IS NOT NULL",
             wizard.id))
-        wizard._step_write({"match_count": wizard.env.cr.fetchone()[0], "state": "preview"})
+        wizard._step_write({"match_count": wizard.env.cr.fetchone()[0], "state": "preview", "checklist_rows": False})
         version = params["version"]
         self.env["customer.handover.import.mapping"].create(
             wizard._mapping_lines("purpose", purposes, version) + wizard._mapping_lines("policy", policies, version))
@@ -225,9 +227,11 @@ class CustomerHandoverImport(models.TransientModel):
             self._preview_duplicate(number, seen[key][value], key, value)
         job._keep({"purposes": purposes, "policies": policies})
         matches = self.env["res.partner"]._handover_match(customers, self.company_id)
+        rows = self._preview_checklist_rows(job, [customer["line"] for customer in customers])
         with evidence_step("customer.handover.import.line", "payload"):
             Line.create([{**self._preview_line(customer, matches.get(customer["line"])),
-                          "payload": {"customer": customer, "row": None}} for customer in customers])
+                          "payload": {"customer": customer, "row": rows.get(customer["line"])}}
+                         for customer in customers])
 
     def _preview_duplicate(self, first, second, key, value):
         raise UserError(self.env._(
@@ -236,16 +240,45 @@ class CustomerHandoverImport(models.TransientModel):
             first=first, second=second, key=key, value=value,
         ))
 
-    def _preview_rows(self):
-        """Give each line its row of the signed checklist, which the import's batches compare it with: the sheet is
-        streamed once, and written a chunk at a time."""
-        with self._upload_path("checklist_file") as checklist:
-            for chunk in split_every(BATCH, iter_checklist_rows(checklist)):
-                self.env.cr.execute(SQL(
-                    "UPDATE customer_handover_import_line AS line "
-                    "SET payload = jsonb_set(line.payload, '{row}', sheet.row_value::jsonb) "
-                    "FROM unnest(%s::int[], %s::text[]) AS sheet(number, row_value) "
-                    "WHERE line.wizard_id = %s AND line.line_number = sheet.number",
-                    [number for number, _row in chunk], [json.dumps(list(row)) for _number, row in chunk], self.id,
-                ))
-        self.env["customer.handover.import.line"].invalidate_model(["payload"])
+    def _keep_checklist_rows(self, checklist):
+        """Keep the rows of the signed checklist at ``checklist``, read once, for the batches that give each line its
+        row: a line each, ``number<TAB>[name, snapshot digest, excluded]``, in the checklist's order."""
+        with tempfile.NamedTemporaryFile(prefix="customer-handover-rows-") as rows:
+            for number, row in iter_checklist_rows(checklist):
+                rows.write(b"%d\t%s\n" % (number, json.dumps(list(row)).encode()))
+            rows.flush()
+            self._keep_step_file("checklist_rows", rows.name)
+
+    def _preview_checklist_rows(self, job, numbers):
+        """{line number: its checklist row} for ``numbers``, which the import's batches compare each customer with.
+
+        The customers come in the checklist's order: a batch reads the rows file from where the batch before it
+        stopped (``rows_next`` in the job: the last line number it read up to, and the byte offset after it), to
+        just past its own last line. A number not found there (a customer the checklist does not list, a batch
+        retried) is looked for from the start.
+        """
+        attachment = self._step_attachment("checklist_rows")
+        if not attachment or not numbers:
+            return {}
+        wanted, last = set(numbers), max(numbers)
+        kept_last, offset = job.params.get("rows_next") or (0, 0)
+        if kept_last >= min(numbers):
+            offset = 0
+        rows, start = {}, offset
+        with attachment._open_content() as handle:
+            handle.seek(offset)
+            while line := handle.readline():
+                number, _tab, row = line.partition(b"\t")
+                if int(number) > last:
+                    break
+                if int(number) in wanted:
+                    rows[int(number)] = json.loads(row)
+                offset += len(line)
+            if start and len(rows) < len(wanted):
+                handle.seek(0)
+                for line in handle:
+                    number, _tab, row = line.partition(b"\t")
+                    if int(number) in wanted:
+                        rows.setdefault(int(number), json.loads(row))
+        job._keep({"rows_next": [last, offset]})
+        return rows

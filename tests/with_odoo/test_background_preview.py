@@ -85,20 +85,28 @@ class TestBackgroundPreview(BackgroundImportFixture, HandoverCase):
             wizard.action_import()
         self.assertFalse(wizard.incoming_id)
         Job = self.env["customer.handover.job"]
-        # the first call checks the whole package, and makes no line
+        # the first call checks the whole package, and makes no line; it keeps the checklist's rows, read once
         Job._cron_run()
         self.assertEqual((job.state, job.done_count, len(wizard.line_ids)), ("running", 0, 0))
-        done = []
+        rows = wizard._step_attachment("checklist_rows")
+        with rows._open_content() as handle:
+            self.assertEqual([int(line.split(b"\t")[0]) for line in handle][:3], [1, 2, 3])
+        done, read_to = [], []
         while job.state == "running":
             Job._cron_run()
             self.env.invalidate_all()
             done.append((job.done_count, len(wizard.line_ids)))
+            read_to.append(job.params.get("rows_next", [0])[0])
             if job.state == "running":
                 self.assertEqual(wizard.active_job_text,
                                  f"Previewing the package: {job.done_count} of {customers} "
                                  f"({int(100 * job.done_count / customers)}%)")
                 self.assertEqual(wizard.active_job_progress, round(100.0 * job.done_count / customers, 1))
         self.assertEqual(done, [(4, 4), (8, 8), (12, 12), (14, 14)], "one bounded batch per call")
+        # each batch read the rows file up to its own last line, from where the one before stopped
+        self.assertEqual(read_to[:-1], [max(wizard.line_ids.sorted("id")[:count].mapped("line_number"))
+                                        for count, _lines in done[:-1]])
+        self.assertFalse(wizard._step_attachment("checklist_rows"), "the rows outlived the preview")
         self.assertEqual(job.state, "done")
         self.assertFalse(wizard.active_job_id)
         self.assertEqual(self._preview_figures(wizard), expected)
