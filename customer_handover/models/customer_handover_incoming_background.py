@@ -80,10 +80,10 @@ class CustomerHandoverIncoming(models.Model):
     def _job_import_batch(self, job, ids):
         """Import these customers of the preview, staged: new contacts archived, merges left for the last step."""
         incoming, wizard = job.incoming_id, self._job_import_wizard(job)
-        lines = self.env["customer.handover.import.line"].browse(ids).sorted("line_number")
-        with incoming._job_import_received(job, wizard, lines) as received:
+        payloads = self.env["customer.handover.import.line"].browse(ids)._payloads()
+        with incoming._job_import_received(job, wizard, payloads) as received:
             counts = dict.fromkeys(COUNT_FIELDS, 0)
-            incoming._import_customers(received, [line.payload["customer"] for line in lines], counts)
+            incoming._import_customers(received, [payload["customer"] for payload in payloads.values()], counts)
             incoming._job_import_add_counts(counts)
 
     @api.model
@@ -118,7 +118,7 @@ class CustomerHandoverIncoming(models.Model):
             [("incoming_id", "=", incoming.id), ("outcome", "=", "matched")]).mapped("line_number")
         counts = dict.fromkeys(COUNT_FIELDS, 0)
         preview = self.env["customer.handover.import.line"]
-        with incoming._job_import_received(job, wizard, preview, with_data=True) as received:
+        with incoming._job_import_received(job, wizard, {}, with_data=True) as received:
             for numbers in split_every(BATCH, matched):
                 lines = preview.search([("wizard_id", "=", wizard.id), ("line_number", "in", list(numbers))])
                 incoming._job_import_merge(received, lines, counts)
@@ -160,10 +160,11 @@ class CustomerHandoverIncoming(models.Model):
         return wizard
 
     @contextlib.contextmanager
-    def _job_import_received(self, job, wizard, lines, with_data=False):
-        """What the import needs of the package for ``lines`` of the preview: their rows, mappings, evidence files."""
+    def _job_import_received(self, job, wizard, payloads, with_data=False):
+        """What the import needs of the package for the preview's lines ``payloads`` ({line number: payload}): their
+        rows, mappings, evidence files."""
         params = job.params
-        rows = {line.line_number: tuple(line.payload["row"]) for line in lines if line.payload.get("row")}
+        rows = {number: tuple(payload["row"]) for number, payload in payloads.items() if payload.get("row")}
         with tempfile.TemporaryDirectory(prefix="customer-handover-import-") as folder, \
                 wizard._plain_archive() as archive:
             if with_data:  # the last step reconciles the items, listed after the customers
@@ -180,7 +181,8 @@ class CustomerHandoverIncoming(models.Model):
 
     def _job_import_merge(self, received, lines, counts):
         """Merge these customers into the contacts they matched, with their consents: the import's last step."""
-        customers = [line.payload["customer"] for line in lines]
+        payloads = lines._payloads()
+        customers = [payloads[line.line_number]["customer"] for line in lines]
         decisions = {line.line_number: line for line in lines}
         states = self._import_states(customers)
         domains = self._import_domains(received, customers)

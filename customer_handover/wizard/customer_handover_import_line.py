@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
 from ..models.customer_handover_incoming_line import MATCH_KEYS
 
@@ -43,6 +44,19 @@ class CustomerHandoverImportLine(models.TransientModel):
     reason = fields.Char(string="Reason Refused")
     # For an import in the background: the customer as the package gives it, and its row of the signed checklist.
     payload = fields.Json(readonly=True)
+
+    def _payloads(self):
+        """{line number: payload} of these lines, in their order, each read once.
+
+        Reading ``payload`` on a record deep-copies the whole value at each access: an import's batch reads a
+        thousand customers this way.
+        """
+        self.flush_recordset(["line_number", "payload"])
+        self.env.cr.execute(SQL(
+            "SELECT line_number, payload FROM customer_handover_import_line WHERE id = ANY(%s) ORDER BY line_number",
+            self.ids,
+        ))
+        return dict(self.env.cr.fetchall())
 
     def _transient_clean_rows_older_than(self, seconds):
         # as its wizard's: the preview of an import running in the background is kept until it ends
