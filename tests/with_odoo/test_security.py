@@ -232,6 +232,23 @@ class TestSecurity(HandoverCase):
                 self.assertIn(self.purpose_marketing if model.endswith("purpose") else self.policy_customer,
                               self.env[model].with_user(self.user_b).search([]))
 
+    def test_a_batch_of_consents_is_company_checked_as_each_one_is(self):
+        """The company check runs once per company for a batch: one foreign purpose among many is still refused."""
+        purpose_b = self.env["customer.consent.purpose"].create({"name": "B only", "company_id": self.company_b.id})
+        partners = self.env["res.partner"].create([{"name": f"Batch customer {number}"} for number in range(4)])
+        Consent = self.env["customer.consent"]
+        values = [{"partner_id": partner.id, "purpose_id": self.purpose_marketing.id, "date_given": "2024-01-01",
+                   "company_id": self.env.company.id} for partner in partners]
+        for purpose, position in ((purpose_b, 2), (purpose_b, 0)):
+            with self.subTest(position=position), self.assertRaisesRegex(UserError, "Incompatible companies"), \
+                    self.env.cr.savepoint():
+                Consent.create([{**vals, "purpose_id": purpose.id} if index == position else vals
+                                for index, vals in enumerate(values)])
+        created = Consent.create(values)
+        self.assertEqual(len(created), 4)
+        with self.assertRaisesRegex(UserError, "Incompatible companies"), self.env.cr.savepoint():
+            created[1:3].write({"purpose_id": purpose_b.id})
+
     def test_settings_are_for_officers(self):
         admin_only = new_test_user(self.env, login="ch_sysadmin", groups="base.group_system")
         settings_fields = self.env["res.config.settings"].with_user(admin_only).fields_get()
