@@ -204,7 +204,7 @@ def import_package(env, manager, officer, package, workbook, sender, fingerprint
     env.cr.commit()
     # the request reads the manifest and queues the preview; its job checks the whole package in its first call,
     # then previews the customers a batch a call
-    with Step(env, "preview" if name == "import" else f"{name} preview") as preview:
+    with Step(env, f"{name} preview") as preview:
         wizard.action_preview()
     if wizard.state != "previewing":
         raise RuntimeError(f"the preview ran in the request, not in the background ({wizard.state})")

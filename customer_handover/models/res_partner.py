@@ -225,9 +225,21 @@ class ResPartner(models.Model):
     @api.depends("consent_ids.state", "consent_ids.purpose_id.name")
     @api.depends_context("lang")
     def _compute_consent_summary(self):
+        # Saved contacts: their granted consents in one search, as reading each one's consents would (the user's
+        # record rules apply alike). A checklist's snapshots read this a thousand contacts at a time.
+        saved = self.filtered(lambda partner: isinstance(partner.id, int))
+        consents = self.env["customer.consent"].search_fetch(
+            [("partner_id", "in", saved.ids), ("state", "=", "granted")], ["partner_id", "purpose_id"]
+        ) if saved else self.env["customer.consent"]
+        granted = defaultdict(list)
+        for consent in consents:
+            granted[consent.partner_id.id].append(consent.purpose_id.id)
+        every = consents.purpose_id  # read together, for all partners
         for partner in self:
+            purposes = (every.browse(dict.fromkeys(granted[partner.id])).with_prefetch(every._prefetch_ids)
+                        if isinstance(partner.id, int) else partner._granted_purposes())
             # a key sorts in memory; sorted() without one searches the database once per partner
-            purposes = partner._granted_purposes().sorted(lambda purpose: (purpose.sequence, purpose.name, purpose.id))
+            purposes = purposes.sorted(lambda purpose: (purpose.sequence, purpose.name, purpose.id))
             partner.consent_summary = ", ".join(purposes.mapped("display_name"))
 
     def _search_valid_consent_purpose_ids(self, operator, value):

@@ -225,6 +225,29 @@ class TestDataProtection(HandoverCase):
         self.assertFalse(withdrawn.valid_consent_purpose_ids)
         self.assertIn(self.purpose_marketing.name, both.consent_summary)
         self.assertFalse(none.consent_summary)
+        # read for many contacts at once (a checklist's snapshots), each summary is its own, in a constant number
+        # of queries
+        partners = (both | marketing_only | withdrawn | none).with_user(self.handover_user)
+        alone = []
+        for partner in partners:
+            self.env.invalidate_all()
+            alone.append(partner.consent_summary)
+        self.assertEqual(alone, [f"{self.purpose_marketing.name}, {self.purpose_service.name}"
+                                 if self.purpose_marketing.sequence <= self.purpose_service.sequence else
+                                 f"{self.purpose_service.name}, {self.purpose_marketing.name}",
+                                 self.purpose_marketing.name, "", ""])
+        more = self.Partner.create([{"name": f"Many {number}"} for number in range(12)])
+        Consent.create([{"partner_id": partner.id, "purpose_id": purpose.id, "date_given": "2026-01-01"}
+                        for partner in more for purpose in (self.purpose_marketing, self.purpose_service)])
+        counts = []
+        for group in (partners, partners | more.with_user(self.handover_user)):
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            summaries = group.mapped(lambda partner: partner.consent_summary or "")
+            counts.append(self.env.cr.sql_log_count - before)
+            self.assertEqual(summaries[:4], alone)
+            self.assertEqual(set(summaries[4:]), set(alone[:1]) if summaries[4:] else set())
+        self.assertEqual(counts[0], counts[1], f"queries grew with the number of contacts: {counts}")
         mine = [("id", "in", (both | marketing_only | withdrawn | none).ids)]
         cases = [
             (("=", self.purpose_service.id), both),
