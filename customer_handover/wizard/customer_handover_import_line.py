@@ -43,7 +43,8 @@ class CustomerHandoverImportLine(models.TransientModel):
     )
     reason = fields.Char(string="Reason Refused")
     # For an import in the background: the customer as the package gives it, and its row of the signed checklist.
-    payload = fields.Json(readonly=True)
+    # Not prefetched: reading a line's decision does not load the customer it carries (``_payloads`` reads those).
+    payload = fields.Json(readonly=True, prefetch=False)
 
     def _payloads(self):
         """{line number: payload} of these lines, in their order, each read once.
