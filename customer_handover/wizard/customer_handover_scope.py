@@ -489,9 +489,14 @@ class CustomerHandoverScope(models.TransientModel):
         return {partner_id for partner_id, purpose_ids in held.items() if purpose_ids >= set(purposes.ids)}
 
     def _in_other_handover(self, partner_ids, in_other_handover):
-        """Ids of these customers (a background batch) on the checklist of another open handover the user sees."""
+        """Ids of these customers (a background batch) on the checklist of another open handover the user sees.
+
+        The lines of closed handovers are left out in SQL already: a customer handed over many times before has as
+        many lines, which the user's search would read only to drop them."""
         lines = self.env["customer.handover.line"]._search_customers_lines(
-            partner_ids, in_other_handover, SQL("handover_id != %s", self.handover_id.id))
+            partner_ids, in_other_handover, SQL(
+                "handover_id != %s AND handover_id IN (SELECT id FROM customer_handover WHERE state = ANY(%s))",
+                self.handover_id.id, list(OPEN_STATES)))
         return set(lines.partner_id.ids)
 
 

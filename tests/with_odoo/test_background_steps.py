@@ -197,6 +197,10 @@ class TestBackgroundChecklist(JobFixture):
         Consent.create({"partner_id": agreed.id, "purpose_id": transfer.id, "date_given": "2026-01-01"})
         held.write({"legal_hold": True, "legal_hold_reason": "Court order"})
         self._select(self._handover(), elsewhere)
+        # on the checklist of a handover cancelled since: not in another open handover
+        closed = self._handover()
+        self._select(closed, both)
+        closed.with_user(self.manager)._cancel("The receiver withdrew")
 
         wizard = self.env["customer.handover.scope"].with_user(self.handover_user).create(
             {"handover_id": handover.id, "partner_ids": [(6, 0, customers.ids)]})
