@@ -12,6 +12,22 @@ class MailMail(models.Model):
 
     _inherit = "mail.mail"
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._check_no_served_file(vals_list)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_no_served_file([vals])
+        return super().write(vals)
+
+    def _check_no_served_file(self, vals_list):
+        """The files an email's author may see are linked to it by Odoo as the system, where the message's own
+        check lets the system through: they are checked here, as the author's (``mail.message`` checks the rest)."""
+        self.env["mail.message"]._check_no_served_file(
+            [{"attachment_ids": vals["unrestricted_attachment_ids"]} for vals in vals_list
+             if vals.get("unrestricted_attachment_ids")])
+
     def _postprocess_sent_message(self, success_pids, failure_reason=False, failure_type=None):
         messages = self.mail_message_id.filtered(lambda message: message.model == "customer.handover.notice")
         if messages:

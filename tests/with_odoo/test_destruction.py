@@ -444,6 +444,17 @@ class TestDestructionCertificateDownload(RpcMixin, DestructionCase, HttpCase):
                 self._refused(login, "mail.message", "create", [{
                     "model": "res.partner", "res_id": customer.id, "body": "the certificate",
                     "message_type": "comment", "attachment_ids": [(6, 0, attachment.ids)]}])
+        # An email queued by hand (administrators): its files given as the ones its author may see, which Odoo
+        # links as the system
+        for field in ("attachment_ids", "unrestricted_attachment_ids"):
+            with self.subTest(call="mail.mail.create", field=field):
+                self._refused("admin", "mail.mail", "create", [{
+                    "email_to": "x@example.cn", "subject": "the certificate", "body_html": "<p>attached</p>",
+                    field: [(6, 0, attachment.ids)]}])
+            mail = self.env["mail.mail"].create({"email_to": "x@example.cn", "subject": "s", "body_html": "<p/>"})
+            with self.subTest(call="mail.mail.write", field=field):
+                self._refused("admin", "mail.mail", "write", [mail.ids, {field: [(4, attachment.id)]}])
+        self.assertFalse(self.env["mail.mail"].search([("attachment_ids", "in", attachment.ids)]))
         self.assertFalse(self.env["mail.message"].search([("attachment_ids", "in", attachment.ids)]))
         self.assertFalse(self._downloads(request))
 
