@@ -9,6 +9,7 @@ from odoo.tools import SQL, split_every
 
 from ..tools import checklist as ck
 from ..tools import transfer_package as tp
+from ..tools.digests import sha256_file, sha256_stream
 from .customer_handover_evidence_mixin import CREATE, evidence_step
 from .handover_access import MANAGER
 from .handover_notes import log_note
@@ -190,7 +191,7 @@ class CustomerHandoverPackage(models.Model):
         key, cert = company.sudo().handover_certificate_id._handover_signing_material()
         # sudo: the signed workbook is read by its steps only; the user was checked as a manager above
         with export.attachment_id.sudo()._open_content() as handle:
-            checklist_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+            checklist_sha256 = sha256_stream(handle)
         # Serialise the packages of one handover so that two never get the same number.
         self.env.cr.execute(SQL("SELECT id FROM customer_handover WHERE id = %s FOR UPDATE", handover.id))
         number = max(self.search([("handover_id", "=", handover.id), ("kind", "=", kind)]).mapped("number"),
@@ -218,8 +219,7 @@ class CustomerHandoverPackage(models.Model):
                     manifest = writer.close(key, cert)
             except tp.PackageError as error:
                 raise UserError(self.env._("The package cannot be made: %(reason)s", reason=error)) from error
-            with open(path, "rb") as handle:
-                file_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+            file_sha256 = sha256_file(path)
             values = {
                 "handover_id": handover.id,
                 "number": number,

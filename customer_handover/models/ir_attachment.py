@@ -10,6 +10,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
+from ..tools.digests import sha256_file
 from .customer_handover_evidence_mixin import CustomerHandoverEvidenceMixin, evidence_step, is_unlocked
 from .handover_access import OFFICER
 
@@ -220,16 +221,10 @@ class IrAttachment(models.Model):
 
     def _handover_content_sha256(self, store_fname, db_datas):
         """The SHA-256 of a file's content, read in chunks from the filestore (or the database)."""
-        digest = hashlib.sha256()
         if store_fname:
             path = self._full_path(store_fname)
-            if os.path.exists(path):
-                with open(path, "rb") as handle:
-                    for chunk in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(chunk)
-        else:
-            digest.update(bytes(db_datas or b""))
-        return digest.hexdigest()
+            return sha256_file(path) if os.path.exists(path) else hashlib.sha256().hexdigest()
+        return hashlib.sha256(bytes(db_datas or b"")).hexdigest()
 
     def _check_not_evidence(self, operation, vals=None):
         """Refuse, and log, any change to an evidence file: one query per call, whoever asks."""

@@ -1,5 +1,4 @@
 import contextlib
-import hashlib
 import os
 import shutil
 import tempfile
@@ -14,6 +13,7 @@ from ..models.customer_handover_incoming_import import BATCH, package_customers,
 from ..models.customer_handover_job import ACTIVE_STATES
 from ..models.handover_access import MANAGER, OFFICER, has_group_in_company
 from ..tools import transfer_package as tp
+from ..tools.digests import sha256_file
 
 WIZARD_STEP_FIELDS = (
     "plain_package", "checklist_rows", "state", "sender", "fingerprint", "signer_pinned", "handover_reference",
@@ -307,8 +307,8 @@ class CustomerHandoverImport(models.TransientModel):
 
     def _package_sha256(self):
         """The SHA-256 of the encrypted package as it was uploaded, read in chunks."""
-        with self._upload_path("package_file") as path, open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        with self._upload_path("package_file") as path:
+            return sha256_file(path)
 
     @contextlib.contextmanager
     def _plain_file(self):

@@ -6,6 +6,7 @@ import os
 import tempfile
 import tracemalloc
 
+from odoo.addons.customer_handover.tools.digests import sha256_stream
 from odoo.tests import TransactionCase, tagged
 
 SIZE = 32 << 20  # 32 MiB: far above what reading in chunks of 1 MiB keeps
@@ -36,7 +37,7 @@ class TestAttachmentFromFile(TransactionCase):
         self.assertEqual(stored.raw, self.content)
         self.assertEqual(stored.mimetype, "application/octet-stream")
         with stored._open_content() as handle:
-            self.assertEqual(hashlib.file_digest(handle, "sha256").digest(), hashlib.sha256(self.content).digest())
+            self.assertEqual(sha256_stream(handle), hashlib.sha256(self.content).hexdigest())
         # nothing left beside the stored file: it was copied beside its place, then renamed
         folder = os.path.dirname(stored._full_path(stored.store_fname))
         self.assertFalse([name for name in os.listdir(folder) if name.startswith(".handover-")])

@@ -1,12 +1,11 @@
 """Opening a package: decrypt, check everything, and write its contents out only when every check passed."""
 
-import hashlib
 import os
 import tempfile
 
 from ..checklist_verify import verify
+from ..digests import sha256_file
 from ..signing import normalise_fingerprint
-from ..strict_zip import CHUNK
 from .age import as_identities, decrypt, decrypt_file
 from .format import Limits
 from .problems import OpenResult, Problem, Refused, open_status
@@ -18,14 +17,6 @@ def default_out(path):
     stem = os.path.basename(os.fspath(path))
     stem = stem[:-4] if stem.endswith(".age") else stem + "-opened"
     return os.path.join(os.path.dirname(os.path.abspath(path)), stem)
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def open_package(path, identity=None, passphrase=None, fingerprint=None, checklist=None, out=None, limits=None):
