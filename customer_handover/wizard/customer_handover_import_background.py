@@ -268,17 +268,22 @@ class CustomerHandoverImport(models.TransientModel):
         with attachment._open_content() as handle:
             handle.seek(offset)
             while line := handle.readline():
-                number, _tab, row = line.partition(b"\t")
-                if int(number) > last:
+                number, row = _rows_line(line)
+                if number > last:
                     break
-                if int(number) in wanted:
-                    rows[int(number)] = json.loads(row)
+                if number in wanted:
+                    rows[number] = json.loads(row)
                 offset += len(line)
             if start and len(rows) < len(wanted):
                 handle.seek(0)
-                for line in handle:
-                    number, _tab, row = line.partition(b"\t")
-                    if int(number) in wanted:
-                        rows.setdefault(int(number), json.loads(row))
+                for number, row in map(_rows_line, handle):
+                    if number in wanted:
+                        rows.setdefault(number, json.loads(row))
         job._keep({"rows_next": [last, offset]})
         return rows
+
+
+def _rows_line(line):
+    """A line of the checklist's rows file (``_keep_checklist_rows``): its line number, and its row as JSON."""
+    number, _tab, row = line.partition(b"\t")
+    return int(number), row
