@@ -73,6 +73,15 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
 
     @api.model_create_multi
     def create(self, vals_list):
+        unlocked = self._check_create_values(vals_list)
+        token = _OWN_DEFAULTS.set(self._create_memo(unlocked))
+        try:
+            return super().create(vals_list)
+        finally:
+            _OWN_DEFAULTS.reset(token)
+
+    def _check_create_values(self, vals_list):
+        """Refuse, and log, a create of these values outside their step; returns the steps running (unlocked)."""
         unlocked = _UNLOCKED.get()
         if self._evidence_create and (self._name, CREATE) not in unlocked:
             self._refuse_evidence([], "create")
@@ -86,11 +95,7 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
             refused = [name for name in vals if name in locked and not self._is_default_value(name, vals[name])]
             if refused:
                 self._refuse_evidence(refused, "create")
-        token = _OWN_DEFAULTS.set(self._create_memo(unlocked))
-        try:
-            return super().create(vals_list)
-        finally:
-            _OWN_DEFAULTS.reset(token)
+        return unlocked
 
     def write(self, vals):
         unlocked = _UNLOCKED.get()

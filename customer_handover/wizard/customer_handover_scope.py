@@ -233,7 +233,7 @@ class CustomerHandoverScope(models.TransientModel):
             for snapshot in snapshots
         }
         with evidence_step(Line._name, *LINE_STEP_FIELDS, "name", "exclusion_reason"):
-            lines = Line.create([vals for partner_id, vals in values.items() if partner_id not in undone])
+            lines = Line._insert_lines([vals for partner_id, vals in values.items() if partner_id not in undone])
             restored = Line.browse([line.id for line in undone.values()])
             restored.check_access("write")
             for partner_id, line in undone.items():

@@ -1,6 +1,6 @@
 """A scope that cannot surprise: customers only by default, a condition asked for, counts that list, undo."""
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
 
 from .common import HandoverCase, note_text
@@ -131,3 +131,75 @@ class TestScope(HandoverCase):
         rows = list(self.env["customer.handover.export"].with_user(self.handover_user)._checklist_export_rows(handover))
         names = [cell for row in rows for cell in row if cell in ("Scope customer", "Scope no consent")]
         self.assertEqual(sorted(names), ["Scope customer", "Scope no consent"], "the workbook lists each once")
+
+
+@tagged("post_install", "-at_install")
+class TestInsertedLines(HandoverCase):
+    """Select Customers puts a batch of customers on the checklist in one INSERT (``_insert_lines``): each line
+    holds what ``create()`` gives it, and the INSERT refuses what ``create()`` refuses."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        receiver = cls.env["res.partner"].create({"name": "Receiver Co.", "is_company": True, "phone": "+86 21 1"})
+        cls.handover = cls.env["customer.handover"].with_user(cls.handover_user).create(
+            {"receiver_id": receiver.id, "purpose_ids": [(6, 0, cls.purpose_service.ids)]})
+        cls.sold, cls.held, cls.plain = cls.env["res.partner"].create([
+            {"name": "With a salesperson", "user_id": cls.manager.id}, {"name": "Held back"}, {"name": "Plain"}])
+
+    def _values(self, partner, **values):
+        return {"handover_id": self.handover.id, "line_type": "customer", "partner_id": partner.id,
+                "name": partner.name, "snapshot_contact": f"{partner.name} · Shanghai", "scope_run": 1, **values}
+
+    def _stored(self, line):
+        # create()'s recompute of the related columns writes the lines again as the superuser: the insert keeps
+        # their author as the last writer too
+        skip = {"id", "create_date", "write_date", "write_uid"}
+        line = line.sudo()  # officer-only columns too
+        return {name: line[name] for name, field in line._fields.items() if field.store and name not in skip
+                and field.type not in ("one2many", "many2many")}
+
+    def test_an_inserted_line_is_the_line_create_makes(self):
+        from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
+        from odoo.addons.customer_handover.wizard.customer_handover_scope import LINE_STEP_FIELDS
+
+        Line = self.env["customer.handover.line"].with_user(self.handover_user)
+        ineligible = {"eligibility": "ineligible", "ineligibility_reasons": "legal_hold",
+                      "public_reasons": "held_back", "excluded": True, "exclusion_reason": "Held back"}
+        values = [self._values(self.sold), self._values(self.held, **ineligible), self._values(self.plain)]
+        self.assertFalse(self.handover.line_ids)  # read, hence cached: the insert must not leave it stale
+        with evidence_step(Line._name, *LINE_STEP_FIELDS, "name", "exclusion_reason"):
+            inserted = Line._insert_lines(values)
+            self.assertEqual(self.handover.line_ids, inserted, "the handover's cached lines learn of the insert")
+            self.assertEqual(self.handover.line_count, 3)
+            created = Line.create([{**vals, "scope_run": 2} for vals in values])
+        self.env.invalidate_all()
+        for new, old in zip(inserted, created, strict=True):
+            self.assertEqual({**self._stored(new), "scope_run": 2}, self._stored(old))
+        self.assertEqual(inserted.mapped("to_verify"), [True, False, True])
+        self.assertEqual(inserted[0].salesperson_id, self.manager)
+        self.assertEqual(inserted.company_id, self.handover.company_id)
+        self.assertEqual(inserted.create_uid, self.handover_user)
+        self.assertEqual(self.sold.handover_line_ids, inserted[0] | created[0])
+
+    def test_the_insert_refuses_what_create_refuses(self):
+        from odoo.addons.customer_handover.models.customer_handover_evidence_mixin import evidence_step
+        from odoo.addons.customer_handover.wizard.customer_handover_scope import LINE_STEP_FIELDS
+
+        Line = self.env["customer.handover.line"]
+        # outside its step: refused as create() refuses it, naming the fields (and logged, as the mixin logs)
+        with self.assertRaisesRegex(AccessError, "are recorded by their step"), self.env.cr.savepoint():
+            Line.with_user(self.handover_user)._insert_lines([self._values(self.plain)])
+        with evidence_step(Line._name, *LINE_STEP_FIELDS, "name", "exclusion_reason"):
+            with self.assertRaises(AccessError), self.env.cr.savepoint():
+                Line.with_user(self.employee)._insert_lines([self._values(self.plain)])
+            with self.assertRaisesRegex(ValidationError, "excluded"), self.env.cr.savepoint():
+                Line.with_user(self.handover_user)._insert_lines([self._values(self.plain, excluded=True)])
+            foreign = self.env["res.partner"].create({"name": "B's customer", "company_id": self.company_b.id})
+            with self.assertRaisesRegex(UserError, "holds only customers of"), self.env.cr.savepoint():
+                Line.with_user(self.handover_user)._insert_lines([self._values(foreign)])
+            # a user of another company, with the same groups there: the record rules refuse the lines
+            with self.assertRaises(AccessError), self.env.cr.savepoint():
+                Line.with_user(self.user_b)._insert_lines([self._values(self.plain)])
+        self.env.invalidate_all()
+        self.assertFalse(Line.sudo().search([("handover_id", "=", self.handover.id)]))
