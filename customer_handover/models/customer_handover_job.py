@@ -2,6 +2,8 @@ import contextvars
 import logging
 from contextlib import contextmanager
 
+import psycopg2.errors
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
@@ -11,6 +13,8 @@ from .handover_access import MANAGER, OFFICER, has_group_in_company
 from .handover_notes import log_note
 
 _logger = logging.getLogger(__name__)
+# How long a step waits for another transaction's ANALYZE of the same table before it leaves the statistics to it.
+ANALYZE_WAIT_MS = 200
 
 # Queued, running, stopped on an error or being undone: the handover is busy, whatever the step.
 ACTIVE_STATES = ("queued", "running", "failed", "cancelling")
@@ -304,8 +308,22 @@ class CustomerHandoverJob(models.Model):
 
         Autovacuum catches up within minutes; until then PostgreSQL plans for the table as it was, and may read
         every row of a big checklist or job in each batch of the next step instead of the batch's own.
+
+        ANALYZE holds the table's statistics lock until the transaction ends: a step starting at the same moment
+        as another one, which is analysing the table in its own transaction, skips it rather than wait for that
+        transaction (the statistics are being refreshed).
         """
-        self.env.cr.execute(SQL("ANALYZE %s", SQL.identifier(model._table)))
+        cr = self.env.cr
+        cr.execute(SQL("SELECT current_setting('lock_timeout')"))
+        waits = cr.fetchone()[0]
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", f"{ANALYZE_WAIT_MS}ms"))
+                cr.execute(SQL("ANALYZE %s", SQL.identifier(model._table)))
+        except psycopg2.errors.LockNotAvailable:
+            _logger.info("%s is being analysed by another transaction: left to it", model._table)
+        # the rest of the transaction waits for locks as before
+        cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", waits))
 
     def _started_action(self):
         """What the step's button returns once its job is queued: a word to the user, and the form reloaded."""

@@ -162,3 +162,47 @@ class TestEventLogConcurrency(TransactionCase):
             cr.execute(SQL("DELETE FROM customer_handover_event WHERE company_id = %s AND "
                            "(sequence > %s OR sequence IS NULL)", self.company_id, head))
             cr.execute(SQL("DELETE FROM customer_handover_event_refusal WHERE company_id = %s", self.company_id))
+
+
+@tagged("post_install", "-at_install")
+class TestAnalyzeWaitsForNoOne(TransactionCase):
+    """A step that refreshes a table's statistics (``_analyze``) while another transaction analyses the same table
+    does not wait for that transaction to end."""
+
+    def test_a_step_skips_the_statistics_another_transaction_is_refreshing(self):
+        from odoo.addons.customer_handover.models.customer_handover_job import ANALYZE_WAIT_MS
+
+        analysing, done, failures = threading.Event(), threading.Event(), []
+
+        def other_step():
+            try:
+                with self.registry.cursor() as cr:
+                    cr.execute("ANALYZE customer_handover_job_item")  # holds its lock until the rollback
+                    analysing.set()
+                    done.wait(LONG_STEP)
+                    cr.rollback()
+            except Exception as error:  # reported below
+                failures.append(error)
+                analysing.set()
+
+        thread = threading.Thread(target=other_step)
+        thread.start()
+        try:
+            self.assertTrue(analysing.wait(60), "the other step did not start")
+            with self.registry.cursor() as cr:
+                cr.execute("SET lock_timeout = '7s'")  # as a server may be configured
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                start = time.monotonic()
+                env["customer.handover.job"]._analyze(env["customer.handover.job.item"])
+                waited = time.monotonic() - start
+                cr.execute("SHOW lock_timeout")
+                setting = cr.fetchone()[0]
+                cr.execute("SELECT 1")  # the transaction goes on
+                cr.rollback()
+        finally:
+            done.set()
+            thread.join()
+        self.assertFalse(failures, failures)
+        self.assertLess(waited, MAX_WAIT, "the step waited for the other transaction's ANALYZE")
+        self.assertGreaterEqual(waited, ANALYZE_WAIT_MS / 1000 * 0.9, "the ANALYZE was not even tried")
+        self.assertEqual(setting, "7s", "the rest of the step waits for locks as configured")
