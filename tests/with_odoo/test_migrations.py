@@ -122,8 +122,10 @@ class TestCertificateMigration(DestructionCase):
         self.env.cr.execute(SQL("ALTER TABLE customer_destruction_request ADD COLUMN certificate_filename varchar"))
         self.env.cr.execute(SQL("UPDATE customer_destruction_request SET certificate_attachment_id = NULL, "
                                 "certificate_filename = %s WHERE id = %s", self.NAME, request.id))
+        # the binary field's attachment took the company of whoever ran the step (the cron's): not the request's
         self.env.cr.execute(SQL("UPDATE ir_attachment SET res_field = 'certificate_file', name = 'certificate_file', "
-                                "handover_evidence = 'kept' WHERE id = %s", attachment.id))
+                                "handover_evidence = 'kept', company_id = %s WHERE id = %s",
+                                self.company_b.id, attachment.id))
         self.env.invalidate_all()
         return request, attachment
 
@@ -184,3 +186,20 @@ class TestCertificateMigration(DestructionCase):
         self.assertEqual(self._rows(request, attachment), before)
         self.assertFalse(request.certificate_attachment_id)
         self.assertIn(f"file {attachment.id} is not its signed certificate", logged.output[0])
+        self.assertIn(f"{request.name}: none of its kept files is its signed certificate", logged.output[1])
+
+    def test_a_done_request_whose_file_is_not_marked_kept_is_named(self):
+        """An attachment 18.0.1.2.1 did not mark as kept is not taken: nothing says it is the run's certificate."""
+        request, attachment = self._as_kept_by_1_2_1()
+        self.env.cr.execute(SQL("UPDATE ir_attachment SET handover_evidence = NULL WHERE id = %s", attachment.id))
+        self.env.invalidate_all()
+        before = self._rows(request, attachment)
+
+        with self.assertLogs("migration_post-10-destruction-certificates.py", "WARNING") as logged:
+            self._migrate()
+
+        self.assertEqual(self._rows(request, attachment), before, "the migration changed something")
+        self.assertEqual(logged.output, [
+            f"WARNING:migration_post-10-destruction-certificates.py:Destruction request {request.name}: none of its "
+            f"kept files is its signed certificate (SHA-256 {request.certificate_sha256}); its download stays "
+            "refused until the file is restored."])

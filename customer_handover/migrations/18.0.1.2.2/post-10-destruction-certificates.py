@@ -7,8 +7,10 @@ request gave it and the request's company, and is served by the request's downlo
 that ends now. Only where a file is kept and who may reach it change: no byte of the file, no checksum, and no fact
 of the request (its ``certificate_sha256`` included); the request gains the new field's value. A file is taken for
 the certificate only when its SHA-256 is the request's ``certificate_sha256``: any other is left where it is, named
-in the server log. Like the upgrade to 18.0.1.2.0, which moved the exports' files, nothing is logged in the event
-log: no fact of the procedure changes.
+in the server log. A request that recorded a certificate's SHA-256 and is left without its file (none kept, or none
+that is it: an attachment 18.0.1.2.1 did not mark as kept is not taken, since nothing says it is the run's) is named
+in the server log too: its download stays refused until an administrator restores the file. Like the upgrade to
+18.0.1.2.0, which moved the exports' files, nothing is logged in the event log: no fact of the procedure changes.
 
 ``certificate_filename`` is read here: Odoo drops the columns of removed fields at the very end of the upgrade
 (``ir.model.data._process_end``), after every post- script. A database whose column is gone already (upgraded to a
@@ -44,8 +46,18 @@ def migrate(cr, version):
         name, REQUEST, FIELD,
     ))
     rows = cr.fetchall()
-    if not rows:
-        return
+    if rows:
+        _serve(cr, rows)
+    cr.execute(SQL(
+        """SELECT name, certificate_sha256 FROM customer_destruction_request
+            WHERE certificate_attachment_id IS NULL AND certificate_sha256 IS NOT NULL ORDER BY id"""))
+    for request_name, digest in cr.fetchall():
+        _logger.warning("Destruction request %s: none of its kept files is its signed certificate (SHA-256 %s); its "
+                        "download stays refused until the file is restored.", request_name, digest)
+
+
+def _serve(cr, rows):
+    """Serve by its request each certificate of ``rows`` whose SHA-256 is the request's."""
     attachments = api.Environment(cr, SUPERUSER_ID, {})["ir.attachment"]
     moved = {}  # request id: (attachment id, file name)
     for request_id, request_name, digest, file_name, attachment_id, store_fname, db_datas in rows:
