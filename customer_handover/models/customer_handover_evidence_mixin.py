@@ -146,24 +146,40 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
                            tuple(name for name, default in own.items() if default is None))
 
     def _own_defaults(self, unlocked):
-        """What a create sets in the guarded fields a record comes without (None: nothing), asked once per call.
+        """What a create sets in this addon's fields a record comes without (None: nothing), asked once per call.
 
         Evidence and the fields the user may not read take their own default, whatever the context says;
         the addon's other fields take what Odoo's ``default_get`` gives (the context, ``ir.default``, the
-        field's default), which depends on the context and the company, not on the record.
+        field's default), which depends on the context and the company, not on the record. Odoo would ask
+        them again for each record: a contact import paid that for each of the fields this addon adds to
+        contacts. An x2many's default is left to Odoo, which makes commands of it.
         """
         hidden = self._hidden_fields()
+        guarded = set(self._guarded_stored_fields())
         own, asked = {}, []
-        for name in self._guarded_stored_fields():
+        for name in self._own_fields():
             field = self._fields[name]
-            if (name in self._evidence_fields and (self._name, name) not in unlocked) or name in hidden:
+            if name in guarded and ((name in self._evidence_fields and (self._name, name) not in unlocked)
+                                    or name in hidden):
                 own[name] = (field.convert_to_write(field.convert_to_cache(field.default(self), self), self)
                              if field.default else None)
-            elif field.type not in ("one2many", "many2many"):
+            else:
                 asked.append(name)
         defaults = self.default_get(asked) if asked else {}
-        own.update({name: defaults.get(name) for name in asked})
+        for name in asked:
+            if name not in defaults:
+                own[name] = None
+            elif self._fields[name].type not in ("one2many", "many2many"):
+                own[name] = defaults[name]
         return own
+
+    def _own_fields(self):
+        """The fields this addon declares on the model, computed once per model class (the magic ones aside)."""
+        cls = type(self)
+        if "_own" not in cls.__dict__:
+            cls._own = tuple(name for name, field in self._fields.items()
+                             if ADDON in field._modules and name not in models.MAGIC_COLUMNS)
+        return cls._own
 
     def copy(self, default=None):
         """A copy keeps what the original holds, even in the addon's fields the user may not read.
@@ -223,7 +239,8 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
         return cls._guarded_stored
 
     def _memo_key(self):
-        return (self._name, self.env.uid, self.env.su)
+        # the context too: the defaults it gives (``default_<field>``) are the memo's
+        return (self._name, self.env.uid, self.env.su, self.env.context)
 
     @tools.ormcache("self.env.uid", "self.env.su")
     def _hidden_fields(self):
