@@ -273,6 +273,9 @@ class CustomerHandoverLine(models.Model):
         lines._validate_fields(columns)
         lines._check_company()
         lines.check_access("create")
+        if not is_unlocked(self._name, "partner_id"):  # items added by hand are logged, as create() logs them
+            self.env["customer.handover.event"]._append_for(lines, "item_added")
+            lines._log_to_chatter("item_added")
         return lines
 
     def write(self, vals):

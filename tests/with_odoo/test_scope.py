@@ -203,3 +203,8 @@ class TestInsertedLines(HandoverCase):
                 Line.with_user(self.user_b)._insert_lines([self._values(self.plain)])
         self.env.invalidate_all()
         self.assertFalse(Line.sudo().search([("handover_id", "=", self.handover.id)]))
+        # an item added by hand, outside the scope step: logged as create() logs it
+        item = Line.with_user(self.handover_user)._insert_lines([{"handover_id": self.handover.id, "name": "Box"}])
+        self.assertEqual(item.line_type, "item")
+        self.assertTrue(self.env["customer.handover.event"].search(
+            [("event", "=", "item_added"), ("res_model", "=", Line._name), ("res_id", "=", item.id)]))
