@@ -15,6 +15,8 @@ from .handover_notes import log_note
 _logger = logging.getLogger(__name__)
 # How long a step waits for another transaction's ANALYZE of the same table before it leaves the statistics to it.
 ANALYZE_WAIT_MS = 200
+# A table a step fills is analysed once it holds twice the rows PostgreSQL last counted, and this many more.
+STATISTICS_ROWS = 10_000
 
 # Queued, running, stopped on an error or being undone: the handover is busy, whatever the step.
 ACTIVE_STATES = ("queued", "running", "failed", "cancelling")
@@ -85,6 +87,21 @@ _RUNNING = contextvars.ContextVar("customer_handover_running_job", default=0)
 def running_job_id():
     """The job whose own work runs in this thread (0: none)."""
     return _RUNNING.get()
+
+
+def analyze(cr, table):
+    """ANALYZE ``table`` on ``cr``. ANALYZE holds the table's statistics lock until its transaction ends: when
+    another transaction is analysing the same table, this one leaves the statistics to it rather than wait for
+    that transaction (``ANALYZE_WAIT_MS`` at most); the transaction's own lock timeout is kept."""
+    cr.execute(SQL("SELECT current_setting('lock_timeout')"))
+    waits = cr.fetchone()[0]
+    try:
+        with cr.savepoint(flush=False):
+            cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", f"{ANALYZE_WAIT_MS}ms"))
+            cr.execute(SQL("ANALYZE %s", SQL.identifier(table)))
+    except psycopg2.errors.LockNotAvailable:
+        _logger.info("%s is being analysed by another transaction: left to it", table)
+    cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", waits))
 
 
 class CustomerHandoverJob(models.Model):
@@ -308,22 +325,34 @@ class CustomerHandoverJob(models.Model):
 
         Autovacuum catches up within minutes; until then PostgreSQL plans for the table as it was, and may read
         every row of a big checklist or job in each batch of the next step instead of the batch's own.
-
-        ANALYZE holds the table's statistics lock until the transaction ends: a step starting at the same moment
-        as another one, which is analysing the table in its own transaction, skips it rather than wait for that
-        transaction (the statistics are being refreshed).
         """
-        cr = self.env.cr
-        cr.execute(SQL("SELECT current_setting('lock_timeout')"))
-        waits = cr.fetchone()[0]
-        try:
-            with cr.savepoint(flush=False):
-                cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", f"{ANALYZE_WAIT_MS}ms"))
-                cr.execute(SQL("ANALYZE %s", SQL.identifier(model._table)))
-        except psycopg2.errors.LockNotAvailable:
-            _logger.info("%s is being analysed by another transaction: left to it", model._table)
-        # the rest of the transaction waits for locks as before
-        cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", waits))
+        analyze(self.env.cr, model._table)
+
+    def _refresh_statistics(self):
+        """Have the tables this batch filled analysed after its commit once they doubled since last measured.
+
+        A step fills its tables from almost nothing to a million rows in minutes. Until they are analysed,
+        PostgreSQL plans each batch's lookups for the table as it was, a few rows it reads whole: every batch
+        reads every row the batches before wrote (a million-customer checklist's batches went from 0.3 s to
+        0.8 s). Autovacuum, where it runs, catches up a minute at a time. One query a batch; the ANALYZE runs
+        in a transaction of its own once the batch committed, on the few batches after which a table doubled.
+        """
+        self.env.cr.execute(SQL(
+            """SELECT c.relname FROM pg_stat_xact_user_tables x JOIN pg_class c ON c.oid = x.relid
+                WHERE x.n_tup_ins > 0
+                  AND pg_stat_get_live_tuples(c.oid) + x.n_tup_ins > 2 * GREATEST(c.reltuples, 0) + %s
+             ORDER BY c.relname""", STATISTICS_ROWS,
+        ))
+        tables = [row[0] for row in self.env.cr.fetchall()]
+        if not tables:
+            return
+        registry = self.pool
+
+        @self.env.cr.postcommit.add
+        def refresh():
+            with registry.cursor() as cr:
+                for table in tables:
+                    analyze(cr, table)
 
     def _started_action(self):
         """What the step's button returns once its job is queued: a word to the user, and the form reloaded."""
@@ -402,6 +431,7 @@ class CustomerHandoverJob(models.Model):
                     worker.env.flush_all()
                 self._items_set_state(ids, "done")
                 self._set({"done_count": self.done_count + len(ids)}, None)
+                self._refresh_statistics()
             except Exception:  # any failure stops the job: the record is named, the rest kept
                 _logger.info("A batch of job %s failed; finding the record that fails.", self.id, exc_info=True)
                 self.env.invalidate_all()

@@ -193,7 +193,7 @@ class TestBackgroundLogCheck(LogJobFixture):
                              "res_id": number, "payload": {"n": number}} for number in range(200)])
         self._chain()
         self._wizard().action_check()
-        counts = self._measure_batches(pinned=24)
+        counts = self._measure_batches(pinned=25)
         self.assertEqual(counts[0], counts[1], f"queries grew with the batch: {counts}")
 
     def test_the_progress_is_sent_to_the_dialog(self):

@@ -206,3 +206,33 @@ class TestAnalyzeWaitsForNoOne(TransactionCase):
         self.assertLess(waited, MAX_WAIT, "the step waited for the other transaction's ANALYZE")
         self.assertGreaterEqual(waited, ANALYZE_WAIT_MS / 1000 * 0.9, "the ANALYZE was not even tried")
         self.assertEqual(setting, "7s", "the rest of the step waits for locks as configured")
+
+    def test_a_table_a_step_filled_is_analysed_after_the_batch_once_it_doubled(self):
+        table = "customer_handover_test_statistics"
+
+        def reltuples():
+            with self.registry.cursor() as cr:
+                cr.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+                return cr.fetchone()[0]
+
+        def batch(rows):
+            """A batch that inserts ``rows`` rows, asks for the statistics, and commits."""
+            with self.registry.cursor() as cr:
+                cr.execute(f"INSERT INTO {table} SELECT generate_series(1, %s)", [rows])
+                api.Environment(cr, SUPERUSER_ID, {})["customer.handover.job"]._refresh_statistics()
+
+        with self.registry.cursor() as cr:
+            cr.execute(f"CREATE TABLE {table} (n integer)")
+        try:
+            self.assertLess(reltuples(), 1, "never analysed")
+            batch(5_000)
+            self.assertLess(reltuples(), 1, "a small table is left to autovacuum")
+            batch(20_000)
+            self.assertEqual(reltuples(), 25_000, "analysed once the batch committed")
+            batch(1_000)
+            self.assertEqual(reltuples(), 25_000, "not again before it doubles")
+            batch(60_000)
+            self.assertEqual(reltuples(), 86_000)
+        finally:
+            with self.registry.cursor() as cr:
+                cr.execute(f"DROP TABLE {table}")
