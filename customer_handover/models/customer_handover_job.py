@@ -2,8 +2,6 @@ import contextvars
 import logging
 from contextlib import contextmanager
 
-import psycopg2.errors
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
@@ -98,8 +96,10 @@ def analyze(cr, table):
     try:
         with cr.savepoint(flush=False):
             cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", f"{ANALYZE_WAIT_MS}ms"))
-            cr.execute(SQL("ANALYZE %s", SQL.identifier(table)))
-    except psycopg2.errors.LockNotAvailable:
+            cr.execute(SQL("ANALYZE %s", SQL.identifier(table)), log_exceptions=False)
+    except Exception as error:
+        if getattr(error, "pgcode", None) != LOCK_NOT_AVAILABLE:
+            raise
         _logger.info("%s is being analysed by another transaction: left to it", table)
     cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", waits))
 
