@@ -235,8 +235,7 @@ class ResPartner(models.Model):
         granted = defaultdict(set)
         for consent in consents:
             granted[consent.partner_id.id].add(consent.purpose_id.id)
-        # a key sorts in memory; sorted() without one searches the database
-        ordered = consents.purpose_id.sorted(lambda purpose: (purpose.sequence, purpose.name, purpose.id))
+        ordered = consents.purpose_id.sorted(_purpose_order)
         rank = {purpose.id: (position, purpose.display_name) for position, purpose in enumerate(ordered)}
         by_summary = defaultdict(list)
         for partner in saved:
@@ -245,7 +244,7 @@ class ResPartner(models.Model):
         for summary, ids in by_summary.items():
             self.browse(ids).consent_summary = summary
         for partner in self - saved:
-            purposes = partner._granted_purposes().sorted(lambda purpose: (purpose.sequence, purpose.name, purpose.id))
+            purposes = partner._granted_purposes().sorted(_purpose_order)
             partner.consent_summary = ", ".join(purposes.mapped("display_name"))
 
     def _search_valid_consent_purpose_ids(self, operator, value):
@@ -378,3 +377,9 @@ class ResPartner(models.Model):
             return max(int(value), 0)
         except ValueError:
             return DEFAULT_DUE_SOON_DAYS
+
+
+def _purpose_order(purpose):
+    """The order a consent summary lists its purposes in. A key sorts in memory; sorted() without one searches the
+    database."""
+    return purpose.sequence, purpose.name, purpose.id

@@ -5,7 +5,7 @@
 
 import hashlib
 
-CHUNK = 1 << 20
+from .strict_zip import CHUNK
 
 
 def sha256_stream(handle):
