@@ -43,7 +43,7 @@ class TestDataRequests(RequestFixture, HandoverCase):
         self.assertEqual(self.signed.transfer_mode, "package")
         request = self._receive("withdrawal", self.ok, self.signed, self.purpose_service)
         self.assertEqual((consent.state, consent.date_withdrawn, consent.withdrawal_channel),
-                         ("withdrawn", fields.Date.today(), "customer_page"), "withdrawn at once")
+                         ("withdrawn", fields.Date.context_today(consent), "customer_page"), "withdrawn at once")
         self.assertEqual(consent.withdrawal_request_id, request)
         self.assertEqual(request.consent_ids, consent)
         self.assertTrue(request.forward_needed, "the customer left in a package: the receiver must be told")
