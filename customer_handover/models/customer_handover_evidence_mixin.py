@@ -141,9 +141,18 @@ class CustomerHandoverEvidenceMixin(models.AbstractModel):
 
     def _create_memo(self, unlocked):
         own = self._own_defaults(unlocked)
+        # A default the INSERT would write as NULL is no value at all: the record goes without it, as without a
+        # default. A value given still costs Odoo work per record (a many2one's inverses, its new record's cache).
+        nothing = {name for name, default in own.items() if default is None or self._is_null_default(name, default)}
         return _CreateMemo(self._memo_key(), unlocked, self._hidden_fields(),
-                           {name: default for name, default in own.items() if default is not None},
-                           tuple(name for name, default in own.items() if default is None))
+                           {name: default for name, default in own.items() if name not in nothing},
+                           tuple(name for name in own if name in nothing))
+
+    def _is_null_default(self, name, default):
+        """Whether the default ``default`` of field ``name`` is stored as NULL, as no value is."""
+        field = self._fields[name]
+        return (field.store and field.column_type and not field.required
+                and field.convert_to_column(default, self) is None)
 
     def _own_defaults(self, unlocked):
         """What a create sets in this addon's fields a record comes without (None: nothing), asked once per call.

@@ -38,7 +38,6 @@ class ResPartner(models.Model):
         CUSTOMER_TYPES,
         compute="_compute_customer_type",
         store=True,
-        precompute=True,
         readonly=False,
         groups="customer_handover.group_handover_user",
     )
@@ -51,7 +50,6 @@ class ResPartner(models.Model):
     relationship_end_date = fields.Date(
         compute="_compute_relationship_end_date",
         store=True,
-        precompute=True,
         readonly=False,
         groups="customer_handover.group_handover_user",
         help="When the customer became a former customer; retention policies may count from it.",
@@ -97,7 +95,6 @@ class ResPartner(models.Model):
     retention_end_date = fields.Date(
         compute="_compute_retention_end_date",
         store=True,
-        precompute=True,
         groups="customer_handover.group_handover_user",
     )
     legal_hold = fields.Boolean(
@@ -110,7 +107,6 @@ class ResPartner(models.Model):
         RETENTION_STATUSES,
         compute="_compute_retention_status",
         store=True,
-        precompute=True,
         groups="customer_handover.group_handover_user",
     )
     last_review_date = fields.Date(
@@ -203,6 +199,23 @@ class ResPartner(models.Model):
                         customer=partner.display_name,
                     )
                 )
+
+    def _add_missing_default_values(self, values):
+        """A new contact's classification, where its values decide it alone, goes into the INSERT.
+
+        Odoo would compute these stored fields for each batch created and write them by an UPDATE that follows
+        it, for every contact an import or a module creates. Each value here is what its compute gives from
+        the values the contact is created with; a contact with a retention policy, or a former customer, is
+        left to the computes (its dates count from a start they read).
+        """
+        result = super()._add_missing_default_values(values)
+        result.setdefault("customer_type", "organisation" if result.get("is_company") else "individual")
+        if result.get("relationship_stage") != "former":
+            result.setdefault("relationship_end_date", False)
+        if not result.get("retention_policy_id"):
+            result.setdefault("retention_end_date", False)
+            result.setdefault("retention_status", retention_status(False, None, 0))
+        return result
 
     @api.depends("is_company")
     def _compute_customer_type(self):

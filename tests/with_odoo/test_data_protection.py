@@ -45,18 +45,34 @@ class TestDataProtection(HandoverCase):
         self.assertEqual(company.customer_type, "individual", "the type defaults from the partner but can be set")
 
     def test_new_contacts_are_inserted_with_their_classification(self):
-        """An import creates contacts by the thousand: their classification goes into the INSERT, no UPDATE follows."""
-        policy = self._policy(3, "year", "creation")
-        self.company_a.sudo().write({"handover_default_retention_policy_id": policy.id})
+        """An import creates contacts by the thousand: where the values a contact is created with decide its
+        classification, it goes into the INSERT and no UPDATE follows; otherwise the computes fill it. Either way
+        it holds what the computes give."""
         computed = ("customer_type", "relationship_end_date", "retention_end_date", "retention_status")
+        plain = [{"name": f"Imported {number}"} for number in range(3)] + [{"name": "Imported Ltd", "is_company": True}]
         queries = []
         with contextmanager(self._patchExecute)(queries):
-            created = self.Partner.create([{"name": f"Imported {number}"} for number in range(5)])
+            created = self.Partner.create(plain)
+            self.env.flush_all()
         updates = [query for query in queries if query.lstrip().startswith('UPDATE "res_partner"')]
         self.assertEqual([name for query in updates for name in computed if f'"{name}"' in query], [])
-        self.assertEqual(set(created.mapped("customer_type")), {"individual"})
-        self.assertEqual(set(created.mapped("retention_status")), {"active"})
-        self.assertTrue(all(created.mapped("retention_end_date")))
+        self.assertEqual(created.mapped("customer_type"), ["individual"] * 3 + ["organisation"])
+
+        policy = self._policy(3, "year", "creation")
+        self.company_a.sudo().write({"handover_default_retention_policy_id": policy.id})
+        kept = self.Partner.create([{"name": "Kept"}, {"name": "Former", "relationship_stage": "former"}])
+        self.assertEqual(kept.mapped("retention_end_date"), [date.today() + relativedelta(years=3)] * 2)
+        self.assertEqual(kept.mapped("relationship_end_date"), [False, date.today()])
+
+        everyone = created | kept
+        self.env.flush_all()
+        everyone.invalidate_recordset()
+        stored = {name: everyone.mapped(name) for name in computed}
+        self.assertEqual(set(stored["retention_status"]), {"active"})
+        for name in computed:
+            self.env.add_to_compute(everyone._fields[name], everyone)
+        everyone._recompute_recordset()
+        self.assertEqual({name: everyone.mapped(name) for name in computed}, stored)
 
     def test_new_contacts_ask_who_reads_what_once_per_create(self):
         """An import creates contacts by the thousand: the fields the user may not read are asked once per call.
