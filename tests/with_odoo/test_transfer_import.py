@@ -3,6 +3,7 @@ import hashlib
 import io
 import json
 from contextlib import nullcontext
+from unittest.mock import patch
 
 from openpyxl import load_workbook
 
@@ -245,6 +246,28 @@ class TestTransferImport(ImportFixture, HandoverCase):
         entry = events.filtered(lambda event: event.event == "package_imported")
         self.assertEqual(json.loads(entry.payload)["fingerprint"], self.fingerprint)
         self.assertNotIn("上海", entry.payload, "the log holds no personal data")
+
+    def test_imported_contacts_arrive_without_a_salesperson_and_without_a_new_record_each(self):
+        """A package names no salesperson. Said in the values, Odoo does not build a new record per contact to
+        compute it: an import creates contacts by the thousand."""
+        self._pin()
+        self.partners.sudo().user_id = self.manager  # the sender's salesperson stays with the sender
+        wizard = self._preview()
+        partner_class = type(self.env["res.partner"])
+        made = []
+
+        def new(model, *args, **kwargs):
+            made.append(model._name)
+            return new.original(model, *args, **kwargs)
+
+        new.original = partner_class.new
+        with patch.object(partner_class, "new", new):
+            wizard.action_import()
+            self.env.flush_all()
+        self.assertEqual(made, [])
+        partners = self._imported_partners()
+        self.assertEqual(len(partners | partners.child_ids), 6)
+        self.assertFalse((partners | partners.child_ids).user_id)
 
     def test_a_received_customer_shows_its_provenance_on_its_tab(self):
         self._pin()
