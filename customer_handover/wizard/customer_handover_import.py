@@ -301,9 +301,17 @@ class CustomerHandoverImport(models.TransientModel):
         with attachment._content_path() as path:
             yield path
 
-    def _has_upload(self, field_name):
-        """Whether a file is uploaded in ``field_name``, without reading it."""
-        return bool(self.with_context(bin_size=True)[field_name])
+    def _has_upload(self, *field_names):
+        """Whether a file is uploaded in each of ``field_names``, without reading one: their attachments are there.
+
+        Not the fields read with ``bin_size``: Odoo 18 reads the whole file to give its size, and keeps it in the
+        cache (a million customers' checklist and package: several hundred MB in the request).
+        """
+        self.ensure_one()
+        # sudo: the wizard's own files, found as the ORM finds a binary field's; its record rule let the user in
+        uploaded = self.env["ir.attachment"].sudo().search_fetch([
+            ("res_model", "=", self._name), ("res_field", "in", field_names), ("res_id", "=", self.id)], ["res_field"])
+        return set(field_names) <= set(uploaded.mapped("res_field"))
 
     def _package_sha256(self):
         """The SHA-256 of the encrypted package as it was uploaded, read in chunks."""
@@ -372,7 +380,7 @@ class CustomerHandoverImport(models.TransientModel):
 
     def _pinned_now(self):
         """The fingerprints pinned for the company, with the one an officer confirms; refuses a package not ready."""
-        if not (self._has_upload("package_file") and self._has_upload("checklist_file")):
+        if not self._has_upload("package_file", "checklist_file"):
             raise UserError(self.env._("Upload the transfer package and the signed checklist workbook."))
         if self.decrypt_with == "passphrase" and not self._has_plain():
             raise UserError(self.env._("Enter the passphrase of the package."))

@@ -269,6 +269,25 @@ class TestTransferImport(ImportFixture, HandoverCase):
         self.assertEqual(len(partners | partners.child_ids), 6)
         self.assertFalse((partners | partners.child_ids).user_id)
 
+    def test_the_preview_reads_no_upload_whole(self):
+        """The uploaded files are read where they lie, in chunks: a million customers' checklist and package weigh
+        hundreds of MB. Asking whether a file is there reads none of it (Odoo reads a whole file to tell its size)."""
+        self._pin()
+        wizard = self._wizard()
+        wizard.invalidate_recordset()
+        attachment_class = type(self.env["ir.attachment"])
+        read = []
+
+        def file_read(model, fname, *args, **kwargs):
+            read.append(fname)
+            return file_read.original(model, fname, *args, **kwargs)
+
+        file_read.original = attachment_class._file_read
+        with patch.object(attachment_class, "_file_read", file_read):
+            wizard.action_preview()
+        self.assertEqual(wizard.state, "preview")
+        self.assertEqual(read, [])
+
     def test_a_received_customer_shows_its_provenance_on_its_tab(self):
         self._pin()
         incoming = self._import()
