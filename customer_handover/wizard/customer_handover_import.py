@@ -16,9 +16,9 @@ from ..tools import transfer_package as tp
 from ..tools.digests import sha256_file
 
 WIZARD_STEP_FIELDS = (
-    "plain_package", "checklist_rows", "state", "sender", "fingerprint", "signer_pinned", "handover_reference",
-    "export_number", "package_number", "customer_count", "match_count", "child_count", "consent_count",
-    "evidence_count", "item_count", "incoming_id", "background",
+    "plain_package", "checklist_rows", "customer_lines", "state", "sender", "fingerprint", "signer_pinned",
+    "handover_reference", "export_number", "package_number", "customer_count", "match_count", "child_count",
+    "consent_count", "evidence_count", "item_count", "incoming_id", "background",
 )
 
 
@@ -56,6 +56,10 @@ class CustomerHandoverImport(models.TransientModel):
     # The signed checklist's rows (line number, then its name, snapshot digest and exclusion as JSON), one a line, in
     # the checklist's order: written once by the background preview's first call, each batch reads its own lines.
     checklist_rows = fields.Binary(attachment=True, readonly=True)
+    # The package's customers, a line each, in blocks compressed one by one (tools/line_blocks.py): written once by
+    # the background preview's first call, each batch reads its own blocks. data.json is compressed whole in the
+    # package: reaching a customer there decompresses every one before it.
+    customer_lines = fields.Binary(attachment=True, readonly=True)
     package_recipient = fields.Char(related="company_id.handover_package_recipient")
     has_package_key = fields.Boolean(compute="_compute_has_package_key")
     signing_key_missing = fields.Boolean(compute="_compute_signing_key_missing")
@@ -127,9 +131,9 @@ class CustomerHandoverImport(models.TransientModel):
                 wizard._check_idle()
         reset = {}
         if {"package_file", "decrypt_with"} & set(vals):
-            reset = {"plain_package": False, "checklist_rows": False, "state": "upload"}
+            reset = {"plain_package": False, "checklist_rows": False, "customer_lines": False, "state": "upload"}
         elif "checklist_file" in vals:
-            reset = {"checklist_rows": False, "state": "upload"}
+            reset = {"checklist_rows": False, "customer_lines": False, "state": "upload"}
         if reset:
             # reset first: a passphrase sent with the package decrypts it as the values are written
             self._step_write({**reset, "background": False})

@@ -11,6 +11,10 @@ from ..models.customer_handover_job import ACTIVE_STATES, running_job_id
 from ..models.handover_access import OFFICER
 from ..tools import transfer_package as tp
 from ..tools.checklist_read import iter_checklist_rows
+from ..tools.line_blocks import BLOCK_LINES, BlocksError, read_blocks, write_blocks
+
+# customers a block of the preview's customer_lines holds: a batch reads at most one block more than its own
+PREVIEW_BLOCK_LINES = BLOCK_LINES
 
 
 class CustomerHandoverImport(models.TransientModel):
@@ -87,14 +91,14 @@ class CustomerHandoverImport(models.TransientModel):
             if not result.valid:
                 raise UserError(wizard._problem_text(result.problems[0]))
             wizard._keep_checklist_rows(checklist)
+        wizard._keep_customer_lines()
 
     @api.model
     def _job_preview_batch(self, job, ids):
         """Preview the package's customers at these positions: one line each, with its match and what the package
         says of it; duplicates are looked for among the lines earlier batches made."""
         wizard = self._job_preview_wizard(job)
-        with wizard._plain_archive() as archive:
-            customers = wizard._preview_read(archive, job, ids)
+        customers = wizard._preview_read(job, ids)
         wizard._preview_customers(job, customers)
 
     @api.model
@@ -112,7 +116,8 @@ class CustomerHandoverImport(models.TransientModel):
         wizard = self.browse(job.params["wizard"]).exists()
         if wizard:
             wizard.mapping_ids.unlink()
-            wizard._step_write({"state": "upload", "background": False, "checklist_rows": False})
+            wizard._step_write({"state": "upload", "background": False, "checklist_rows": False,
+                                "customer_lines": False})
 
     @api.model
     def _job_preview_done(self, job):
@@ -123,7 +128,8 @@ class CustomerHandoverImport(models.TransientModel):
         wizard.env.cr.execute(SQL(
             "SELECT count(*) FROM customer_handover_import_line WHERE wizard_id = %s AND partner_id IS NOT NULL",
             wizard.id))
-        wizard._step_write({"match_count": wizard.env.cr.fetchone()[0], "state": "preview", "checklist_rows": False})
+        wizard._step_write({"match_count": wizard.env.cr.fetchone()[0], "state": "preview", "checklist_rows": False,
+                            "customer_lines": False})
         version = params["version"]
         self.env["customer.handover.import.mapping"].create(
             wizard._mapping_lines("purpose", purposes, version) + wizard._mapping_lines("policy", policies, version))
@@ -160,31 +166,51 @@ class CustomerHandoverImport(models.TransientModel):
                                        "cancel this preview and upload the package again."))
         return wizard
 
-    def _preview_read(self, archive, job, positions):
-        """The customers of data.json at ``positions`` (ascending, from 1), as the package gives them.
+    def _keep_customer_lines(self):
+        """Keep the package's customers, checked whole just before, for the batches: a line each, in blocks compressed
+        one by one (``customer_lines``), so that a batch reads its own blocks only."""
+        with self._plain_archive() as archive, archive.open(tp.DATA) as data, \
+                tempfile.NamedTemporaryFile(prefix="customer-handover-lines-") as lines:
+            data.readline()  # the head: checked with the rest
+            write_blocks(_customer_lines(data), lines, PREVIEW_BLOCK_LINES)
+            lines.flush()
+            self._keep_step_file("customer_lines", lines.name)
 
-        Where the last batch stopped is kept in the job (``next``: the position and the byte offset of the next
-        customer's line), so a batch reads its own lines only (and those of a customer skipped just before it);
-        a batch that starts before that place (a retry) reads from the beginning.
+    def _preview_read(self, job, positions):
+        """The customers at ``positions`` (ascending, from 1), as the package gives them (``customer_lines``).
+
+        Where the last batch stopped is kept in the job (``next``: the position of the first customer of the block
+        that holds the next one, and that block's byte offset), so a batch reads its own blocks only (and the part of
+        a block the batch before it read); a batch that starts before that place (a retry) reads from the beginning.
         """
-        position, offset = job.params.get("next") or (1, 0)
+        attachment = self._step_attachment("customer_lines")
+        if not attachment:
+            raise UserError(self.env._("The package's customers are gone: cancel this preview and preview the "
+                                       "package again."))
+        position, start = job.params.get("next") or (1, 0)
         if position > positions[0]:
-            position, offset = 1, 0
-        wanted, last, customers = set(positions), positions[-1], []
-        with archive.open(tp.DATA) as data:
-            data.seek(offset)
-            if not offset:
-                offset = len(data.readline())  # the head: checked by the prepare step
-            while position <= last:
-                line = data.readline()
-                if not line or line.startswith(tp.DATA_MIDDLE):
-                    raise UserError(self.env._("The package holds fewer customers than its manifest counts."))
-                if position in wanted:
-                    body = line.rstrip(b"\n")
-                    customers.append(json.loads(body[:-1] if body.endswith(b",") else body))
-                offset += len(line)
-                position += 1
-        job._keep({"next": [position, offset]})
+            position, start = 1, 0
+        wanted, last, customers, kept = set(positions), positions[-1], [], None
+        with attachment._open_content() as handle:
+            try:
+                for offset, after, block in read_blocks(handle, start):
+                    first = position
+                    for line in block:
+                        if position in wanted:
+                            customers.append(json.loads(line))
+                        position += 1
+                    if position > last:
+                        # the next batch starts in this block, or at the next one
+                        kept = [first, offset] if position > last + 1 else [position, after]
+                        break
+            except BlocksError as error:
+                raise UserError(self.env._(
+                    "The package's customers kept for the preview cannot be read (%(error)s): cancel this preview and "
+                    "preview the package again.", error=error,
+                )) from error
+        if kept is None:
+            raise UserError(self.env._("The package holds fewer customers than its manifest counts."))
+        job._keep({"next": kept})
         return customers
 
     def _preview_customers(self, job, customers):
@@ -281,6 +307,15 @@ class CustomerHandoverImport(models.TransientModel):
                         rows.setdefault(number, json.loads(row))
         job._keep({"rows_next": [last, offset]})
         return rows
+
+
+def _customer_lines(data):
+    """The customers' lines of data.json (its head read), each without its newline and comma, up to its items."""
+    for line in data:
+        if line.startswith(tp.DATA_MIDDLE):
+            return
+        body = line.rstrip(b"\n")
+        yield body[:-1] if body.endswith(b",") else body
 
 
 def _rows_line(line):

@@ -2,11 +2,14 @@
 bounded batches, with progress; the request only reads the manifest; Import waits for the end."""
 
 import base64
+import zipfile
+from unittest.mock import patch
 
 import psycopg2
 
 from odoo.addons.customer_handover.models.customer_handover_job import BATCH_PARAM, THRESHOLD_PARAM
 from odoo.addons.customer_handover.tools import transfer_package as tp
+from odoo.addons.customer_handover.wizard import customer_handover_import_background as background
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import SQL, mute_logger
@@ -122,6 +125,35 @@ class TestBackgroundPreview(BackgroundImportFixture, HandoverCase):
         self._run()
         self.assertEqual(wizard.incoming_id.state, "imported")
         self.assertEqual(len(self._visible()), EXTRA)
+
+    def test_each_batch_reads_its_own_blocks_not_the_packages_data(self):
+        """data.json is compressed whole in the package: a batch that reached its customers there decompressed every
+        customer before them, and a million customers' preview slowed with each batch. The first call keeps the
+        customers in blocks compressed one by one; each batch reads from the block where the one before stopped."""
+        wizard = self._preview(package=self.big_package)
+        job = self._job(wizard)
+        Job = self.env["customer.handover.job"]
+        opened, kept = [], []
+
+        def open_member(archive, name, *args, **kwargs):
+            opened.append(getattr(name, "filename", name))
+            return open_member.original(archive, name, *args, **kwargs)
+
+        open_member.original = zipfile.ZipFile.open
+        with patch.object(background, "PREVIEW_BLOCK_LINES", 3):
+            Job._cron_run()  # the whole check, and the customers kept in blocks of 3
+            self.assertTrue(wizard._step_attachment("customer_lines"))
+            with patch.object(zipfile.ZipFile, "open", open_member):
+                while job.state == "running":
+                    Job._cron_run()
+                    self.env.invalidate_all()
+                    kept.append(job.params["next"][0])
+        self.assertEqual(opened, [], "a batch read the package's data")
+        # batches of 4 in blocks of 3: each starts in the block that holds its first customer
+        self.assertEqual(list(dict.fromkeys(kept)), [4, 7, 13, 15])
+        self.assertEqual(wizard.line_ids.mapped("line_number"), sorted(wizard.line_ids.mapped("line_number")))
+        self.assertEqual(len(wizard.line_ids), 3 + EXTRA)
+        self.assertFalse(wizard._step_attachment("customer_lines"), "the customers outlived the preview")
 
     def test_queries_per_batch_do_not_grow_with_the_batch(self):
         extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 50)]

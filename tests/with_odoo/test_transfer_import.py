@@ -660,7 +660,7 @@ class TestTransferImport(ImportFixture, HandoverCase):
             wizard = self._preview(package=build_package(
                 self.export, recipient=self.recipient, package=package, change=unique(f"P{package}"), extra=extras))
             self.env.flush_all()
-            with self.assertQueryCount(103, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
+            with self.assertQueryCount(104, flush=False) if package > 1 else nullcontext():  # the warm-up is not pinned
                 start = self.cr.sql_log_count
                 wizard.action_import()
                 self.env.flush_all()
