@@ -90,7 +90,8 @@ def create_customers(env, count, purposes):
                                      active, type, is_company, customer_type, relationship_stage, retention_status,
                                      lang, create_date, write_date)
                  SELECT id, id, 'Customer ' || n, 'Customer ' || n, 'customer' || n || '@example.cn',
-                        '+86 21 5' || lpad(n::text, 7, '0'), 'C' || lpad(n::text, 6, '0'), n || ' Nanjing Road',
+                        '+86 21 5' || lpad(n::text, greatest(7, length(n::text)), '0'),
+                        'C' || lpad(n::text, greatest(6, length(n::text)), '0'), n || ' Nanjing Road',
                         'Shanghai', TRUE, 'contact', FALSE, 'individual', 'active', 'active', 'en_US',
                         now() at time zone 'UTC', now() at time zone 'UTC'
                    FROM (SELECT nextval('res_partner_id_seq') AS id, n FROM generate_series(%s, %s) AS n) AS new
