@@ -297,9 +297,7 @@ class CustomerHandoverImport(models.TransientModel):
     def _upload_path(self, field_name):
         """The path of the file uploaded in ``field_name`` (``package_file`` or ``checklist_file``), read in place."""
         self.ensure_one()
-        # sudo: the wizard's own upload, stored as the ORM stores a binary field; its record rule let the user in
-        attachment = self.env["ir.attachment"].sudo().search([
-            ("res_model", "=", self._name), ("res_field", "=", field_name), ("res_id", "=", self.id)], limit=1)
+        attachment = self._step_attachment(field_name)
         if not attachment:
             raise UserError(self.env._("Upload the transfer package and the signed checklist workbook."))
         with attachment._content_path() as path:
@@ -312,10 +310,7 @@ class CustomerHandoverImport(models.TransientModel):
         cache (a million customers' checklist and package: several hundred MB in the request).
         """
         self.ensure_one()
-        # sudo: the wizard's own files, found as the ORM finds a binary field's; its record rule let the user in
-        uploaded = self.env["ir.attachment"].sudo().search_fetch([
-            ("res_model", "=", self._name), ("res_field", "in", field_names), ("res_id", "=", self.id)], ["res_field"])
-        return set(field_names) <= set(uploaded.mapped("res_field"))
+        return set(field_names) <= set(self._step_attachment(*field_names).mapped("res_field"))
 
     def _package_sha256(self):
         """The SHA-256 of the encrypted package as it was uploaded, read in chunks."""
@@ -395,10 +390,13 @@ class CustomerHandoverImport(models.TransientModel):
             pinned.add(self.fingerprint)
         return pinned
 
-    def _step_attachment(self, field_name):
-        # sudo: a file this wizard keeps for its own preview and import, which its user started
+    def _step_attachment(self, *field_names):
+        """The attachments holding this wizard's files in ``field_names``, one each at most, found without reading
+        them: its uploads, and the files its steps keep."""
+        # sudo: the wizard's own files, stored as the ORM stores a binary field's; its record rule let the user in
         return self.env["ir.attachment"].sudo().search([
-            ("res_model", "=", self._name), ("res_field", "=", field_name), ("res_id", "=", self.id)], limit=1)
+            ("res_model", "=", self._name), ("res_field", "in", field_names), ("res_id", "=", self.id)],
+            limit=len(field_names))
 
     def _has_plain(self):
         """Whether the decrypted package is kept, without reading it."""
