@@ -160,6 +160,8 @@ class TestTransferAttacks(ImportFixture, HandoverCase):
         wizard = self._preview()
         forged = {
             "plain_package": base64.b64encode(b"PK forged"),
+            "checklist_rows": base64.b64encode(b"1\t[\"Forged\", \"00\", false]\n"),
+            "customer_lines": base64.b64encode(b"forged"),
             "state": "preview",
             "signer_pinned": True,
             "fingerprint": "AB:CD",
