@@ -15,6 +15,7 @@ Odoo 18 importable by this Python and PostgreSQL; the scratch database is droppe
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -165,19 +166,46 @@ class Step:
         job_id = job.id
         env.cr.commit()  # the request's transaction ends, with the job it queued
         cron = env.ref("customer_handover.ir_cron_handover_jobs").id
-        while True:
-            env.cr.execute("SELECT state, error FROM customer_handover_job WHERE id = %s", [job_id])
-            state, error = env.cr.fetchone()
-            if state not in RUNNABLE:
-                break
-            queries, start = env.cr.sql_log_count, time.perf_counter()
-            env["ir.cron"].browse(cron).method_direct_trigger()
-            env.cr.commit()
-            self.figures["batches"].append((time.perf_counter() - start, env.cr.sql_log_count - queries))
+        with runner_queries(env) as queries:
+            while True:
+                env.cr.execute("SELECT state, error FROM customer_handover_job WHERE id = %s", [job_id])
+                state, error = env.cr.fetchone()
+                if state not in RUNNABLE:
+                    break
+                start = time.perf_counter()
+                env["ir.cron"].browse(cron).method_direct_trigger()
+                env.cr.commit()
+                self.figures["batches"].append((time.perf_counter() - start, queries.pop()))
         self._close()
         if state != "done":
             raise RuntimeError(f"the background step {self.name} stopped ({state}): {error}")
         return self
+
+
+@contextlib.contextmanager
+def runner_queries(env):
+    """Collect the queries of each call of the jobs' runner (``_cron_run``): a batch's own work and its progress.
+
+    The cron's bookkeeping around the call is left out: ``method_direct_trigger`` writes the cron's last call
+    only when its second has changed, and reads the cron's user when its cache has dropped it, one query more
+    or less in some batches, which says nothing of the batch.
+    """
+    counts = []
+    runner = type(env["customer.handover.job"])
+    run = runner._cron_run
+
+    def counted(self):
+        before = self.env.cr.sql_log_count
+        try:
+            return run(self)
+        finally:
+            counts.append(self.env.cr.sql_log_count - before)
+
+    runner._cron_run = counted
+    try:
+        yield counts
+    finally:
+        runner._cron_run = run
 
 
 def server_cpu(pid):
@@ -239,8 +267,9 @@ def print_steps(steps, customers):
     print(f"(peak MB: the process's peak resident memory in the step, the kernel's VmHWM reset at its start; target "
           f"< {MEMORY_TARGET_MB} MB for every step of the addon; +start: above the process's memory at the step's "
           f"start. CPU s: this process and its PostgreSQL server process, which other work on a shared machine "
-          f"disturbs less than the elapsed time. Queries per batch: each batch's call of the cron but the first, "
-          f"which warms the process's caches, and the last, which also ends the step; first and last after it.)")
+          f"disturbs less than the elapsed time. Queries per batch: those of the jobs' runner in each call of the cron "
+          f"(not the cron's bookkeeping around it) but the first call, which warms the process's caches, and the "
+          f"last, which also ends the step; first and last after it.)")
     return failed
 
 
