@@ -239,10 +239,13 @@ class CustomerHandoverImport(models.TransientModel):
             key = package_key(version, retention, "policy") if retention.get("policy") else None
             if key:
                 policies.setdefault(key, {**retention, "name": retention["policy"]})
-        # the same customer in an earlier batch: one query, on the lines' indexes
+        # The same customer in an earlier batch: one query, on the lines' indexes. The lines found are sorted
+        # apart (MATERIALIZED): asked for the first by number, PostgreSQL would walk the number index of every
+        # line the batches before made, in order, waiting for a match that rarely comes (0.4 s at 1,000,000).
         self.env.cr.execute(SQL(
-            "SELECT line_number, vat, ref FROM customer_handover_import_line WHERE wizard_id = %s AND "
-            "(line_number = ANY(%s) OR vat = ANY(%s) OR ref = ANY(%s)) ORDER BY line_number LIMIT 1",
+            "WITH found AS MATERIALIZED (SELECT line_number, vat, ref FROM customer_handover_import_line "
+            "WHERE wizard_id = %s AND (line_number = ANY(%s) OR vat = ANY(%s) OR ref = ANY(%s))) "
+            "SELECT line_number, vat, ref FROM found ORDER BY line_number LIMIT 1",
             self.id, list(seen["line"]), list(seen["vat"]), list(seen["ref"]),
         ))
         row = self.env.cr.fetchone()

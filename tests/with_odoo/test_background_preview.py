@@ -155,6 +155,35 @@ class TestBackgroundPreview(BackgroundImportFixture, HandoverCase):
         self.assertEqual(len(wizard.line_ids), 3 + EXTRA)
         self.assertFalse(wizard._step_attachment("customer_lines"), "the customers outlived the preview")
 
+    def test_a_batch_looks_for_duplicates_without_walking_the_earlier_lines(self):
+        """A batch looks for its customers among the lines the batches before it made. Asked for the first match by
+        line number, PostgreSQL walked the number index of every earlier line in order, a cost growing with each
+        batch (0.4 s a batch at 1,000,000 customers): the lines found are now sorted on their own."""
+        size = 200  # the planner walks the index for batches of a few hundred customers, not of a few
+        extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 2 * size)]
+        wizard = self._preview(package=build_package(self.export, recipient=self.recipient, extra=extra))
+        job = self._job(wizard)
+        self.env["ir.config_parameter"].set_param(BATCH_PARAM, size)
+        Job = self.env["customer.handover.job"]
+        Job._cron_run()  # the whole check
+        Job._cron_run()  # the first batch
+        earlier = 20_000
+        # as if earlier batches of a big package had made these lines, with the planner's statistics up to date
+        self.env.cr.execute(SQL(
+            "INSERT INTO customer_handover_import_line (wizard_id, decision, contact_choice, line_number, ref) "
+            "SELECT %s, 'create', 'keep', 100000 + n, 'EARLIER' || n FROM generate_series(1, %s) AS n",
+            wizard.id, earlier,
+        ))
+        self.env.cr.execute(SQL("ANALYZE customer_handover_import_line"))
+        index_read = SQL("pg_stat_get_xact_tuples_returned(%s::regclass)",
+                         "customer_handover_import_line__line_number_index")
+        self.env.cr.execute(SQL("SELECT %s", index_read))
+        before = self.env.cr.fetchone()[0]
+        Job._cron_run()
+        self.env.cr.execute(SQL("SELECT %s", index_read))
+        self.assertLess(self.env.cr.fetchone()[0] - before, earlier, "the batch walked the earlier lines")
+        self.assertEqual(job.done_count, 2 * size)
+
     def test_queries_per_batch_do_not_grow_with_the_batch(self):
         extra = [extra_customer(number) for number in range(EXTRA, EXTRA + 50)]
         wizard = self._preview(package=build_package(self.export, recipient=self.recipient, extra=extra))
