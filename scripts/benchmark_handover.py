@@ -186,15 +186,17 @@ class Step:
 def runner_queries(env):
     """Collect the queries of each call of the jobs' runner (``_cron_run``): a batch's own work and its progress.
 
-    The cron's bookkeeping around the call is left out: ``method_direct_trigger`` writes the cron's last call
-    only when its second has changed, and reads the cron's user when its cache has dropped it, one query more
-    or less in some batches, which says nothing of the batch.
+    The cron's bookkeeping around the call is left out, and each call starts from an empty cache:
+    ``method_direct_trigger`` writes the cron's last call only when its second has changed, and that write
+    leaves in the cache the user a batch would read, one query more or less in some batches, which says
+    nothing of the batch.
     """
     counts = []
     runner = type(env["customer.handover.job"])
     run = runner._cron_run
 
     def counted(self):
+        self.env.invalidate_all()
         before = self.env.cr.sql_log_count
         try:
             return run(self)
@@ -267,9 +269,9 @@ def print_steps(steps, customers):
     print(f"(peak MB: the process's peak resident memory in the step, the kernel's VmHWM reset at its start; target "
           f"< {MEMORY_TARGET_MB} MB for every step of the addon; +start: above the process's memory at the step's "
           f"start. CPU s: this process and its PostgreSQL server process, which other work on a shared machine "
-          f"disturbs less than the elapsed time. Queries per batch: those of the jobs' runner in each call of the cron "
-          f"(not the cron's bookkeeping around it) but the first call, which warms the process's caches, and the "
-          f"last, which also ends the step; first and last after it.)")
+          f"disturbs less than the elapsed time. Queries per batch: those of the jobs' runner in each call of "
+          f"the cron, from an empty cache (not the cron's bookkeeping around it), but the first call, which warms "
+          f"the process's caches, and the last, which also ends the step; first and last after it.)")
     return failed
 
 
