@@ -405,9 +405,7 @@ class CustomerHandoverIncoming(models.Model):
     def _import_items(self, received, counts):
         """Reconcile the package's items with the signed checklist."""
         values = []
-        for kind, item in tp.iter_data(os.path.join(received.folder, tp.DATA)):
-            if kind != "item":
-                continue
+        for _kind, item in tp.iter_data(os.path.join(received.folder, tp.DATA), kinds=("item",)):
             number = item["line"]
             received.seen.add(number)
             row = received.rows.get(number)
@@ -508,9 +506,8 @@ class CustomerHandoverIncoming(models.Model):
 
 def package_customers(folder):
     """The customers of the package opened in ``folder``, one at a time."""
-    for kind, record in tp.iter_data(os.path.join(folder, tp.DATA)):
-        if kind == "customer":
-            yield record
+    for _kind, record in tp.iter_data(os.path.join(folder, tp.DATA), kinds=("customer",)):
+        yield record
 
 
 def package_key(version, record, name):

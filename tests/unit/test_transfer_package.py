@@ -648,7 +648,8 @@ def test_an_evidence_file_keeps_a_safe_extension(filename, mimetype, expected):
     assert tp.evidence_extension(filename, mimetype) == expected
 
 
-def test_a_package_decrypted_earlier_is_checked_again_before_it_is_used(package, receiver, company, tmp_path):
+def test_a_package_decrypted_earlier_is_checked_again_before_it_is_used(package, receiver, company, tmp_path,
+                                                                          monkeypatch):
     pinned = ck.fingerprint(company[1])
     with open(tmp_path / "plain.zip", "w+b") as plain:
         assert tp.decrypt_package(package, plain, identity=identity(receiver)) is None
@@ -660,6 +661,19 @@ def test_a_package_decrypted_earlier_is_checked_again_before_it_is_used(package,
     assert [record["line"] for kind, record in records if kind != "cover"] == [1, 2, 3, 4]
     assert records[3][1]["receiver"] == "Company B"
     plain_bytes = (tmp_path / "plain.zip").read_bytes()
+    parsed = []
+
+    def loads(text, *args, **kwargs):
+        parsed.append(text)
+        return loads.original(text, *args, **kwargs)
+
+    loads.original = json.loads
+    monkeypatch.setattr(json, "loads", loads)
+    # a reader of the items alone parses no customer: the last step of a million customers' import reads the items
+    assert list(tp.iter_data(tmp_path / "opened" / tp.DATA, kinds=("item",))) == records[4:]
+    assert len(parsed) == 1
+    assert list(tp.iter_data(tmp_path / "opened" / tp.DATA, kinds=("customer",))) == records[:3]
+    monkeypatch.undo()
     changed = bytearray(plain_bytes)
     changed[200] ^= 1
     with open(tmp_path / "changed.zip", "w+b") as plain:
