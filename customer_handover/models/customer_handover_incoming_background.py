@@ -129,10 +129,17 @@ class CustomerHandoverIncoming(models.Model):
                 "SELECT coalesce(array_agg(line_number), '{}') FROM customer_handover_incoming_line "
                 "WHERE incoming_id = %s", incoming.id))
             received.seen = set(self.env.cr.fetchone()[0])
-            # the checklist the user uploaded, read again: what it lists and the package did not deliver. Only the
-            # lines no batch imported are kept (the items, the lines not delivered): memory does not grow with them
+            # What the signed checklist lists and the package did not deliver: from the rows the preview read from
+            # it (a million rows in half a second, against about 50 s for the workbook), or from the workbook where
+            # the preview kept none. Only the lines no batch imported are kept (the items, the lines not delivered):
+            # memory does not grow with them.
+            def not_imported(number):
+                return number not in received.seen
+
+            received.rows = wizard._kept_checklist_rows(not_imported)
             with wizard._upload_path("checklist_file") as checklist:
-                received.rows = checklist_rows(checklist, keep=lambda number: number not in received.seen)
+                if received.rows is None:
+                    received.rows = checklist_rows(checklist, keep=not_imported)
                 incoming._import_keep_checklist(checklist, wizard.checklist_filename)
             total = {name: incoming[name] + counts[name] for name in COUNT_FIELDS}
             self.env["res.partner"]._handover_publish_staged(incoming)

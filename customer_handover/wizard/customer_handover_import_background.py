@@ -128,8 +128,8 @@ class CustomerHandoverImport(models.TransientModel):
         wizard.env.cr.execute(SQL(
             "SELECT count(*) FROM customer_handover_import_line WHERE wizard_id = %s AND partner_id IS NOT NULL",
             wizard.id))
-        wizard._step_write({"match_count": wizard.env.cr.fetchone()[0], "state": "preview", "checklist_rows": False,
-                            "customer_lines": False})
+        # the rows stay for the import's last step, which reconciles the lines no batch imported
+        wizard._step_write({"match_count": wizard.env.cr.fetchone()[0], "state": "preview", "customer_lines": False})
         version = params["version"]
         self.env["customer.handover.import.mapping"].create(
             wizard._mapping_lines("purpose", purposes, version) + wizard._mapping_lines("policy", policies, version))
@@ -277,6 +277,20 @@ class CustomerHandoverImport(models.TransientModel):
                 rows.write(b"%d\t%s\n" % (number, json.dumps(list(row)).encode()))
             rows.flush()
             self._keep_step_file("checklist_rows", rows.name)
+
+    def _kept_checklist_rows(self, keep):
+        """{line number: its checklist row} of the rows file for the numbers ``keep`` accepts, read line by line (a
+        row is parsed only if kept); None where the wizard keeps no rows file (a preview made at once)."""
+        self.ensure_one()
+        attachment = self._step_attachment("checklist_rows")
+        if not attachment:
+            return None
+        rows = {}
+        with attachment._open_content() as handle:
+            for number, row in map(_rows_line, handle):
+                if keep(number):
+                    rows[number] = tuple(json.loads(row))
+        return rows
 
     def _preview_checklist_rows(self, job, numbers):
         """{line number: its checklist row} for ``numbers``, which the import's batches compare each customer with.

@@ -109,7 +109,8 @@ class TestBackgroundPreview(BackgroundImportFixture, HandoverCase):
         # each batch read the rows file up to its own last line, from where the one before stopped
         self.assertEqual(read_to[:-1], [max(wizard.line_ids.sorted("id")[:count].mapped("line_number"))
                                         for count, _lines in done[:-1]])
-        self.assertFalse(wizard._step_attachment("checklist_rows"), "the rows outlived the preview")
+        self.assertTrue(wizard._step_attachment("checklist_rows"), "the rows are kept for the import's last step")
+        self.assertFalse(wizard._step_attachment("customer_lines"), "the customers outlived the preview")
         self.assertEqual(job.state, "done")
         self.assertFalse(wizard.active_job_id)
         self.assertEqual(self._preview_figures(wizard), expected)
