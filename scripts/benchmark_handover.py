@@ -588,9 +588,10 @@ def report_exports(figures):
 
 
 def parse_args(name, description, database, database_help, keep_help, customers=100_000, rounds=False, port=False,
-               skips=()):
+               skips=(), options=()):
     """The benchmarks' command line, refused with exit 2 where this Python has no Odoo 18 to run them. ``skips``:
-    (step, help) of the steps a run may leave out, each a ``--skip-<step>`` flag."""
+    (step, help) of the steps a run may leave out, each a ``--skip-<step>`` flag; ``options``: (flag, keywords)
+    of the script's own options, as ``add_argument`` takes them."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--customers", type=int, default=customers, help=f"how many customers (default {customers})")
     parser.add_argument("--db", default=database, help=database_help)
@@ -601,6 +602,8 @@ def parse_args(name, description, database, database_help, keep_help, customers=
         parser.add_argument("--rounds", type=int, default=2, help="rounds of measures, the best counts (default 2)")
     for step, help_ in skips:
         parser.add_argument(f"--skip-{step}", action="store_true", help=help_)
+    for flag, keywords in options:
+        parser.add_argument(flag, **keywords)
     args = parser.parse_args()
     if args.customers <= 0 or getattr(args, "rounds", 1) <= 0:
         parser.error("--customers and --rounds must be positive numbers")
