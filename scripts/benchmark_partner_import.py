@@ -69,7 +69,7 @@ def server_cpu(pid):
 
 def import_once(registry, data, counter=None):
     """Elapsed and CPU seconds to import ``data`` as the administrator, flushed, with its commit hooks, rolled back.
-    ``counter``: callgrind's counter (``compile_counter``), on around the same calls as the clocks."""
+    ``counter``: callgrind's counter (``compile_counter``), started and stopped around the same calls as the clocks."""
     import odoo
 
     with registry.cursor() as cr:
@@ -98,24 +98,35 @@ def import_once(registry, data, counter=None):
     return seconds, cpu
 
 
+def warmed_registry(database):
+    """``database``'s registry, after a first import of 200 contacts that warms its caches (not measured)."""
+    from odoo.modules.registry import Registry
+
+    registry = Registry(database)
+    import_once(registry, contacts_csv(200))
+    return registry
+
+
+def c_compiler():
+    """The C compiler on the PATH, or None."""
+    return shutil.which("cc") or shutil.which("gcc")
+
+
 def compile_counter(folder):
     """Build callgrind's counter (``COUNTER_SOURCE``) in ``folder``; the path of the shared library."""
     source, library = os.path.join(folder, "counter.c"), os.path.join(folder, "counter.so")
     with open(source, "w") as file:
         file.write(COUNTER_SOURCE)
-    subprocess.run([shutil.which("cc") or "gcc", "-shared", "-fPIC", "-O2", "-o", library, source], check=True)
+    subprocess.run([c_compiler(), "-shared", "-fPIC", "-O2", "-o", library, source], check=True)
     return library
 
 
 def count_in(args):
     """The child process of --instructions, under callgrind: import the contacts once in ``args.count_in``."""
     import odoo
-    from odoo.modules.registry import Registry
 
     odoo.tools.config.parse_config([f"--addons-path={addons_path()}", "--log-level=warn"])
-    registry = Registry(args.count_in)
-    import_once(registry, contacts_csv(200))  # warms the registry's caches, as the timed rounds do: not counted
-    import_once(registry, contacts_csv(args.customers), ctypes.CDLL(args.counter))
+    import_once(warmed_registry(args.count_in), contacts_csv(args.customers), ctypes.CDLL(args.counter))
     return 0
 
 
@@ -151,8 +162,7 @@ def run(args):
     import odoo
     from odoo.modules.registry import Registry
 
-    if args.instructions and not (shutil.which("valgrind") and os.path.exists(CALLGRIND_HEADER)
-                                  and (shutil.which("cc") or shutil.which("gcc"))):
+    if args.instructions and not (shutil.which("valgrind") and os.path.exists(CALLGRIND_HEADER) and c_compiler()):
         print(f"--instructions needs valgrind, {CALLGRIND_HEADER} and a C compiler.", file=sys.stderr)
         return 2
     plain, addon = f"{args.db}_plain", f"{args.db}_addon"
@@ -169,11 +179,11 @@ def run(args):
         return report_counts(args, counts[plain], counts[dependencies], counts[addon])
     odoo.tools.config.parse_config([f"--addons-path={addons_path()}", "--log-level=warn"])
     data = contacts_csv(args.customers)
-    registries = {plain: Registry(plain), addon: Registry(addon)}
+    registries = {}
     times = {plain: [], addon: []}
     try:
-        for registry in registries.values():
-            import_once(registry, contacts_csv(200))  # the first import of a registry warms its caches: not measured
+        for database in (plain, addon):
+            registries[database] = warmed_registry(database)
         for round_ in range(1, args.rounds + 1):
             for database, registry in registries.items():
                 seconds, cpu = import_once(registry, data)
@@ -185,7 +195,7 @@ def run(args):
             for database in registries:
                 Registry.delete(database)
                 odoo.sql_db.close_db(database)
-        drop(args, registries)
+        drop(args, (plain, addon))
     print(f"\nbase_import of {args.customers} contacts (best of {args.rounds}):")
     print(f"{'':28}{'elapsed':>10}{'CPU':>10}")
     best = {}
