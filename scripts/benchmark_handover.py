@@ -44,12 +44,13 @@ SIGNATURE = b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDw
 RUNNABLE = ("queued", "running", "cancelling")
 
 
-def addons_path():
+def addons_path(extra=None):
+    """Odoo's addons and this repository's, then ``extra`` (a folder of the benchmark's own modules) if given."""
     import odoo
 
     package = os.path.dirname(os.path.abspath(odoo.__file__))
     candidates = (os.path.join(os.path.dirname(package), "addons"), os.path.join(package, "addons"))
-    return ",".join([path for path in candidates if os.path.isdir(path)] + [REPO])
+    return ",".join([path for path in candidates if os.path.isdir(path)] + [REPO] + ([extra] if extra else []))
 
 
 def rss_mb():
@@ -616,12 +617,12 @@ def parse_args(name, description, database, database_help, keep_help, customers=
     return args
 
 
-def install(database, modules="customer_handover"):
-    """A fresh scratch ``database`` with ``modules`` installed, without demo data."""
+def install(database, modules="customer_handover", extra_addons=None):
+    """A fresh scratch ``database`` with ``modules`` installed, without demo data; ``extra_addons``: addons_path's."""
     subprocess.run(["dropdb", "--if-exists", database], check=True)
     print(f"installing {modules} in a scratch database {database} ...", flush=True)
     subprocess.run(
-        [sys.executable, "-m", "odoo", f"--addons-path={addons_path()}", "-d", database, "-i", modules,
+        [sys.executable, "-m", "odoo", f"--addons-path={addons_path(extra_addons)}", "-d", database, "-i", modules,
          "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
         check=True,
     )

@@ -14,11 +14,16 @@ import (valgrind's callgrind, counting only from the import's first call to its 
 child process per database, side by side, with a third database holding only the addon's dependencies;
 the count is the same whatever else the machine does, so the exit status follows it. Callgrind runs
 Odoo about 50 times slower: give it a few thousand contacts at most. It needs valgrind, its header
-callgrind.h and a C compiler.
+callgrind.h and a C compiler. Counted beside them, to put the addon's cost in context:
+--compare MODULES, a database with Odoo's MODULES instead of the addon (repeatable, e.g. crm, account);
+--probe, three generated modules beside the addon's dependencies, each adding a part of what the addon
+adds, with no code: its number of stored fields on contacts, as plain fields; its number of fields on
+contacts, as one link to a companion model holding the data and related fields to it; its number of
+models with a chatter, with nothing on contacts.
 The scratch databases are dropped afterwards unless --keep is given.
 
     python3 scripts/benchmark_partner_import.py [--customers N] [--rounds R] [--db PREFIX] [--keep]
-                                                [--instructions]
+                                                [--instructions [--compare MODULES ...] [--probe]]
 """
 
 import argparse
@@ -43,6 +48,14 @@ COUNTER_SOURCE = """#include <valgrind/callgrind.h>
 void counting_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS; }
 void counting_stop(void) { CALLGRIND_DUMP_STATS; CALLGRIND_STOP_INSTRUMENTATION; }
 """
+# --probe: the fields each probe module adds to contacts take these kinds in turn; plain, with no default or code.
+PROBE_KINDS = (("Selection", '[("a", "A"), ("b", "B")]'), ("Date",), ("Char",), ("Boolean",), ("Integer",),
+               ("Datetime",), ("Many2one", '"res.users"'))
+PROBES = {
+    "benchmark_probe_stored": "dependencies + {stored} plain stored fields",
+    "benchmark_probe_related": "dependencies + {fields} fields on a companion",
+    "benchmark_probe_chatter": "dependencies + {chatters} models with a chatter",
+}
 
 
 def contacts_csv(count):
@@ -125,37 +138,122 @@ def count_in(args):
     """The child process of --instructions, under callgrind: import the contacts once in ``args.count_in``."""
     import odoo
 
-    odoo.tools.config.parse_config([f"--addons-path={addons_path()}", "--log-level=warn"])
+    odoo.tools.config.parse_config([f"--addons-path={addons_path(args.extra_addons)}", "--log-level=warn"])
     import_once(warmed_registry(args.count_in), contacts_csv(args.customers), ctypes.CDLL(args.counter))
     return 0
 
 
-def count_rounds(args, databases):
-    """Per database, the instructions Odoo's process ran in each round: one callgrind child each, side by side."""
+def count_rounds(args, databases, folder, extra_addons=None):
+    """Per database, the instructions Odoo's process ran in each round: one callgrind child each, side by side.
+    ``folder``: where the counter and callgrind's files go; ``extra_addons``: see addons_path."""
     counts = {database: [] for database in databases}
-    with tempfile.TemporaryDirectory() as folder:
-        counter = compile_counter(folder)
-        for round_ in range(1, args.rounds + 1):
-            outputs = {database: os.path.join(folder, f"{database}-{round_}.out") for database in databases}
-            children = {
-                database: subprocess.Popen(
-                    ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={output}",
-                     "--log-file=/dev/null", sys.executable, os.path.abspath(__file__), "--count-in", database,
-                     "--counter", counter, "--customers", str(args.customers)],
-                    env={**os.environ, "PYTHONHASHSEED": "0"},
-                )
-                for database, output in outputs.items()
-            }
-            failed = [database for database, child in children.items() if child.wait()]
-            if failed:
-                raise RuntimeError(f"counting the import failed in {', '.join(failed)}")
-            for database in databases:
-                # Callgrind writes the count of the first stop in a file of its own, numbered 1.
-                with open(f"{outputs[database]}.1") as output:
-                    count = next(int(line.split()[1]) for line in output if line.startswith("totals:"))
-                counts[database].append(count)
-                print(f"round {round_}: {database}: {count:,} instructions", flush=True)
+    counter = compile_counter(folder)
+    extra = ["--extra-addons", extra_addons] if extra_addons else []
+    for round_ in range(1, args.rounds + 1):
+        outputs = {database: os.path.join(folder, f"{database}-{round_}.out") for database in databases}
+        children = {
+            database: subprocess.Popen(
+                ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={output}",
+                 "--log-file=/dev/null", sys.executable, os.path.abspath(__file__), "--count-in", database,
+                 "--counter", counter, "--customers", str(args.customers), *extra],
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            for database, output in outputs.items()
+        }
+        failed = [database for database, child in children.items() if child.wait()]
+        if failed:
+            raise RuntimeError(f"counting the import failed in {', '.join(failed)}")
+        for database in databases:
+            # Callgrind writes the count of the first stop in a file of its own, numbered 1.
+            with open(f"{outputs[database]}.1") as output:
+                count = next(int(line.split()[1]) for line in output if line.startswith("totals:"))
+            counts[database].append(count)
+            print(f"round {round_}: {database}: {count:,} instructions", flush=True)
     return counts
+
+
+def run_counts(args, plain, addon):
+    """--instructions: count the import in each database, those of --compare and --probe beside; the exit status."""
+    dependencies = f"{args.db}_dependencies"
+    dependency_modules = ",".join(dict.fromkeys(["contacts", "base_import", *addon_dependencies()]))
+    # the addon's dependencies alone, to tell their share of the cost from the addon's own
+    rows = [(plain, "without customer_handover"), (dependencies, "with its dependencies only"),
+            (addon, "with customer_handover")]
+    with tempfile.TemporaryDirectory() as folder:
+        probes = os.path.join(folder, "probes") if args.probe else None
+        try:
+            install(dependencies, dependency_modules)
+            for modules in args.compare or ():
+                rows.append((f"{args.db}_{modules.replace(',', '_')}", f"with {modules}, not the addon"))
+                install(rows[-1][0], f"contacts,base_import,{modules}")
+            if probes:
+                fields, stored, chatters = [with_addon - without for with_addon, without in zip(
+                    added_by(addon), added_by(dependencies), strict=True)]
+                write_probes(probes, fields, stored, chatters)
+                for module, label in PROBES.items():
+                    rows.append((f"{args.db}_{module}", label.format(fields=fields, stored=stored, chatters=chatters)))
+                    install(rows[-1][0], f"{dependency_modules},{module}", extra_addons=probes)
+            counts = count_rounds(args, [database for database, _label in rows], folder, probes)
+        finally:
+            drop(args, [database for database, _label in rows])
+    return report_counts(args, counts, rows, addon)
+
+
+def added_by(database):
+    """What ``database`` (installed) has that --probe mirrors: the fields of contacts, how many of them are stored,
+    and how many models have a chatter."""
+    output = subprocess.run(
+        ["psql", "-tA", "-d", database, "-c",
+         "SELECT count(*), count(*) FILTER (WHERE store), (SELECT count(*) FROM ir_model WHERE is_mail_thread) "
+         "FROM ir_model_fields WHERE model = 'res.partner'"],
+        capture_output=True, text=True, check=True).stdout
+    return [int(number) for number in output.strip().split("|")]
+
+
+def write_probes(folder, fields, stored, chatters):
+    """The modules of --probe in ``folder``, each adding a part of what the addon adds, with no code.
+    benchmark_probe_stored: ``stored`` plain stored fields on contacts. benchmark_probe_related: ``fields`` fields on
+    contacts, a link to a companion model that holds the data and the rest related to it (stored on the companion).
+    benchmark_probe_chatter: ``chatters`` models with a chatter, and nothing on contacts."""
+    kinds = [PROBE_KINDS[number % len(PROBE_KINDS)] for number in range(fields)]
+
+    def declare(number, kind, related=None):
+        # a related field takes its selection or comodel from the field it follows
+        arguments = [f'related="{related}"'] if related else kind[1:]
+        return f"    probe_{number} = fields.{kind[0]}({', '.join(arguments)})\n"
+
+    def model(name, *lines):
+        return (f"class {name.title().replace('.', '')}(models.Model):\n    _name = \"{name}\"\n"
+                f"    _description = \"{name}\"\n" + "".join(lines) + "\n\n")
+
+    chatter_models = [f"benchmark.probe.chatter{number}" for number in range(chatters)]
+    modules = {  # module: (its models, their code, its fields on contacts)
+        "benchmark_probe_stored": ([], "", [declare(number, kind) for number, kind in enumerate(kinds[:stored])]),
+        "benchmark_probe_related": (
+            ["benchmark.probe.data"],
+            model("benchmark.probe.data", "\n", *(declare(number, kind) for number, kind in enumerate(kinds[1:]))),
+            ['    probe_data_id = fields.Many2one("benchmark.probe.data")\n'] + [
+                declare(number, kind, f"probe_data_id.probe_{number}") for number, kind in enumerate(kinds[1:])]),
+        "benchmark_probe_chatter": (
+            chatter_models,
+            "".join(model(name, '    _inherit = ["mail.thread"]\n\n    name = fields.Char()\n')
+                    for name in chatter_models),
+            []),
+    }
+    for module, (names, models_code, partner_fields) in modules.items():
+        os.makedirs(os.path.join(folder, module))
+        with open(os.path.join(folder, module, "ir.model.access.csv"), "w") as access:
+            access.write("id,name,model_id:id,group_id:id,perm_read,perm_write,perm_create,perm_unlink\n" + "".join(
+                f"access_{name.replace('.', '_')},{name},model_{name.replace('.', '_')},base.group_user,1,1,1,1\n"
+                for name in names))
+        code = f"from odoo import fields, models\n\n\n{models_code}"
+        if partner_fields:
+            code += 'class ResPartner(models.Model):\n    _inherit = "res.partner"\n\n' + "".join(partner_fields)
+        with open(os.path.join(folder, module, "__init__.py"), "w") as init:
+            init.write(code)
+        with open(os.path.join(folder, module, "__manifest__.py"), "w") as manifest:
+            manifest.write(repr({"name": module, "version": "18.0.1.0.0", "license": "LGPL-3",
+                                 "depends": ["contacts"], "data": ["ir.model.access.csv"]}))
 
 
 def run(args):
@@ -169,14 +267,7 @@ def run(args):
     install(plain, "contacts,base_import")
     install(addon, "contacts,base_import,customer_handover")
     if args.instructions:
-        # the addon's dependencies alone, to tell their share of the cost from the addon's own
-        dependencies = f"{args.db}_dependencies"
-        install(dependencies, ",".join(dict.fromkeys(["contacts", "base_import", *addon_dependencies()])))
-        try:
-            counts = count_rounds(args, (plain, dependencies, addon))
-        finally:
-            drop(args, (plain, dependencies, addon))
-        return report_counts(args, counts[plain], counts[dependencies], counts[addon])
+        return run_counts(args, plain, addon)
     odoo.tools.config.parse_config([f"--addons-path={addons_path()}", "--log-level=warn"])
     data = contacts_csv(args.customers)
     registries = {}
@@ -227,13 +318,16 @@ def addon_dependencies():
         return ast.literal_eval(manifest.read())["depends"]
 
 
-def report_counts(args, plain, dependencies, addon):
-    """Print the instruction counts side by side; 1 when the addon costs more than the target, else 0."""
+def report_counts(args, counts, rows, addon):
+    """Print the instruction counts of ``rows`` (database, label) side by side, against the first; 1 when the
+    ``addon`` database's cost is over the target, else 0."""
+    fewest = {database: min(counts[database]) for database, _label in rows}
+    reference = fewest[rows[0][0]]
     print(f"\nbase_import of {args.customers} contacts, instructions of Odoo's process (fewest of {args.rounds}):")
-    print(f"  {'without customer_handover':34}{min(plain):>16,}")
-    print(f"  {'with its dependencies only':34}{min(dependencies):>16,}{min(dependencies) / min(plain) - 1:+9.2%}")
-    print(f"  {'with customer_handover':34}{min(addon):>16,}{min(addon) / min(plain) - 1:+9.2%}")
-    cost = min(addon) / min(plain) - 1
+    for database, label in rows:
+        cost = f"{fewest[database] / reference - 1:+9.2%}" if database != rows[0][0] else ""
+        print(f"  {label:46}{fewest[database]:>16,}{cost}")
+    cost = fewest[addon] / reference - 1
     print(f"  the addon's cost: {cost:+.2%} instructions (target: at most {COST_TARGET:+.0%})")
     return 1 if cost > COST_TARGET else 0
 
@@ -242,12 +336,23 @@ def main():
     options = (
         ("--instructions", {"action": "store_true",
                             "help": "count instructions under valgrind's callgrind instead of timing"}),
+        ("--compare", {"action": "append", "metavar": "MODULES",
+                       "help": "with --instructions: count too in a database with Odoo's MODULES (comma-separated) "
+                               "instead of the addon; repeatable"}),
+        ("--probe", {"action": "store_true",
+                     "help": "with --instructions: count too with two generated modules that add the addon's "
+                             "number of fields to contacts, with no code (stored; related to a companion model)"}),
         ("--count-in", {"help": argparse.SUPPRESS}),
         ("--counter", {"help": argparse.SUPPRESS}),
+        ("--extra-addons", {"help": argparse.SUPPRESS}),
     )
     args = parse_args("benchmark_partner_import", __doc__.splitlines()[0], "customer_handover_import_benchmark",
                       "prefix of the scratch databases", "keep the scratch databases", customers=20_000,
                       rounds=True, options=options)
+    if (args.compare or args.probe) and not args.instructions:
+        sys.exit("benchmark_partner_import: --compare and --probe count instructions: add --instructions.")
+    if any(not modules.replace(",", "").replace("_", "").isalnum() for modules in args.compare or ()):
+        sys.exit("benchmark_partner_import: --compare takes module names separated by commas, e.g. crm,account.")
     sys.exit(count_in(args) if args.count_in else run(args))
 
 
