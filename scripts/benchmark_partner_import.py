@@ -227,13 +227,14 @@ def write_probes(folder, fields, stored, chatters):
                 f"    _description = \"{name}\"\n" + "".join(lines) + "\n\n")
 
     chatter_models = [f"benchmark.probe.chatter{number}" for number in range(chatters)]
+    companion = list(enumerate(kinds[1:]))  # the link to it is the first of the fields on contacts
     modules = {  # module: (its models, their code, its fields on contacts)
         "benchmark_probe_stored": ([], "", [declare(number, kind) for number, kind in enumerate(kinds[:stored])]),
         "benchmark_probe_related": (
             ["benchmark.probe.data"],
-            model("benchmark.probe.data", "\n", *(declare(number, kind) for number, kind in enumerate(kinds[1:]))),
+            model("benchmark.probe.data", "\n", *(declare(number, kind) for number, kind in companion)),
             ['    probe_data_id = fields.Many2one("benchmark.probe.data")\n'] + [
-                declare(number, kind, f"probe_data_id.probe_{number}") for number, kind in enumerate(kinds[1:])]),
+                declare(number, kind, f"probe_data_id.probe_{number}") for number, kind in companion]),
         "benchmark_probe_chatter": (
             chatter_models,
             "".join(model(name, '    _inherit = ["mail.thread"]\n\n    name = fields.Char()\n')
@@ -340,8 +341,9 @@ def main():
                        "help": "with --instructions: count too in a database with Odoo's MODULES (comma-separated) "
                                "instead of the addon; repeatable"}),
         ("--probe", {"action": "store_true",
-                     "help": "with --instructions: count too with two generated modules that add the addon's "
-                             "number of fields to contacts, with no code (stored; related to a companion model)"}),
+                     "help": "with --instructions: count too with three generated modules that each add a part "
+                             "of what the addon adds, with no code (its stored fields on contacts; its fields on "
+                             "a companion model, related on contacts; its models with a chatter)"}),
         ("--count-in", {"help": argparse.SUPPRESS}),
         ("--counter", {"help": argparse.SUPPRESS}),
         ("--extra-addons", {"help": argparse.SUPPRESS}),
